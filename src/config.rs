@@ -1,0 +1,611 @@
+//! One `Config`, loaded once at start-up: compiled defaults, then `crmbot.toml` (from
+//! `--config` or `CRMBOT_CONFIG`), then environment variables with the public names of
+//! design.md. Nothing reads the environment after `Config::load`. Secrets are `SecretString`
+//! and print as `********`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+
+/// Everything crmbot can be told.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP address for `crmbot serve` (CRMBOT_LISTEN).
+    pub listen: SocketAddr,
+    /// sled database folder (CRMBOT_DATA_DIR).
+    pub data_dir: PathBuf,
+    pub slack: SlackSettings,
+    pub salesforce: SalesforceSettings,
+    pub llm: LlmSettings,
+    pub drafting: DraftingSettings,
+    /// Allowed objects by API name. A table given in crmbot.toml replaces that object's
+    /// default whole; `enabled = false` removes a default object.
+    pub objects: BTreeMap<String, ObjectConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackSettings {
+    #[serde(serialize_with = "mask_opt")]
+    pub signing_secret: Option<SecretString>,
+    #[serde(serialize_with = "mask_opt")]
+    pub bot_token: Option<SecretString>,
+    #[serde(serialize_with = "mask_opt")]
+    pub app_token: Option<SecretString>,
+    /// Web API base; method names are appended as `{base}/{method}`.
+    pub api_url: Url,
+    /// Slack user ids who may approve anyone's draft (the requester always may).
+    pub approvers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalesforceSettings {
+    /// Org base URL, e.g. `https://acme.my.salesforce.com` (SALESFORCE_INSTANCE_URL).
+    pub instance_url: Option<Url>,
+    /// REST version such as `v62.0` (SALESFORCE_API_VERSION).
+    pub api_version: String,
+    /// A static access token: the simplest auth (SALESFORCE_ACCESS_TOKEN).
+    #[serde(serialize_with = "mask_opt")]
+    pub access_token: Option<SecretString>,
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "mask_opt")]
+    pub client_secret: Option<SecretString>,
+    pub username: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    #[serde(serialize_with = "mask_opt")]
+    pub refresh_token: Option<SecretString>,
+    pub login_url: Option<Url>,
+    /// How long a describe result is trusted before it is fetched again.
+    #[serde(with = "secs")]
+    pub describe_ttl: Duration,
+    /// Per-request timeout.
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// Retries for idempotent reads (GET) on 5xx, 429 and connection errors. Writes are never
+    /// retried blindly.
+    pub max_retries: u32,
+    /// Most rows a query returns across pages.
+    pub max_rows: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProvider {
+    /// OpenAI chat completions, or any OpenAI-compatible server (llama.cpp, Ollama, vLLM).
+    Openai,
+    /// Anthropic messages with one forced tool.
+    Anthropic,
+    /// Offline, deterministic extraction; never invents a value.
+    Rules,
+}
+
+/// How the OpenAI-compatible provider asks for JSON; some local servers reject `json_schema`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    JsonSchema,
+    JsonObject,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// LLM_PROVIDER; when unset: `openai` if an API key is set, else `rules`.
+    pub provider: Option<LlmProvider>,
+    /// LLM_BASE_URL; the provider's public endpoint when unset.
+    pub base_url: Option<Url>,
+    #[serde(serialize_with = "mask_opt")]
+    pub api_key: Option<SecretString>,
+    /// LLM_MODEL.
+    pub model: Option<String>,
+    pub response_format: ResponseFormat,
+    /// Per-call timeout.
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// Retries on 429, 5xx and timeouts (each honours Retry-After).
+    pub max_retries: u32,
+    pub max_tokens: u32,
+    /// A folder whose `*.j2` files replace the compiled-in prompts of the same name.
+    pub prompts_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DraftingSettings {
+    /// Longer notes are refused with a clear message (Slack allows far more than a model
+    /// should be given in one call).
+    pub max_notes_chars: usize,
+    /// Records beyond this in one reply are cut, and the card says so.
+    pub max_records: usize,
+    /// Values not found in the notes are held back from the write until a person keeps them.
+    pub hold_ungrounded: bool,
+}
+
+/// One allowed object, as the admin configures it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectConfig {
+    pub enabled: bool,
+    /// Fields the model may fill (API names).
+    pub fields: Vec<String>,
+    /// Fields by which the model may name a record to update.
+    pub lookup: Vec<String>,
+    /// Duplicate-match keys, tried in order; `Account.Name` means the linked Account's Name.
+    #[serde(rename = "match")]
+    pub match_keys: Vec<Vec<String>>,
+    /// Free-text fields, exempt from the "not in your notes" check.
+    pub free_text: Vec<String>,
+    /// Parents the model may name in `link`, by relationship name (`Account`).
+    pub links: Vec<String>,
+    /// Fields to treat as required on create although describe says they are nillable
+    /// (Lead.Company is the classic case).
+    pub required: Vec<String>,
+}
+
+impl Default for ObjectConfig {
+    fn default() -> Self {
+        ObjectConfig {
+            enabled: true,
+            fields: Vec::new(),
+            lookup: Vec::new(),
+            match_keys: Vec::new(),
+            free_text: Vec::new(),
+            links: Vec::new(),
+            required: Vec::new(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key or variable and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// toml's message names the key and shows the line.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            data_dir: PathBuf::from("./data"),
+            slack: SlackSettings::default(),
+            salesforce: SalesforceSettings::default(),
+            llm: LlmSettings::default(),
+            drafting: DraftingSettings::default(),
+            objects: default_objects(),
+        }
+    }
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        SlackSettings {
+            signing_secret: None,
+            bot_token: None,
+            app_token: None,
+            api_url: Url::parse("https://slack.com/api").expect("static URL parses"),
+            approvers: Vec::new(),
+        }
+    }
+}
+
+impl Default for SalesforceSettings {
+    fn default() -> Self {
+        SalesforceSettings {
+            instance_url: None,
+            api_version: "v62.0".to_string(),
+            access_token: None,
+            client_id: None,
+            client_secret: None,
+            username: None,
+            private_key_file: None,
+            refresh_token: None,
+            login_url: None,
+            describe_ttl: Duration::from_secs(3600),
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+            max_rows: 2000,
+        }
+    }
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            provider: None,
+            base_url: None,
+            api_key: None,
+            model: None,
+            response_format: ResponseFormat::JsonSchema,
+            timeout: Duration::from_secs(30),
+            max_retries: 2,
+            max_tokens: 2048,
+            prompts_dir: None,
+        }
+    }
+}
+
+impl Default for DraftingSettings {
+    fn default() -> Self {
+        DraftingSettings {
+            max_notes_chars: 12_000,
+            max_records: 200,
+            hold_ungrounded: true,
+        }
+    }
+}
+
+impl LlmSettings {
+    /// The provider in effect: the configured one, else `openai` with a key, else `rules`.
+    pub fn effective_provider(&self) -> LlmProvider {
+        match (self.provider, &self.api_key) {
+            (Some(p), _) => p,
+            (None, Some(_)) => LlmProvider::Openai,
+            (None, None) => LlmProvider::Rules,
+        }
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The default allowlist: the standard fields a salesperson's notes usually carry.
+pub fn default_objects() -> BTreeMap<String, ObjectConfig> {
+    let mut objects = BTreeMap::new();
+    objects.insert(
+        "Lead".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "FirstName",
+                "LastName",
+                "Company",
+                "Title",
+                "Email",
+                "Phone",
+                "LeadSource",
+                "Status",
+                "Industry",
+                "Description",
+            ]),
+            lookup: strings(&["Email"]),
+            match_keys: vec![
+                strings(&["Email"]),
+                strings(&["FirstName", "LastName", "Company"]),
+            ],
+            free_text: strings(&["Description"]),
+            required: strings(&["Company"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Contact".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "FirstName",
+                "LastName",
+                "Title",
+                "Email",
+                "Phone",
+                "MobilePhone",
+                "Department",
+                "Description",
+            ]),
+            lookup: strings(&["Email"]),
+            match_keys: vec![
+                strings(&["Email"]),
+                strings(&["FirstName", "LastName", "Account.Name"]),
+            ],
+            free_text: strings(&["Description"]),
+            links: strings(&["Account"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Account".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "Name",
+                "Type",
+                "Industry",
+                "Website",
+                "Phone",
+                "BillingCity",
+                "BillingCountry",
+                "Description",
+            ]),
+            lookup: strings(&["Name"]),
+            match_keys: vec![strings(&["Name"])],
+            free_text: strings(&["Description"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Opportunity".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "Name",
+                "StageName",
+                "Amount",
+                "CloseDate",
+                "NextStep",
+                "Type",
+                "LeadSource",
+                "Description",
+            ]),
+            lookup: strings(&["Name"]),
+            match_keys: vec![strings(&["Name"])],
+            free_text: strings(&["Description", "NextStep"]),
+            links: strings(&["Account"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Task".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "Subject",
+                "ActivityDate",
+                "Status",
+                "Priority",
+                "Description",
+            ]),
+            free_text: strings(&["Subject", "Description"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects
+}
+
+/// Environment variables read by `Config::load`, as (name, what it sets).
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("CRMBOT_LISTEN", "listen"),
+    ("CRMBOT_DATA_DIR", "data_dir"),
+    ("SLACK_SIGNING_SECRET", "slack.signing_secret"),
+    ("SLACK_BOT_TOKEN", "slack.bot_token"),
+    ("SLACK_APP_TOKEN", "slack.app_token"),
+    ("SLACK_API_URL", "slack.api_url"),
+    ("SALESFORCE_INSTANCE_URL", "salesforce.instance_url"),
+    ("SALESFORCE_ACCESS_TOKEN", "salesforce.access_token"),
+    ("SALESFORCE_CLIENT_ID", "salesforce.client_id"),
+    ("SALESFORCE_CLIENT_SECRET", "salesforce.client_secret"),
+    ("SALESFORCE_USERNAME", "salesforce.username"),
+    ("SALESFORCE_PRIVATE_KEY_FILE", "salesforce.private_key_file"),
+    ("SALESFORCE_REFRESH_TOKEN", "salesforce.refresh_token"),
+    ("SALESFORCE_LOGIN_URL", "salesforce.login_url"),
+    ("SALESFORCE_API_VERSION", "salesforce.api_version"),
+    ("LLM_PROVIDER", "llm.provider"),
+    ("LLM_BASE_URL", "llm.base_url"),
+    ("LLM_API_KEY", "llm.api_key"),
+    ("LLM_MODEL", "llm.model"),
+];
+
+impl Config {
+    /// Loads the configuration: defaults, then the file (the given path, else
+    /// `CRMBOT_CONFIG`, else `./crmbot.toml` when it exists), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with(path, |name| std::env::var(name).ok())
+    }
+
+    /// `load` with the environment supplied by the caller (tests pass a map).
+    pub fn load_with(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let path: Option<PathBuf> = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => match env("CRMBOT_CONFIG").filter(|s| !s.is_empty()) {
+                Some(p) => Some(PathBuf::from(p)),
+                None => Some(PathBuf::from("crmbot.toml")).filter(|p| p.exists()),
+            },
+        };
+        let mut config = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+                    path: p.clone(),
+                    message,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses a crmbot.toml text over the defaults. The error names the key and the line.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        // An object table in the file replaces that default; the others stay.
+        let mut objects = default_objects();
+        let given: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(toml::Value::Table(obj)) = given.get("objects") {
+            for name in obj.keys() {
+                if let Some(cfg) = config.objects.remove(name) {
+                    objects.insert(name.clone(), cfg);
+                }
+            }
+        }
+        objects.retain(|_, o| o.enabled);
+        config.objects = objects;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &'static str| env(name).filter(|v| !v.trim().is_empty());
+        let url = |name: &'static str, v: String| {
+            Url::parse(v.trim()).map_err(|e| ConfigError::Env {
+                name,
+                message: format!("{e} (expected a URL such as https://example.com)"),
+            })
+        };
+        let secret = |v: String| Some(SecretString::from(v.trim().to_string()));
+
+        if let Some(v) = get("CRMBOT_LISTEN") {
+            self.listen = v.trim().parse().map_err(|e| ConfigError::Env {
+                name: "CRMBOT_LISTEN",
+                message: format!("{e} (expected an address such as 0.0.0.0:3000)"),
+            })?;
+        }
+        if let Some(v) = get("CRMBOT_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("SLACK_SIGNING_SECRET") {
+            self.slack.signing_secret = secret(v);
+        }
+        if let Some(v) = get("SLACK_BOT_TOKEN") {
+            self.slack.bot_token = secret(v);
+        }
+        if let Some(v) = get("SLACK_APP_TOKEN") {
+            self.slack.app_token = secret(v);
+        }
+        if let Some(v) = get("SLACK_API_URL") {
+            self.slack.api_url = url("SLACK_API_URL", v)?;
+        }
+        if let Some(v) = get("SALESFORCE_INSTANCE_URL") {
+            self.salesforce.instance_url = Some(url("SALESFORCE_INSTANCE_URL", v)?);
+        }
+        if let Some(v) = get("SALESFORCE_ACCESS_TOKEN") {
+            self.salesforce.access_token = secret(v);
+        }
+        if let Some(v) = get("SALESFORCE_CLIENT_ID") {
+            self.salesforce.client_id = Some(v.trim().to_string());
+        }
+        if let Some(v) = get("SALESFORCE_CLIENT_SECRET") {
+            self.salesforce.client_secret = secret(v);
+        }
+        if let Some(v) = get("SALESFORCE_USERNAME") {
+            self.salesforce.username = Some(v.trim().to_string());
+        }
+        if let Some(v) = get("SALESFORCE_PRIVATE_KEY_FILE") {
+            self.salesforce.private_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("SALESFORCE_REFRESH_TOKEN") {
+            self.salesforce.refresh_token = secret(v);
+        }
+        if let Some(v) = get("SALESFORCE_LOGIN_URL") {
+            self.salesforce.login_url = Some(url("SALESFORCE_LOGIN_URL", v)?);
+        }
+        if let Some(v) = get("SALESFORCE_API_VERSION") {
+            self.salesforce.api_version = v.trim().to_string();
+        }
+        if let Some(v) = get("LLM_PROVIDER") {
+            self.llm.provider = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "openai" => LlmProvider::Openai,
+                "anthropic" => LlmProvider::Anthropic,
+                "rules" => LlmProvider::Rules,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "LLM_PROVIDER",
+                        message: format!(
+                            "unknown provider '{other}' (expected openai, anthropic or rules)"
+                        ),
+                    });
+                }
+            });
+        }
+        if let Some(v) = get("LLM_BASE_URL") {
+            self.llm.base_url = Some(url("LLM_BASE_URL", v)?);
+        }
+        if let Some(v) = get("LLM_API_KEY") {
+            self.llm.api_key = secret(v);
+        }
+        if let Some(v) = get("LLM_MODEL") {
+            self.llm.model = Some(v.trim().to_string());
+        }
+        Ok(())
+    }
+
+    /// Checks that hold for every command.
+    fn check(&self) -> Result<(), ConfigError> {
+        let v = &self.salesforce.api_version;
+        let ok = v
+            .strip_prefix('v')
+            .and_then(|n| n.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.chars().all(|c| c.is_ascii_digit())
+                    && b.chars().all(|c| c.is_ascii_digit())
+            });
+        if !ok {
+            return Err(ConfigError::Invalid {
+                key: "salesforce.api_version".into(),
+                message: format!("'{v}' is not a REST version such as v62.0"),
+            });
+        }
+        if self.objects.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "objects".into(),
+                message: "no object is enabled; crmbot would have nothing to draft".into(),
+            });
+        }
+        for (name, o) in &self.objects {
+            if o.fields.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: format!("objects.{name}.fields"),
+                    message: "an enabled object needs at least one field".into(),
+                });
+            }
+        }
+        if self.drafting.max_records == 0 || self.drafting.max_notes_chars == 0 {
+            return Err(ConfigError::Invalid {
+                key: "drafting".into(),
+                message: "max_records and max_notes_chars must be above 0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets masked (`crmbot config`).
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+    }
+}
+
+/// Shows that a secret is set without showing it.
+fn mask_opt<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) if !v.expose_secret().is_empty() => s.serialize_str("********"),
+        _ => s.serialize_str(""),
+    }
+}
+
+/// Durations as whole seconds in crmbot.toml (`describe_ttl = 3600`).
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure rules: no I/O, no async, no Slack or Salesforce wire types. Everything here takes its
+//! inputs (the schema, the notes, today's date) as arguments, so it is unit-tested to the bone
+//! and behaves the same in Slack, the console and tests.
+
+pub mod draft;
+pub mod notes;
+pub mod schema;
+pub mod soql;
+pub mod validate;

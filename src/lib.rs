@@ -1,0 +1,22 @@
+//! crmbot turns what salespeople say into Salesforce records, and answers questions about the
+//! pipeline, with a person approving every write: **the model proposes, code decides, a person
+//! approves, Salesforce stores.**
+//!
+//! # Layout
+//!
+//! * `config`: one `Config` from crmbot.toml + environment; secrets never printed.
+//! * `domain`: pure rules, no I/O: the draft types, the allowed schema, validation of the
+//!   model's reply, SOQL quoting.
+//! * `llm`: one interface to the model; providers openai (and compatible), anthropic, rules.
+//! * `salesforce`: the REST client (describe cache, queries, composite writes) and `sandbox`,
+//!   a local Salesforce for tests and the demo.
+//! * `flow`: the use cases (drafting today), used by every front end.
+//!
+//! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
+//! `salesforce` knows nothing of Slack.
+
+pub mod config;
+pub mod domain;
+pub mod flow;
+pub mod llm;
+pub mod salesforce;
