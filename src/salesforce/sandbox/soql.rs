@@ -39,3 +39,70 @@ pub struct RelationshipInfo {
     /// Objects it may point at (several when polymorphic, e.g. Task.WhoId).
     pub targets: Vec<String>,
 }
+
+/// A parsed query. Opaque to the server; the engine owns its shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    _private: (),
+}
+
+/// What evaluation needs besides the data.
+#[derive(Debug, Clone)]
+pub struct ExecContext<'a> {
+    /// "Today" for date literals (TODAY, THIS_MONTH, LAST_N_DAYS:n ...).
+    pub today: chrono::NaiveDate,
+    /// For `attributes.url`, e.g. `v62.0`.
+    pub api_version: &'a str,
+}
+
+/// The result of a query, before paging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput {
+    /// Projected rows in Salesforce's JSON shape: `attributes` {type, url} on each record and
+    /// on each nested parent; parent paths nested (`"Account": {"attributes": ..., "Name": ..}`)
+    /// or `null`. Empty for `SELECT COUNT()`.
+    pub rows: Vec<Map<String, Value>>,
+    /// `totalSize`: the row count, or the count for `SELECT COUNT()` (after LIMIT).
+    pub total_size: usize,
+}
+
+/// Why a query was refused; the server answers 400 with the matching `errorCode`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SoqlError {
+    /// `MALFORMED_QUERY`: bad syntax, or a form outside the supported subset (named).
+    #[error("{0}")]
+    Malformed(String),
+    /// `INVALID_FIELD`: no such field (or relationship) on the object.
+    #[error("{0}")]
+    InvalidField(String),
+    /// `INVALID_TYPE`: no such object.
+    #[error("{0}")]
+    InvalidType(String),
+}
+
+impl SoqlError {
+    /// Salesforce's `errorCode` for this error.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            SoqlError::Malformed(_) => "MALFORMED_QUERY",
+            SoqlError::InvalidField(_) => "INVALID_FIELD",
+            SoqlError::InvalidType(_) => "INVALID_TYPE",
+        }
+    }
+}
+
+/// Parses SOQL text (syntax only; names are checked by `execute`).
+pub fn parse(text: &str) -> Result<Query, SoqlError> {
+    let _ = text;
+    Err(SoqlError::Malformed("the SOQL engine is not built yet".into()))
+}
+
+/// Evaluates a parsed query over the source's records.
+pub fn execute(
+    query: &Query,
+    source: &dyn SoqlSource,
+    ctx: &ExecContext<'_>,
+) -> Result<QueryOutput, SoqlError> {
+    let _ = (query, source, ctx);
+    Err(SoqlError::Malformed("the SOQL engine is not built yet".into()))
+}
