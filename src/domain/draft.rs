@@ -114,8 +114,12 @@ fn display_number(n: f64) -> String {
         Value::Number(num) => num.to_string(),
         _ => n.to_string(),
     };
-    let (sign, rest) = text.strip_prefix('-').map_or(("", text.as_str()), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let (sign, rest) = text
+        .strip_prefix('-')
+        .map_or(("", text.as_str()), |r| ("-", r));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -240,7 +244,10 @@ mod tests {
 
     #[test]
     fn integral_numbers_stay_integers_in_json() {
-        assert_eq!(FieldValue::Number(25000.0).to_json(), serde_json::json!(25000));
+        assert_eq!(
+            FieldValue::Number(25000.0).to_json(),
+            serde_json::json!(25000)
+        );
         assert_eq!(FieldValue::Number(12.5).to_json(), serde_json::json!(12.5));
     }
 
@@ -255,6 +262,9 @@ mod tests {
     #[test]
     fn dates_are_iso_strings() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-        assert_eq!(FieldValue::Date(d).to_json(), serde_json::json!("2026-11-27"));
+        assert_eq!(
+            FieldValue::Date(d).to_json(),
+            serde_json::json!("2026-11-27")
+        );
     }
 }

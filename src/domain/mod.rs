@@ -4,6 +4,7 @@
 
 pub mod draft;
 pub mod notes;
+pub mod resolve;
 pub mod schema;
 pub mod soql;
 pub mod validate;

@@ -149,16 +149,20 @@ impl FieldKind {
 impl CrmSchema {
     /// The object with this API name, matched case-insensitively (the model may say `lead`).
     pub fn object(&self, name: &str) -> Option<&ObjectSchema> {
-        self.objects
-            .get(name)
-            .or_else(|| self.objects.values().find(|o| o.name.eq_ignore_ascii_case(name)))
+        self.objects.get(name).or_else(|| {
+            self.objects
+                .values()
+                .find(|o| o.name.eq_ignore_ascii_case(name))
+        })
     }
 }
 
 impl ObjectSchema {
     /// The field with this API name, matched case-insensitively.
     pub fn field(&self, name: &str) -> Option<&FieldSchema> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// The link with this relationship name, matched case-insensitively.
