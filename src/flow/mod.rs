@@ -1,2 +1,6 @@
 //! The use cases, written once and used by every front end (Slack, the console, the CLI):
 //! drafting from notes today; approve, reject, edit and ask as they land.
+
+pub mod drafting;
+pub mod proposal;
+pub mod schema;

@@ -1,0 +1,207 @@
+//! Drafting: notes -> model reply -> validated draft -> duplicate and lookup check ->
+//! proposal. One model call (plus at most one repair), describe from cache, and one
+//! Salesforce request for every existing record the draft could mean. Nothing is written.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures::future::join_all;
+use serde_json::Value;
+use tracing::{debug, info, instrument};
+
+use super::proposal::{LlmSummary, Proposal, PROPOSAL_VERSION, SalesforceSummary, propose_records};
+use super::schema::{SchemaProblem, build_schema};
+use crate::config::{DraftingSettings, ObjectConfig};
+use crate::domain::notes::Notes;
+use crate::domain::resolve::{ExistingRows, MatchQuery, match_queries, resolve};
+use crate::domain::schema::CrmSchema;
+use crate::domain::validate::{ReplyError, ValidationContext, validate};
+use crate::llm::{DraftRequest, Llm, LlmError};
+use crate::salesforce::{
+    CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError,
+};
+
+/// Composite allows at most five query subrequests.
+const QUERIES_PER_COMPOSITE: usize = 5;
+
+/// Why no proposal could be made. `Display` is the message for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    #[error("There are no notes to draft from. Write what happened, e.g. `/crm log Met Daniel Reed (Apex Corp), wants a demo next week`.")]
+    EmptyNotes,
+    #[error("The notes are {chars} characters long; the limit is {max}. Split them into shorter logs or trim them.")]
+    NotesTooLong { chars: usize, max: usize },
+    #[error("Could not draft a record: {0}")]
+    Llm(#[from] LlmError),
+    #[error("Could not draft a record: the model's reply did not have the expected shape ({0}).")]
+    Reply(#[from] ReplyError),
+    #[error("Salesforce: {0}")]
+    Salesforce(#[from] SalesforceError),
+}
+
+/// The drafting use case, shared by every front end. Cheap to clone.
+#[derive(Clone)]
+pub struct Drafting {
+    salesforce: SalesforceClient,
+    llm: Arc<Llm>,
+    objects: Arc<BTreeMap<String, ObjectConfig>>,
+    settings: DraftingSettings,
+    instance_url: String,
+}
+
+impl Drafting {
+    pub fn new(
+        salesforce: SalesforceClient,
+        llm: Arc<Llm>,
+        objects: BTreeMap<String, ObjectConfig>,
+        settings: DraftingSettings,
+        instance_url: String,
+    ) -> Self {
+        Drafting {
+            salesforce,
+            llm,
+            objects: Arc::new(objects),
+            settings,
+            instance_url,
+        }
+    }
+
+    pub fn salesforce(&self) -> &SalesforceClient {
+        &self.salesforce
+    }
+
+    pub fn llm(&self) -> &Llm {
+        &self.llm
+    }
+
+    /// The allowed schema: config ∩ describe. Describe comes from the client's cache, so
+    /// after the first call this costs no request until the TTL runs out.
+    pub async fn schema(&self) -> Result<(CrmSchema, Vec<SchemaProblem>), SalesforceError> {
+        let names: Vec<&String> = self.objects.keys().collect();
+        let results = join_all(names.iter().map(|n| self.salesforce.describe(n))).await;
+        let mut described = Vec::new();
+        for (name, result) in names.into_iter().zip(results) {
+            match result {
+                Ok(d) => described.push((name.clone(), d)),
+                // An object the org lacks is a schema problem, not a failure.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let describes = described.iter().map(|(n, d)| (n.clone(), d.as_ref())).collect();
+        Ok(build_schema(&self.objects, &describes))
+    }
+
+    /// Drafts a proposal from the notes. Nothing is written.
+    #[instrument(skip_all, fields(notes_len = notes.as_str().len(), %today))]
+    pub async fn draft(&self, notes: &Notes, today: NaiveDate) -> Result<Proposal, DraftError> {
+        if notes.is_empty() {
+            return Err(DraftError::EmptyNotes);
+        }
+        let chars = notes.char_len();
+        if chars > self.settings.max_notes_chars {
+            return Err(DraftError::NotesTooLong {
+                chars,
+                max: self.settings.max_notes_chars,
+            });
+        }
+        debug!(notes = notes.as_str(), "drafting");
+
+        let (schema, problems) = self.schema().await?;
+        for p in &problems {
+            debug!(key = %p.key, problem = %p.message, "schema problem");
+        }
+        let ctx = ValidationContext {
+            notes: notes.as_str(),
+            today,
+            hold_ungrounded: self.settings.hold_ungrounded,
+            max_records: self.settings.max_records,
+        };
+        let check = |value: &Value| -> Result<(), String> {
+            validate(value, &schema, &ctx)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let reply = self
+            .llm
+            .draft(
+                &DraftRequest {
+                    notes,
+                    today,
+                    schema: &schema,
+                },
+                &check,
+            )
+            .await?;
+        let validated = validate(&reply.value, &schema, &ctx)?;
+
+        let queries = match_queries(&validated, &schema);
+        let (rows, requests) = self.find_existing(&queries).await?;
+        let resolved = resolve(&validated, &schema, &rows);
+        let records = propose_records(&resolved, &schema, &self.instance_url);
+        let blocked = validated.issues.iter().any(|i| i.is_blocking())
+            || records.iter().any(|r| r.blocked);
+        info!(
+            records = records.len(),
+            blocked,
+            llm_calls = reply.calls.len(),
+            duplicate_check_requests = requests,
+            "drafted"
+        );
+        Ok(Proposal {
+            version: PROPOSAL_VERSION,
+            today,
+            records,
+            issues: validated.issues.clone(),
+            blocked,
+            llm: LlmSummary::new(self.llm.describe(), &reply.calls),
+            salesforce: SalesforceSummary {
+                duplicate_check_requests: requests,
+                requests: 0,
+                api_usage: None,
+            },
+        })
+    }
+
+    /// Runs the match queries: a single query as one GET, several as one composite request
+    /// (five queries per composite at most, so more than five objects cost more).
+    async fn find_existing(
+        &self,
+        queries: &[MatchQuery],
+    ) -> Result<(ExistingRows, u32), SalesforceError> {
+        let mut rows = ExistingRows::new();
+        let mut requests = 0;
+        if let [only] = queries {
+            let result = self.salesforce.query(&only.soql).await?;
+            rows.insert(only.object.clone(), result.records);
+            return Ok((rows, 1));
+        }
+        for chunk in queries.chunks(QUERIES_PER_COMPOSITE) {
+            let request = CompositeRequest {
+                all_or_none: false,
+                collate_subrequests: false,
+                subrequests: chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| CompositeSubrequest {
+                        method: "GET".into(),
+                        url: self.salesforce.query_url(&q.soql),
+                        reference_id: format!("match{i}"),
+                        body: None,
+                    })
+                    .collect(),
+            };
+            let response = self.salesforce.composite(&request).await?;
+            requests += 1;
+            for (q, sub) in chunk.iter().zip(response.responses) {
+                if !(200..300).contains(&sub.http_status_code) {
+                    return Err(SalesforceError::from_composite(sub.http_status_code, &sub.body));
+                }
+                let records = crate::salesforce::query_records(&sub.body);
+                rows.insert(q.object.clone(), records);
+            }
+        }
+        Ok((rows, requests))
+    }
+}
