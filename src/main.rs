@@ -1,1 +1,146 @@
-fn main() {}
+//! The `crmbot` command: parses the command line, loads the configuration once, sets up
+//! logging, and hands over to the library. The only place that knows about processes, exit
+//! codes and `anyhow`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crmbot::config::Config;
+use crmbot::domain::notes::Notes;
+
+mod cli;
+
+/// crmbot: meeting notes in, Salesforce records out, a person approving every write.
+#[derive(Debug, Parser)]
+#[command(name = "crmbot", version, about)]
+struct Cli {
+    /// crmbot.toml to read (default: $CRMBOT_CONFIG, else ./crmbot.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Draft records from notes without writing anything: prints each record with its action
+    /// (create / update / ambiguous), fields, warnings and problems.
+    Extract(ExtractArgs),
+    /// Print the effective configuration, secrets masked.
+    Config,
+    /// Run a local Salesforce (REST-compatible) for tests, the demo and prompt work.
+    Sandbox(cli::SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExtractArgs {
+    /// The notes, inline.
+    #[arg(long, conflicts_with_all = ["file", "sample"])]
+    text: Option<String>,
+    /// Read the notes from a file ("-" for standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "sample")]
+    file: Option<PathBuf>,
+    /// Use the built-in sample note (Daniel Reed of Apex Corp).
+    #[arg(long)]
+    sample: bool,
+    /// Print the proposal as JSON (the shape is documented in the README).
+    #[arg(long)]
+    json: bool,
+    /// The note's date, for relative dates such as "next Friday" (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    today: Option<NaiveDate>,
+    /// Draft against a local Salesforce started in-process with its demo data, instead of
+    /// SALESFORCE_INSTANCE_URL. Needs no configuration.
+    #[arg(long)]
+    sandbox: bool,
+}
+
+/// The note `--sample` drafts from.
+const SAMPLE_NOTE: &str = "We spoke with Daniel Reed from Apex Corp. He wants a demo next week for the enterprise plan. His email is daniel@apex.example.";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref()).context("configuration")?;
+    match cli.command {
+        Command::Config => {
+            print!("{}", config.to_masked_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sandbox(args) => cli::sandbox(args).await,
+        Command::Extract(args) => {
+            let notes = read_notes(&args)?;
+            let today = args
+                .today
+                .unwrap_or_else(|| chrono::Local::now().date_naive());
+            cli::extract(config, notes, today, args.json, args.sandbox).await
+        }
+    }
+}
+
+fn read_notes(args: &ExtractArgs) -> anyhow::Result<Notes> {
+    if args.sample {
+        return Ok(Notes::new(SAMPLE_NOTE));
+    }
+    if let Some(text) = &args.text {
+        return Ok(Notes::new(text.as_str()));
+    }
+    let from_stdin = match &args.file {
+        Some(path) if path.as_os_str() != "-" => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            return Ok(Notes::new(text));
+        }
+        Some(_) => true,
+        None => !std::io::stdin().is_terminal(),
+    };
+    if !from_stdin {
+        bail!("no notes given: use --text \"...\", --file FILE, --sample, or pipe them on standard input");
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read standard input")?;
+    Ok(Notes::new(text))
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "crmbot=info",
+        _ => "crmbot=debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -4,3 +4,4 @@
 pub mod drafting;
 pub mod proposal;
 pub mod schema;
+pub mod text;

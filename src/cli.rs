@@ -1,0 +1,112 @@
+//! The command-line front ends: `extract` (drafting without Slack) and `sandbox` (a local
+//! Salesforce). Each builds the library's parts from the configuration and prints results.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use secrecy::SecretString;
+
+use crmbot::config::Config;
+use crmbot::domain::notes::Notes;
+use crmbot::flow::drafting::Drafting;
+use crmbot::flow::text;
+use crmbot::llm::Llm;
+use crmbot::salesforce::SalesforceClient;
+use crmbot::salesforce::sandbox::{self, SandboxOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Keep the data in this folder (sled), so it survives restarts.
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    data: Option<PathBuf>,
+    /// Keep the data in memory only (the default when --data is not given).
+    #[arg(long)]
+    ephemeral: bool,
+    /// Seed file (JSON) instead of the built-in demo data.
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Extra schema (custom objects and `__c` fields), JSON.
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+}
+
+pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
+    let mut options = SandboxOptions::default();
+    if let Some(dir) = args.data {
+        options.storage = sandbox::Storage::Dir(dir);
+    }
+    if let Some(seed) = args.seed {
+        options.seed = sandbox::Seed::File(seed);
+    }
+    options.extra_schema = args.schema;
+    sandbox::run(options, args.listen)
+        .await
+        .context("sandbox")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn extract(
+    mut config: Config,
+    notes: Notes,
+    today: NaiveDate,
+    json: bool,
+    use_sandbox: bool,
+) -> anyhow::Result<ExitCode> {
+    // Held for the whole run: dropping it stops the in-process sandbox.
+    let _sandbox = if use_sandbox {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot open a local port for the sandbox")?;
+        let running = sandbox::start(listener, SandboxOptions::default())
+            .await
+            .context("cannot start the local Salesforce")?;
+        config.salesforce.instance_url =
+            Some(running.base_url().parse().context("sandbox URL")?);
+        config.salesforce.access_token = Some(SecretString::from(sandbox::DEFAULT_TOKEN));
+        Some(running)
+    } else {
+        None
+    };
+    let instance_url = config
+        .salesforce
+        .instance_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let client = SalesforceClient::new(&config.salesforce)
+        .context("Salesforce (set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or try --sandbox)")?;
+    let llm = Llm::from_settings(&config.llm).context("model")?;
+    let drafting = Drafting::new(
+        client.clone(),
+        Arc::new(llm),
+        config.objects.clone(),
+        config.drafting.clone(),
+        instance_url,
+    );
+    let mut proposal = match drafting.draft(&notes, today).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let stats = client.stats();
+    proposal.salesforce.requests = stats.requests;
+    proposal.salesforce.api_usage = stats.api_usage.map(|u| (u.used, u.max));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&proposal).context("cannot render the proposal")?
+        );
+    } else {
+        print!("{}", text::render(&proposal));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,134 @@
+//! A proposal as plain text, for terminals (`crmbot extract`) and logs a person reads. The
+//! Slack card shows the same facts; this is its text twin.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::proposal::{Proposal, ProposedRecord};
+use crate::domain::draft::Severity;
+
+/// Renders the whole proposal.
+pub fn render(p: &Proposal) -> String {
+    let mut out = String::new();
+    let n = p.records.len();
+    let _ = writeln!(
+        out,
+        "Draft of {n} record{} (note dated {})",
+        if n == 1 { "" } else { "s" },
+        p.today
+    );
+    if n == 0 {
+        let _ = writeln!(out, "\nNothing to log: the notes name no person, company or deal to record.");
+    }
+    for (i, r) in p.records.iter().enumerate() {
+        out.push('\n');
+        render_record(&mut out, i + 1, r);
+    }
+    for issue in &p.issues {
+        let _ = writeln!(out, "\n{} {}", mark(issue.severity), issue.message);
+    }
+    out.push('\n');
+    if n > 0 {
+        if p.blocked {
+            let count: usize = p
+                .records
+                .iter()
+                .flat_map(|r| &r.issues)
+                .chain(&p.issues)
+                .filter(|i| i.is_blocking())
+                .count();
+            let _ = writeln!(
+                out,
+                "Approval: blocked until {count} problem{} marked ✗ {} fixed.",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "is" } else { "are" }
+            );
+        } else {
+            let _ = writeln!(out, "Approval: ready (nothing has been written).");
+        }
+    }
+    let sf = &p.salesforce;
+    let _ = write!(
+        out,
+        "Salesforce: {} request{} ({} for the duplicate check)",
+        sf.requests,
+        if sf.requests == 1 { "" } else { "s" },
+        sf.duplicate_check_requests
+    );
+    if let Some((used, max)) = sf.api_usage {
+        let _ = write!(out, ", org API usage {used}/{max} today");
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "Model: {} · {} call{} · {} prompt + {} completion tokens",
+        p.llm.provider,
+        p.llm.calls,
+        if p.llm.calls == 1 { "" } else { "s" },
+        p.llm.prompt_tokens,
+        p.llm.completion_tokens
+    );
+    out
+}
+
+fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
+    let action = match r.action {
+        "create" => "create".to_string(),
+        "update" => format!(
+            "update {}{}",
+            r.id.as_deref().unwrap_or(""),
+            r.matched_by
+                .as_deref()
+                .map(|m| format!(" (found by {m})"))
+                .unwrap_or_default()
+        ),
+        "ambiguous" => "choose which existing record to update".to_string(),
+        _ => "record to update not found".to_string(),
+    };
+    let _ = writeln!(out, "{number}. {} · {action}", r.label);
+    if let Some(url) = &r.url {
+        let _ = writeln!(out, "   {url}");
+    }
+    let width = r.fields.iter().map(|f| f.label.chars().count()).max().unwrap_or(0);
+    for f in &r.fields {
+        let value = match (&f.old, f.changed) {
+            (Some(old), true) => format!("{} → {}", show(old), f.display),
+            (Some(_), false) => format!("{} (unchanged)", f.display),
+            (None, _) => f.display.clone(),
+        };
+        let held = if f.include { "" } else { "   [held back]" };
+        let _ = writeln!(out, "   {:width$}  {value}{held}", f.label);
+    }
+    for link in &r.links {
+        let target = match (link.status, &link.id, link.record) {
+            ("existing", Some(id), _) => format!("existing {} {id}", link.object),
+            ("in_draft", _, Some(i)) => format!("record {} of this draft", i + 1),
+            ("ambiguous", _, _) => format!("several {} records match: choose one", link.object),
+            _ => format!("no matching {}: not linked", link.object),
+        };
+        let _ = writeln!(out, "   {:width$}  → {target}", link.field);
+    }
+    for c in &r.candidates {
+        let _ = writeln!(out, "   candidate: {} {}", c.id, c.label);
+    }
+    for issue in &r.issues {
+        let _ = writeln!(out, "   {} {}", mark(issue.severity), issue.message);
+    }
+}
+
+fn mark(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Warning => "⚠",
+        Severity::Blocking => "✗",
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "(empty)".to_string(),
+        Value::String(s) if s.is_empty() => "(empty)".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
