@@ -1,0 +1,82 @@
+//! Shared test parts: the local Salesforce sandbox and a stub OpenAI-compatible model, both
+//! real HTTP servers on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use crmbot::salesforce::sandbox::{self, RunningSandbox, SandboxOptions};
+
+/// Starts the sandbox with its demo seed in memory.
+pub async fn start_sandbox() -> RunningSandbox {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sandbox");
+    sandbox::start(listener, SandboxOptions::default())
+        .await
+        .expect("start sandbox")
+}
+
+/// A stub OpenAI-compatible `/v1/chat/completions` that answers every call with the same
+/// content and records the request bodies.
+pub struct StubModel {
+    pub base_url: String,
+    pub requests: Arc<Mutex<Vec<Value>>>,
+}
+
+#[derive(Clone)]
+struct StubState {
+    content: String,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+pub async fn start_stub_model(content: &str) -> StubModel {
+    let state = StubState {
+        content: content.to_string(),
+        requests: Arc::default(),
+    };
+    let requests = state.requests.clone();
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(complete))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stub model");
+    let addr = listener.local_addr().expect("stub model address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    StubModel {
+        base_url: format!("http://{addr}/v1"),
+        requests,
+    }
+}
+
+async fn complete(State(state): State<StubState>, Json(body): Json<Value>) -> Json<Value> {
+    state.requests.lock().expect("stub lock").push(body);
+    Json(json!({
+        "id": "chatcmpl-test", "object": "chat.completion", "model": "stub",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": state.content, "refusal": null}}],
+        "usage": {"prompt_tokens": 812, "completion_tokens": 96, "total_tokens": 908}
+    }))
+}
+
+/// The gold draft of a case in tests/fixtures/drafts.json (a copy of shared/fixtures), as the model's reply text.
+pub fn fixture_draft(id: &str) -> (String, String) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/drafts.json");
+    let text = std::fs::read_to_string(path).expect("tests/fixtures/drafts.json");
+    let all: Value = serde_json::from_str(&text).expect("drafts.json parses");
+    let case = all["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no fixture case {id}"));
+    (
+        case["note"].as_str().expect("note").to_string(),
+        case["gold"].to_string(),
+    )
+}
