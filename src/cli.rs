@@ -67,8 +67,7 @@ pub async fn extract(
         let running = sandbox::start(listener, SandboxOptions::default())
             .await
             .context("cannot start the local Salesforce")?;
-        config.salesforce.instance_url =
-            Some(running.base_url().parse().context("sandbox URL")?);
+        config.salesforce.instance_url = Some(running.base_url().parse().context("sandbox URL")?);
         config.salesforce.access_token = Some(SecretString::from(sandbox::DEFAULT_TOKEN));
         Some(running)
     } else {
@@ -80,8 +79,9 @@ pub async fn extract(
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_string())
         .unwrap_or_default();
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).context(
+        "Salesforce (set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or try --sandbox)",
+    )?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let drafting = Drafting::new(
         client.clone(),

@@ -248,7 +248,7 @@ impl Default for DraftingSettings {
     fn default() -> Self {
         DraftingSettings {
             max_notes_chars: 12_000,
-            max_records: 200,
+            max_records: 500,
             hold_ungrounded: true,
         }
     }

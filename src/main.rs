@@ -123,7 +123,9 @@ fn read_notes(args: &ExtractArgs) -> anyhow::Result<Notes> {
         None => !std::io::stdin().is_terminal(),
     };
     if !from_stdin {
-        bail!("no notes given: use --text \"...\", --file FILE, --sample, or pipe them on standard input");
+        bail!(
+            "no notes given: use --text \"...\", --file FILE, --sample, or pipe them on standard input"
+        );
     }
     let mut text = String::new();
     std::io::stdin()

@@ -47,8 +47,10 @@ async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplica
     let existing = client
         .create(
             "Lead",
-            &object(json!({"FirstName": "Dan", "LastName": "Reed", "Company": "Apex Corp",
-                           "Email": "daniel@apex.example"})),
+            &object(
+                json!({"FirstName": "Dan", "LastName": "Reed", "Company": "Apex Corp",
+                           "Email": "daniel@apex.example"}),
+            ),
         )
         .await
         .unwrap();
@@ -57,7 +59,14 @@ async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplica
 
     // Act: the real binary, configured only through the public environment variables.
     let output = Command::new(env!("CARGO_BIN_EXE_crmbot"))
-        .args(["extract", "--json", "--today", "2026-11-25", "--text", &note])
+        .args([
+            "extract",
+            "--json",
+            "--today",
+            "2026-11-25",
+            "--text",
+            &note,
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SALESFORCE_INSTANCE_URL", sandbox.base_url())
@@ -101,7 +110,10 @@ async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplica
         "exactly one Salesforce request besides describe: {checks:#?}"
     );
     assert!(checks[0].path.ends_with("/query"), "{:?}", checks[0]);
-    assert!(requests.iter().all(|r| r.method == "GET"), "nothing written");
+    assert!(
+        requests.iter().all(|r| r.method == "GET"),
+        "nothing written"
+    );
     assert_eq!(model.requests.lock().unwrap().len(), 1, "one model call");
 }
 
@@ -136,7 +148,10 @@ async fn describe_is_fetched_once_per_object_across_100_concurrent_extractions()
             .iter()
             .filter(|r| r.path.contains(&format!("/sobjects/{object}/describe")))
             .count();
-        assert_eq!(describes, 1, "describe of {object} fetched {describes} times");
+        assert_eq!(
+            describes, 1,
+            "describe of {object} fetched {describes} times"
+        );
     }
     assert_eq!(model.requests.lock().unwrap().len(), 100);
 }

@@ -24,8 +24,13 @@ pub struct MatchQuery {
     pub soql: String,
 }
 
-/// At most this many rows come back per object; more means the keys are too loose to trust.
-pub const MATCH_ROW_LIMIT: usize = 50;
+/// Rows per match query: one full page, so a query never needs a second request.
+pub const MATCH_ROW_LIMIT: usize = 2000;
+
+/// A match query's WHERE clause is kept under this many characters; a larger draft gets
+/// several queries for one object (Salesforce caps a statement at 100,000 characters and a
+/// request line at 16 KB).
+pub const MAX_FILTER_CHARS: usize = 12_000;
 
 /// What happens to one record on approval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,33 +144,35 @@ pub fn match_queries(draft: &ValidatedDraft, schema: &CrmSchema) -> Vec<MatchQue
             }
         }
     }
-    conditions
-        .into_iter()
-        .filter_map(|(name, conds)| {
-            let object = schema.object(&name)?;
-            let mut fields = vec!["Id".to_string()];
-            for f in &object.fields {
-                fields.push(f.name.clone());
+    let mut queries = Vec::new();
+    for (name, conds) in conditions {
+        let Some(object) = schema.object(&name) else {
+            continue;
+        };
+        let mut fields = vec!["Id".to_string()];
+        for f in &object.fields {
+            fields.push(f.name.clone());
+        }
+        for f in object
+            .lookup_fields
+            .iter()
+            .chain(paths.get(&name).into_iter().flatten())
+        {
+            if !fields.iter().any(|x| x.eq_ignore_ascii_case(f)) {
+                fields.push(f.clone());
             }
-            for f in object
-                .lookup_fields
-                .iter()
-                .chain(paths.get(&name).into_iter().flatten())
-            {
-                if !fields.iter().any(|x| x.eq_ignore_ascii_case(f)) {
-                    fields.push(f.clone());
-                }
-            }
-            let filter = if conds.len() == 1 {
-                conds[0].clone()
+        }
+        for group in chunk_conditions(&conds) {
+            let filter = if group.len() == 1 {
+                group[0].clone()
             } else {
-                conds
+                group
                     .iter()
                     .map(|c| format!("({c})"))
                     .collect::<Vec<_>>()
                     .join(" OR ")
             };
-            Some(MatchQuery {
+            queries.push(MatchQuery {
                 soql: format!(
                     "SELECT {} FROM {} WHERE {} LIMIT {}",
                     fields.join(", "),
@@ -174,9 +181,28 @@ pub fn match_queries(draft: &ValidatedDraft, schema: &CrmSchema) -> Vec<MatchQue
                     MATCH_ROW_LIMIT
                 ),
                 object: object.name.clone(),
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    queries
+}
+
+/// Groups conditions so that each group's ORed filter stays under `MAX_FILTER_CHARS`.
+fn chunk_conditions(conds: &[String]) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut size = 0;
+    for c in conds {
+        let cost = c.len() + 6;
+        match groups.last_mut() {
+            Some(group) if size + cost <= MAX_FILTER_CHARS => group.push(c.clone()),
+            _ => {
+                groups.push(vec![c.clone()]);
+                size = 0;
+            }
+        }
+        size += cost;
+    }
+    groups
 }
 
 fn lookup_condition(lookup: &Lookup) -> Option<String> {
@@ -660,7 +686,7 @@ mod tests {
              (Email = 'daniel@apex.example') OR \
              (FirstName = 'Daniel' AND LastName = 'Reed' AND Company = 'Apex Corp') OR \
              (Email = 'maya@northstar.example') OR \
-             (FirstName = 'Maya' AND LastName = 'O\\'Chen' AND Company = 'Northstar') LIMIT 50"
+             (FirstName = 'Maya' AND LastName = 'O\\'Chen' AND Company = 'Northstar') LIMIT 2000"
         );
     }
 
@@ -687,7 +713,7 @@ mod tests {
         assert_eq!(objects, ["Account", "Contact"]);
         assert_eq!(
             queries[0].soql,
-            "SELECT Id, Name FROM Account WHERE Name = 'Globex' LIMIT 50"
+            "SELECT Id, Name FROM Account WHERE Name = 'Globex' LIMIT 2000"
         );
         assert!(
             queries[1].soql.starts_with(
@@ -699,6 +725,31 @@ mod tests {
         assert!(queries[1].soql.contains(
             "(FirstName = 'Priya' AND LastName = 'Natarajan' AND Account.Name = 'Globex')"
         ));
+    }
+
+    #[test]
+    fn a_large_draft_splits_its_filter_into_bounded_queries() {
+        let leads: Vec<RecordDraft> = (0..300)
+            .map(|i| {
+                record(
+                    "Lead",
+                    &[
+                        ("LastName", &format!("Person{i}")),
+                        ("Email", &format!("person{i}@conference.example")),
+                    ],
+                )
+            })
+            .collect();
+        let queries = match_queries(&draft(leads), &schema());
+        assert!(queries.len() > 1, "one query would be too long");
+        for q in &queries {
+            assert!(q.soql.len() < MAX_FILTER_CHARS + 200, "{}", q.soql.len());
+        }
+        let total: usize = queries
+            .iter()
+            .map(|q| q.soql.matches("Email = ").count())
+            .sum();
+        assert_eq!(total, 300, "every record is checked exactly once");
     }
 
     #[test]

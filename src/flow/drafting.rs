@@ -10,7 +10,7 @@ use futures::future::join_all;
 use serde_json::Value;
 use tracing::{debug, info, instrument};
 
-use super::proposal::{LlmSummary, Proposal, PROPOSAL_VERSION, SalesforceSummary, propose_records};
+use super::proposal::{LlmSummary, PROPOSAL_VERSION, Proposal, SalesforceSummary, propose_records};
 use super::schema::{SchemaProblem, build_schema};
 use crate::config::{DraftingSettings, ObjectConfig};
 use crate::domain::notes::Notes;
@@ -18,9 +18,7 @@ use crate::domain::resolve::{ExistingRows, MatchQuery, match_queries, resolve};
 use crate::domain::schema::CrmSchema;
 use crate::domain::validate::{ReplyError, ValidationContext, validate};
 use crate::llm::{DraftRequest, Llm, LlmError};
-use crate::salesforce::{
-    CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError,
-};
+use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError};
 
 /// Composite allows at most five query subrequests.
 const QUERIES_PER_COMPOSITE: usize = 5;
@@ -28,9 +26,13 @@ const QUERIES_PER_COMPOSITE: usize = 5;
 /// Why no proposal could be made. `Display` is the message for the person who asked.
 #[derive(Debug, thiserror::Error)]
 pub enum DraftError {
-    #[error("There are no notes to draft from. Write what happened, e.g. `/crm log Met Daniel Reed (Apex Corp), wants a demo next week`.")]
+    #[error(
+        "There are no notes to draft from. Write what happened, e.g. `/crm log Met Daniel Reed (Apex Corp), wants a demo next week`."
+    )]
     EmptyNotes,
-    #[error("The notes are {chars} characters long; the limit is {max}. Split them into shorter logs or trim them.")]
+    #[error(
+        "The notes are {chars} characters long; the limit is {max}. Split them into shorter logs or trim them."
+    )]
     NotesTooLong { chars: usize, max: usize },
     #[error("Could not draft a record: {0}")]
     Llm(#[from] LlmError),
@@ -89,7 +91,10 @@ impl Drafting {
                 Err(e) => return Err(e),
             }
         }
-        let describes = described.iter().map(|(n, d)| (n.clone(), d.as_ref())).collect();
+        let describes = described
+            .iter()
+            .map(|(n, d)| (n.clone(), d.as_ref()))
+            .collect();
         Ok(build_schema(&self.objects, &describes))
     }
 
@@ -140,8 +145,8 @@ impl Drafting {
         let (rows, requests) = self.find_existing(&queries).await?;
         let resolved = resolve(&validated, &schema, &rows);
         let records = propose_records(&resolved, &schema, &self.instance_url);
-        let blocked = validated.issues.iter().any(|i| i.is_blocking())
-            || records.iter().any(|r| r.blocked);
+        let blocked =
+            validated.issues.iter().any(|i| i.is_blocking()) || records.iter().any(|r| r.blocked);
         info!(
             records = records.len(),
             blocked,
@@ -196,7 +201,10 @@ impl Drafting {
             requests += 1;
             for (q, sub) in chunk.iter().zip(response.responses) {
                 if !(200..300).contains(&sub.http_status_code) {
-                    return Err(SalesforceError::from_composite(sub.http_status_code, &sub.body));
+                    return Err(SalesforceError::from_composite(
+                        sub.http_status_code,
+                        &sub.body,
+                    ));
                 }
                 let records = crate::salesforce::query_records(&sub.body);
                 rows.insert(q.object.clone(), records);

@@ -241,7 +241,9 @@ fn same(old: &Value, new: &FieldValue) -> bool {
         (Value::String(a), FieldValue::Text(b)) => a == b,
         (Value::Number(a), FieldValue::Number(b)) => a.as_f64() == Some(*b),
         (Value::Bool(a), FieldValue::Boolean(b)) => a == b,
-        (Value::String(a), other) => *a == other.display() || Value::String(a.clone()) == other.to_json(),
+        (Value::String(a), other) => {
+            *a == other.display() || Value::String(a.clone()) == other.to_json()
+        }
         _ => false,
     }
 }

@@ -71,8 +71,7 @@ pub fn build_schema(
         for rel in &config.links {
             let reference = describe.fields.iter().find(|f| {
                 f.field_type == "reference"
-                    && f
-                        .relationship_name
+                    && f.relationship_name
                         .as_deref()
                         .is_some_and(|r| r.eq_ignore_ascii_case(rel))
             });
@@ -125,12 +124,16 @@ fn describe_field<'a>(describe: &'a SObjectDescribe, name: &str) -> Option<&'a D
 
 fn field_schema(f: &DescribeField, config: &ObjectConfig) -> Option<FieldSchema> {
     let kind = FieldKind::from_describe(&f.field_type);
-    if matches!(kind, FieldKind::Reference | FieldKind::Id | FieldKind::Other) {
+    if matches!(
+        kind,
+        FieldKind::Reference | FieldKind::Id | FieldKind::Other
+    ) {
         return None;
     }
     let listed = |list: &[String]| list.iter().any(|x| x.eq_ignore_ascii_case(&f.name));
-    let required = (f.createable && !f.nillable && !f.defaulted_on_create && kind != FieldKind::Boolean)
-        || listed(&config.required);
+    let required =
+        (f.createable && !f.nillable && !f.defaulted_on_create && kind != FieldKind::Boolean)
+            || listed(&config.required);
     Some(FieldSchema {
         name: f.name.clone(),
         label: f.label.clone(),

@@ -19,7 +19,10 @@ pub fn render(p: &Proposal) -> String {
         p.today
     );
     if n == 0 {
-        let _ = writeln!(out, "\nNothing to log: the notes name no person, company or deal to record.");
+        let _ = writeln!(
+            out,
+            "\nNothing to log: the notes name no person, company or deal to record."
+        );
     }
     for (i, r) in p.records.iter().enumerate() {
         out.push('\n');
@@ -90,7 +93,12 @@ fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
     if let Some(url) = &r.url {
         let _ = writeln!(out, "   {url}");
     }
-    let width = r.fields.iter().map(|f| f.label.chars().count()).max().unwrap_or(0);
+    let width = r
+        .fields
+        .iter()
+        .map(|f| f.label.chars().count())
+        .max()
+        .unwrap_or(0);
     for f in &r.fields {
         let value = match (&f.old, f.changed) {
             (Some(old), true) => format!("{} → {}", show(old), f.display),
