@@ -23,6 +23,9 @@ use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient,
 /// Composite allows at most five query subrequests.
 const QUERIES_PER_COMPOSITE: usize = 5;
 
+/// Longer query URLs go in a composite body instead of a GET request line.
+const MAX_GET_URL: usize = 8_000;
+
 /// Why no proposal could be made. `Display` is the message for the person who asked.
 #[derive(Debug, thiserror::Error)]
 pub enum DraftError {
@@ -177,7 +180,10 @@ impl Drafting {
     ) -> Result<(ExistingRows, u32), SalesforceError> {
         let mut rows = ExistingRows::new();
         let mut requests = 0;
-        if let [only] = queries {
+        // A GET keeps its query in the request line, which Salesforce caps at 16 KB.
+        if let [only] = queries
+            && self.salesforce.query_url(&only.soql).len() < MAX_GET_URL
+        {
             let result = self.salesforce.query(&only.soql).await?;
             rows.insert(only.object.clone(), result.records);
             return Ok((rows, 1));
