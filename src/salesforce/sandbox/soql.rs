@@ -94,7 +94,9 @@ impl SoqlError {
 /// Parses SOQL text (syntax only; names are checked by `execute`).
 pub fn parse(text: &str) -> Result<Query, SoqlError> {
     let _ = text;
-    Err(SoqlError::Malformed("the SOQL engine is not built yet".into()))
+    Err(SoqlError::Malformed(
+        "the SOQL engine is not built yet".into(),
+    ))
 }
 
 /// Evaluates a parsed query over the source's records.
@@ -104,5 +106,7 @@ pub fn execute(
     ctx: &ExecContext<'_>,
 ) -> Result<QueryOutput, SoqlError> {
     let _ = (query, source, ctx);
-    Err(SoqlError::Malformed("the SOQL engine is not built yet".into()))
+    Err(SoqlError::Malformed(
+        "the SOQL engine is not built yet".into(),
+    ))
 }
