@@ -20,7 +20,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
     /// The first error's code in a REST error array.
     pub fn code(&self) -> &str {
@@ -77,10 +80,19 @@ impl Sf {
         self.call_with(method, path, body, &[]).await
     }
 
-    pub async fn call_with(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut req = self
             .http
-            .request(Method::from_bytes(method.as_bytes()).unwrap(), self.url(path))
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                self.url(path),
+            )
             .bearer_auth(&self.token);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -125,6 +137,14 @@ pub async fn read(r: reqwest::Response) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let text = r.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    Resp { status, body, headers }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Resp {
+        status,
+        body,
+        headers,
+    }
 }

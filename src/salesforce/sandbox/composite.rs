@@ -84,10 +84,10 @@ pub fn composite(env: &Env<'_>, tx: &mut Tx<'_>, call: &Call) -> Reply {
     for (i, sub) in subs.iter().enumerate() {
         let reference = sub["referenceId"].as_str().unwrap_or_default().to_string();
         let reply = run_sub(env, tx, call, sub, &results);
-        if reply.status < 300 {
-            if let Some(b) = &reply.body {
-                results.insert(reference.clone(), b.clone());
-            }
+        if reply.status < 300
+            && let Some(b) = &reply.body
+        {
+            results.insert(reference.clone(), b.clone());
         }
         let mut headers = Map::new();
         if let Some(loc) = &reply.location {

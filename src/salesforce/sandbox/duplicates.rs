@@ -77,7 +77,7 @@ pub fn check(
         "matchResults": match_results,
     });
     let mut error = SfError::new("DUPLICATES_DETECTED", MESSAGE);
-    error.duplicate_result = Some(result);
+    error.duplicate_result = Some(Box::new(result));
     Err(ApiError {
         status: 400,
         errors: vec![error],

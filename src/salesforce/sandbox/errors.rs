@@ -12,7 +12,7 @@ pub struct SfError {
     /// `fields` when Salesforce names them (validation errors); omitted otherwise.
     pub fields: Option<Vec<String>>,
     /// The duplicate-rule payload (`duplicateResut`, sic) for DUPLICATES_DETECTED.
-    pub duplicate_result: Option<Value>,
+    pub duplicate_result: Option<Box<Value>>,
 }
 
 impl SfError {
@@ -34,7 +34,7 @@ impl SfError {
     pub fn rest_json(&self) -> Value {
         let mut m = Map::new();
         if let Some(dup) = &self.duplicate_result {
-            m.insert("duplicateResut".into(), dup.clone());
+            m.insert("duplicateResut".into(), (**dup).clone());
         }
         m.insert("errorCode".into(), json!(self.code));
         m.insert("message".into(), json!(self.message));

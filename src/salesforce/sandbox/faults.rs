@@ -87,7 +87,7 @@ impl FaultState {
     pub fn api_fault(&mut self) -> Option<Injected> {
         self.seen += 1;
         if let Some(n) = self.faults.unavailable_every.filter(|n| *n > 0)
-            && self.seen % n == 0
+            && self.seen.is_multiple_of(n)
         {
             return Some((
                 503,

@@ -191,7 +191,7 @@ fn convert(
                 let ok = if field.kind == "multipicklist" {
                     s.split(';').all(|v| field.picklist.iter().any(|p| p == v))
                 } else {
-                    field.picklist.iter().any(|p| *p == s)
+                    field.picklist.contains(&s)
                 };
                 if !ok {
                     return Err(SfError::new(
@@ -233,7 +233,7 @@ fn check_reference(
     };
     let id = ids::normalize(text).ok_or_else(malformed)?;
     let target = schema.object_for_id(&id).ok_or_else(malformed)?;
-    if !field.reference_to.iter().any(|t| *t == target.name) {
+    if !field.reference_to.contains(&target.name) {
         return Err(malformed());
     }
     match tx.get(&id) {
