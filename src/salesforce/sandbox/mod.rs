@@ -4,8 +4,8 @@
 //!
 //! # Layout
 //!
-//! * `server`: axum app, auth, request recording, `Sforce-Limit-Info`, fault injection;
-//!   `start` (tests) and `run` (the `crmbot sandbox` command).
+//! * `server`: `start` (tests), `run` (the `crmbot sandbox` command), `RunningSandbox`.
+//! * `http`: each request: recording, faults, auth, `Sforce-Limit-Info`, versions, OAuth.
 //! * `routes`: one REST call -> handler, shared by top-level requests and composite subrequests.
 //! * `records`, `validate`, `duplicates`: writes as Salesforce checks them.
 //! * `composite`: composite, tree and collections. `query`: SOQL paging over `soql` (the engine).
@@ -18,6 +18,7 @@ mod describe;
 mod duplicates;
 mod errors;
 mod faults;
+mod http;
 pub mod ids;
 mod oauth;
 mod query;

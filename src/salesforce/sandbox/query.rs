@@ -67,6 +67,8 @@ impl SoqlSource for Source<'_> {
     }
 }
 
+const MAX_CURSORS: usize = 1000;
+
 /// Rows of a query still to be fetched.
 #[derive(Debug)]
 pub struct Cursor {
@@ -145,6 +147,10 @@ fn page(
     let done = end >= cursor.rows.len();
     let mut body = json!({"totalSize": cursor.total_size, "done": done});
     if !done {
+        // Abandoned cursors would pile up forever; Salesforce expires them too.
+        if cursors.open.len() >= MAX_CURSORS {
+            cursors.open.clear();
+        }
         body["nextRecordsUrl"] = json!(format!(
             "/services/data/{}/query/{locator}-{end}",
             ctx.version
@@ -153,4 +159,49 @@ fn page(
     }
     body["records"] = Value::Array(rows);
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_next_records_url_until_done() {
+        let schema = Schema::load(None, None).unwrap();
+        let ctx = QueryCtx {
+            schema: &schema,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            version: "v62.0",
+            page_size: 2,
+        };
+        let rows = (0..5)
+            .map(|i| json!({"Id": i}).as_object().cloned().unwrap())
+            .collect();
+        let mut cursors = Cursors::default();
+        let first = page(
+            &ctx,
+            &mut cursors,
+            "01gX".into(),
+            Cursor {
+                rows,
+                total_size: 5,
+            },
+            0,
+        );
+        assert_eq!(first["totalSize"], 5);
+        assert_eq!(first["done"], false);
+        assert_eq!(first["nextRecordsUrl"], "/services/data/v62.0/query/01gX-2");
+        let mut seen = first["records"].as_array().unwrap().len();
+        let mut next = first["nextRecordsUrl"].as_str().map(str::to_string);
+        while let Some(url) = next {
+            let token = url.rsplit('/').next().unwrap();
+            let page = more(&ctx, &mut cursors, token).unwrap();
+            seen += page["records"].as_array().unwrap().len();
+            next = page["nextRecordsUrl"].as_str().map(str::to_string);
+            assert_eq!(page["done"], next.is_none());
+        }
+        assert_eq!(seen, 5);
+        let gone = more(&ctx, &mut cursors, "01gX-4").unwrap_err();
+        assert_eq!(gone.errors[0].code, "INVALID_QUERY_LOCATOR");
+    }
 }
