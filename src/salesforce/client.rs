@@ -188,7 +188,10 @@ impl SalesforceClient {
         let path = format!("{}/{external_field}/{encoded}", self.sobject_url(object));
         let body = Value::Object(fields.clone());
         let answer = match self.send(Method::PATCH, &path, Some(&body), false).await {
-            Err(SalesforceError::Rejected { status: 300, errors }) => {
+            Err(SalesforceError::Rejected {
+                status: 300,
+                errors,
+            }) => {
                 let _ = errors;
                 return Err(SalesforceError::MultipleMatches {
                     field: external_field.to_string(),
@@ -208,7 +211,9 @@ impl SalesforceClient {
         let saved: SaveResult = decode(&answer.body)?;
         Ok(UpsertResult {
             id: saved.id.unwrap_or_default(),
-            created: saved.created.unwrap_or(answer.status == StatusCode::CREATED),
+            created: saved
+                .created
+                .unwrap_or(answer.status == StatusCode::CREATED),
         })
     }
 
@@ -222,7 +227,9 @@ impl SalesforceClient {
         let reads_only = request.subrequests.iter().all(|s| s.method == "GET");
         let body = serde_json::to_value(request)
             .map_err(|e| SalesforceError::Decode(format!("composite request: {e}")))?;
-        let answer = self.send(Method::POST, &path, Some(&body), reads_only).await?;
+        let answer = self
+            .send(Method::POST, &path, Some(&body), reads_only)
+            .await?;
         decode(&answer.body)
     }
 
@@ -324,7 +331,10 @@ impl SalesforceClient {
                     (error, retry_after)
                 }
                 Err(e) if e.is_timeout() => (SalesforceError::Timeout, None),
-                Err(e) => (SalesforceError::Transport(e.without_url().to_string()), None),
+                Err(e) => (
+                    SalesforceError::Transport(e.without_url().to_string()),
+                    None,
+                ),
             };
             let (error, retry_after) = error;
             if !(retry_safe && error.is_transient() && attempt < self.inner.max_retries) {
@@ -357,6 +367,12 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs.min(60)))
 }

@@ -36,16 +36,26 @@ impl std::fmt::Display for ApiError {
 pub enum SalesforceError {
     #[error("Salesforce configuration: {0}")]
     Config(String),
-    #[error("Salesforce did not accept the access token (session expired or invalid); log in again or refresh the token")]
+    #[error(
+        "Salesforce did not accept the access token (session expired or invalid); log in again or refresh the token"
+    )]
     Unauthorized { errors: Vec<ApiError> },
-    #[error("the Salesforce org has used up its API requests for now (REQUEST_LIMIT_EXCEEDED); try again later or ask your admin")]
+    #[error(
+        "the Salesforce org has used up its API requests for now (REQUEST_LIMIT_EXCEEDED); try again later or ask your admin"
+    )]
     LimitExceeded { message: String },
-    #[error("Salesforce is unavailable right now (HTTP {status}); nothing was changed, try again in a few minutes")]
+    #[error(
+        "Salesforce is unavailable right now (HTTP {status}); nothing was changed, try again in a few minutes"
+    )]
     Unavailable { status: u16 },
     #[error("Salesforce rejected the request: {}", join(.errors))]
     Rejected { status: u16, errors: Vec<ApiError> },
     #[error("several Salesforce records match {field} = {value}; nothing was written")]
-    MultipleMatches { field: String, value: String, ids: Vec<String> },
+    MultipleMatches {
+        field: String,
+        value: String,
+        ids: Vec<String>,
+    },
     #[error("Salesforce did not answer in time")]
     Timeout,
     #[error("cannot reach Salesforce: {0}")]
@@ -73,7 +83,10 @@ impl SalesforceError {
         match status {
             401 => SalesforceError::Unauthorized { errors },
             403 if has("REQUEST_LIMIT_EXCEEDED") => SalesforceError::LimitExceeded {
-                message: errors.first().map(|e| e.message.clone()).unwrap_or_default(),
+                message: errors
+                    .first()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default(),
             },
             420 | 429 | 500..=599 => SalesforceError::Unavailable { status },
             _ if errors.is_empty() => SalesforceError::Rejected {
@@ -217,7 +230,8 @@ mod tests {
 
     #[test]
     fn statuses_are_told_apart() {
-        let session = br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
+        let session =
+            br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
         assert!(matches!(
             SalesforceError::from_response(401, session),
             SalesforceError::Unauthorized { .. }
@@ -229,7 +243,10 @@ mod tests {
         ));
         let html = b"<html><body>Service Unavailable</body></html>";
         let outage = SalesforceError::from_response(503, html);
-        assert!(matches!(outage, SalesforceError::Unavailable { status: 503 }));
+        assert!(matches!(
+            outage,
+            SalesforceError::Unavailable { status: 503 }
+        ));
         assert!(outage.is_transient());
         let denied = SalesforceError::from_response(403, b"<html>Forbidden</html>");
         assert_eq!(denied.codes(), ["ERROR_HTTP_403"]);
@@ -253,7 +270,8 @@ mod tests {
     fn save_result_status_codes_and_oauth_errors_decode() {
         let save = br#"{"statusCode":"MALFORMED_ID","message":"bad id","fields":["Id"]}"#;
         assert_eq!(decode_errors(save)[0].code, "MALFORMED_ID");
-        let oauth = br#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#;
+        let oauth =
+            br#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#;
         assert_eq!(decode_errors(oauth)[0].code, "invalid_grant");
     }
 }

@@ -182,13 +182,22 @@ mod tests {
     fn limit_info_is_read_with_or_without_per_app_usage() {
         assert_eq!(
             parse_limit_info("api-usage=18/5000"),
-            Some(ApiUsage { used: 18, max: 5000 })
+            Some(ApiUsage {
+                used: 18,
+                max: 5000
+            })
         );
         assert_eq!(
             parse_limit_info("api-usage=25/5000; per-app-api-usage=17/250(appName=sample)"),
-            Some(ApiUsage { used: 25, max: 5000 })
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
         );
-        assert_eq!(parse_limit_info("per-app-api-usage=17/250(appName=x)"), None);
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=17/250(appName=x)"),
+            None
+        );
     }
 
     #[test]
