@@ -1,0 +1,587 @@
+//! Raw model JSON -> `ValidatedDraft`. The model proposes; this module decides what stands:
+//! unknown objects and fields are dropped, ids and owners are never taken from the model,
+//! values are coerced to their types or dropped, picklists and lengths are checked, required
+//! fields are listed, and values the notes do not support are flagged "not in your notes".
+//! Every problem becomes an `Issue` a person reads on the card; nothing here panics, whatever
+//! the JSON.
+
+mod coerce;
+mod dates;
+mod grounding;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use super::draft::{
+    DraftField, FieldValue, Issue, IssueKind, LinkDraft, Lookup, RecordDraft, ValidatedDraft,
+};
+use super::schema::{CrmSchema, FieldKind, FieldSchema, ObjectSchema};
+pub use coerce::{looks_like_record_id, parse_number};
+pub use dates::parse_date;
+use grounding::Grounding;
+
+/// What validation needs besides the reply and the schema.
+#[derive(Debug, Clone)]
+pub struct ValidationContext<'a> {
+    /// The note text the values must be grounded in.
+    pub notes: &'a str,
+    /// The date the note was written; relative dates resolve against it.
+    pub today: NaiveDate,
+    /// Hold values that are not in the notes back from the write (they stay on the card).
+    pub hold_ungrounded: bool,
+    /// More records than this are cut, with a draft-level issue.
+    pub max_records: usize,
+}
+
+/// The reply cannot be read as a draft at all. The model can usually fix this, so the caller
+/// sends these errors back once (the repair retry) before giving up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    #[error("the reply is not a JSON object")]
+    NotAnObject,
+    #[error("the reply has no \"records\" array")]
+    NoRecords,
+}
+
+/// Validates a parsed model reply against the schema and the notes.
+pub fn validate(
+    reply: &Value,
+    schema: &CrmSchema,
+    ctx: &ValidationContext<'_>,
+) -> Result<ValidatedDraft, ReplyError> {
+    let obj = reply.as_object().ok_or(ReplyError::NotAnObject)?;
+    let records = obj
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or(ReplyError::NoRecords)?;
+    let grounding = Grounding::new(ctx.notes);
+    let mut draft = ValidatedDraft::default();
+    let kept = records.len().min(ctx.max_records);
+    if records.len() > kept {
+        draft.issues.push(Issue::warning(
+            IssueKind::Malformed,
+            None,
+            format!(
+                "The draft had {} records; only the first {kept} are kept ({} left out). Log the rest separately.",
+                records.len(),
+                records.len() - kept
+            ),
+        ));
+    }
+    for (i, raw) in records.iter().take(kept).enumerate() {
+        let Some(raw) = raw.as_object() else {
+            draft.issues.push(Issue::warning(
+                IssueKind::Malformed,
+                None,
+                format!("Record {} of the draft is not an object; left out", i + 1),
+            ));
+            continue;
+        };
+        let name = raw.get("object").and_then(Value::as_str).unwrap_or("");
+        let Some(object) = schema.object(name) else {
+            let shown = if name.is_empty() { "(no object)" } else { name };
+            draft.issues.push(Issue::warning(
+                IssueKind::UnknownObject,
+                None,
+                format!("{shown} is not an object crmbot may write; that record was left out"),
+            ));
+            continue;
+        };
+        draft
+            .records
+            .push(validate_record(raw, object, schema, ctx, &grounding));
+    }
+    Ok(draft)
+}
+
+fn validate_record(
+    raw: &Map<String, Value>,
+    object: &ObjectSchema,
+    schema: &CrmSchema,
+    ctx: &ValidationContext<'_>,
+    grounding: &Grounding,
+) -> RecordDraft {
+    let mut issues = Vec::new();
+    let lookup = match raw.get("lookup") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(validate_lookup(value, object, &mut issues)),
+    };
+    let is_update = lookup.is_some();
+    let links = match raw.get("link") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => validate_links(value, object, schema, &mut issues),
+    };
+
+    let mut fields: Vec<DraftField> = Vec::new();
+    if let Some(raw_fields) = raw.get("fields") {
+        let Some(raw_fields) = raw_fields.as_object() else {
+            issues.push(Issue::warning(
+                IssueKind::Malformed,
+                None,
+                "The record's fields are not an object; none were taken",
+            ));
+            return finish(object, lookup, links, fields, issues, is_update);
+        };
+        for (name, value) in raw_fields {
+            if let Some(field) =
+                validate_field(name, value, object, ctx, grounding, is_update, &mut issues)
+            {
+                // The model may repeat a field under another spelling; the first one stands.
+                if !fields.iter().any(|f| f.name == field.name) {
+                    fields.push(field);
+                }
+            }
+        }
+    }
+    finish(object, lookup, links, fields, issues, is_update)
+}
+
+fn finish(
+    object: &ObjectSchema,
+    lookup: Option<Lookup>,
+    links: Vec<LinkDraft>,
+    mut fields: Vec<DraftField>,
+    mut issues: Vec<Issue>,
+    is_update: bool,
+) -> RecordDraft {
+    if !is_update {
+        for f in object.fields.iter().filter(|f| f.required_on_create) {
+            if !fields.iter().any(|d| d.name == f.name) {
+                issues.push(Issue::blocking(
+                    IssueKind::MissingRequired,
+                    Some(&f.name),
+                    format!("{} is required to create a {}", f.label, object.label),
+                ));
+            }
+        }
+    }
+    fields.sort_by_key(|d| object.fields.iter().position(|f| f.name == d.name));
+    RecordDraft {
+        object: object.name.clone(),
+        lookup,
+        links,
+        fields,
+        issues,
+    }
+}
+
+/// A lookup value must name one record exactly: text made only of wildcards or punctuation
+/// names nothing.
+fn exact_text(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    text.chars().any(char::is_alphanumeric).then_some(text)
+}
+
+fn validate_lookup(value: &Value, object: &ObjectSchema, issues: &mut Vec<Issue>) -> Lookup {
+    let mut lookup = Lookup {
+        criteria: Vec::new(),
+    };
+    let Some(map) = value.as_object() else {
+        issues.push(Issue::blocking(
+            IssueKind::LookupRefused,
+            None,
+            format!("The {} to update is not named by its fields", object.label),
+        ));
+        return lookup;
+    };
+    for (key, v) in map {
+        if v.is_null() {
+            continue;
+        }
+        let allowed = object
+            .lookup_fields
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(key));
+        match (allowed, exact_text(v)) {
+            (Some(field), Some(text)) if !looks_like_record_id(&text) => {
+                lookup.criteria.push((field.clone(), text))
+            }
+            (Some(field), Some(_)) => issues.push(Issue::blocking(
+                IssueKind::IdRefused,
+                Some(field),
+                format!(
+                    "A {} to update is named by its {field}, not by a record id",
+                    object.label
+                ),
+            )),
+            (Some(field), None) => issues.push(Issue::blocking(
+                IssueKind::LookupRefused,
+                Some(field),
+                format!(
+                    "\"{}\" does not name one {} exactly: a lookup must be an exact {field}",
+                    v.as_str().unwrap_or_default(),
+                    object.label
+                ),
+            )),
+            (None, _) => issues.push(Issue::blocking(
+                IssueKind::LookupRefused,
+                Some(key),
+                format!(
+                    "A {} to update can only be found by {}, not by {key}",
+                    object.label,
+                    allowed_list(&object.lookup_fields)
+                ),
+            )),
+        }
+    }
+    if lookup.criteria.is_empty() && !issues.iter().any(|i| i.is_blocking()) {
+        issues.push(Issue::blocking(
+            IssueKind::LookupRefused,
+            None,
+            format!("The {} to update is not named", object.label),
+        ));
+    }
+    lookup
+}
+
+fn allowed_list(fields: &[String]) -> String {
+    if fields.is_empty() {
+        "nothing (updates are not allowed)".to_string()
+    } else {
+        fields.join(" or ")
+    }
+}
+
+fn validate_links(
+    value: &Value,
+    object: &ObjectSchema,
+    schema: &CrmSchema,
+    issues: &mut Vec<Issue>,
+) -> Vec<LinkDraft> {
+    let mut links = Vec::new();
+    let Some(map) = value.as_object() else {
+        issues.push(Issue::warning(
+            IssueKind::LinkRefused,
+            None,
+            "The record's link is not an object; it was ignored",
+        ));
+        return links;
+    };
+    for (relationship, target) in map {
+        if target.is_null() {
+            continue;
+        }
+        let Some(link) = object.link(relationship) else {
+            issues.push(Issue::warning(
+                IssueKind::LinkRefused,
+                None,
+                format!(
+                    "A {} cannot be linked to a {relationship}; that link was ignored",
+                    object.label
+                ),
+            ));
+            continue;
+        };
+        let target_object = schema.object(&link.target);
+        let mut criteria = Vec::new();
+        for (key, v) in target.as_object().into_iter().flatten() {
+            let field = target_object
+                .and_then(|t| t.lookup_fields.iter().find(|f| f.eq_ignore_ascii_case(key)));
+            match (field, exact_text(v)) {
+                (Some(f), Some(text)) if !looks_like_record_id(&text) => {
+                    criteria.push((f.clone(), text))
+                }
+                _ if v.is_null() => {}
+                _ => issues.push(Issue::warning(
+                    IssueKind::LinkRefused,
+                    None,
+                    format!(
+                        "The {} link can only name a {} by {}; \"{key}\" was ignored",
+                        link.relationship,
+                        link.target,
+                        target_object.map_or_else(String::new, |t| allowed_list(&t.lookup_fields))
+                    ),
+                )),
+            }
+        }
+        if criteria.is_empty() {
+            continue;
+        }
+        links.push(LinkDraft {
+            relationship: link.relationship.clone(),
+            field: link.field.clone(),
+            target: link.target.clone(),
+            lookup: Lookup { criteria },
+        });
+    }
+    links
+}
+
+fn validate_field(
+    name: &str,
+    value: &Value,
+    object: &ObjectSchema,
+    ctx: &ValidationContext<'_>,
+    grounding: &Grounding,
+    is_update: bool,
+    issues: &mut Vec<Issue>,
+) -> Option<DraftField> {
+    let empty = value.is_null() || value.as_str().is_some_and(|s| s.trim().is_empty());
+    if name.eq_ignore_ascii_case("OwnerId") || name.eq_ignore_ascii_case("Id") {
+        if !empty {
+            issues.push(Issue::warning(
+                IssueKind::IdRefused,
+                Some(name),
+                format!("{name} is never taken from the model; left out"),
+            ));
+        }
+        return None;
+    }
+    let Some(field) = object.field(name) else {
+        if !empty {
+            issues.push(Issue::warning(
+                IssueKind::UnknownField,
+                Some(name),
+                format!("{name} is not an allowed {} field; left out", object.label),
+            ));
+        }
+        return None;
+    };
+    if empty {
+        return None;
+    }
+    if matches!(
+        field.kind,
+        FieldKind::Reference | FieldKind::Id | FieldKind::Other
+    ) {
+        issues.push(Issue::warning(
+            IssueKind::IdRefused,
+            Some(&field.name),
+            format!("{} is never taken from the model; left out", field.label),
+        ));
+        return None;
+    }
+    if (is_update && !field.updateable) || (!is_update && !field.createable) {
+        issues.push(Issue::warning(
+            IssueKind::NotWritable,
+            Some(&field.name),
+            format!(
+                "{} cannot be set when {} a {}; left out",
+                field.label,
+                if is_update { "updating" } else { "creating" },
+                object.label
+            ),
+        ));
+        return None;
+    }
+    if let Some(text) = value.as_str()
+        && looks_like_record_id(text)
+        && !field.kind.is_picklist()
+    {
+        issues.push(Issue::warning(
+            IssueKind::IdRefused,
+            Some(&field.name),
+            format!(
+                "{} looks like a record id, which is never taken from the model; left out",
+                field.label
+            ),
+        ));
+        return None;
+    }
+    let typed = match coerce_value(field, value, ctx, issues)? {
+        FieldValue::Text(s) if field.kind.is_picklist() => {
+            FieldValue::Text(canonical_picklist(field, &s))
+        }
+        other => other,
+    };
+    let mut include = true;
+    if let Err(issue) = check_value(field, &typed, object) {
+        issues.push(issue);
+        include = false;
+    }
+    if include && !grounded(field, &typed, grounding) {
+        issues.push(Issue::warning(
+            IssueKind::NotInNotes,
+            Some(&field.name),
+            format!(
+                "{} \"{}\" is not in your notes{}",
+                field.label,
+                typed.display(),
+                if ctx.hold_ungrounded {
+                    "; it will not be written unless you keep it"
+                } else {
+                    ""
+                }
+            ),
+        ));
+        include = !ctx.hold_ungrounded;
+    }
+    Some(DraftField {
+        name: field.name.clone(),
+        value: typed,
+        include,
+    })
+}
+
+/// The value in its field's type, or `None` (with an issue) when it cannot be read.
+fn coerce_value(
+    field: &FieldSchema,
+    value: &Value,
+    ctx: &ValidationContext<'_>,
+    issues: &mut Vec<Issue>,
+) -> Option<FieldValue> {
+    let shown = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let refuse = |issues: &mut Vec<Issue>, kind: IssueKind, what: &str| {
+        issues.push(Issue::warning(
+            kind,
+            Some(&field.name),
+            format!(
+                "{}: could not read \"{shown}\" as {what}; left out",
+                field.label
+            ),
+        ));
+        None
+    };
+    match field.kind {
+        k if k.is_number() => match coerce::parse_number(value) {
+            Some(n) => {
+                if !value.is_number() {
+                    issues.push(Issue::warning(
+                        IssueKind::Coerced,
+                        Some(&field.name),
+                        format!(
+                            "{}: read \"{shown}\" as {}",
+                            field.label,
+                            coerce::show_number(n)
+                        ),
+                    ));
+                }
+                Some(FieldValue::Number(if k == FieldKind::Int {
+                    n.round()
+                } else {
+                    n
+                }))
+            }
+            None => refuse(issues, IssueKind::BadValue, "a number"),
+        },
+        FieldKind::Boolean => match coerce::parse_bool(value) {
+            Some(b) => Some(FieldValue::Boolean(b)),
+            None => refuse(issues, IssueKind::BadValue, "yes or no"),
+        },
+        FieldKind::Date | FieldKind::DateTime => {
+            let Some(text) = value.as_str() else {
+                return refuse(issues, IssueKind::UnresolvedDate, "a date");
+            };
+            if field.kind == FieldKind::DateTime
+                && let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim())
+            {
+                return Some(FieldValue::DateTime(t.with_timezone(&chrono::Utc)));
+            }
+            match parse_date(text, ctx.today) {
+                Some(d) => {
+                    let iso = d.format("%Y-%m-%d").to_string();
+                    if !text.trim().starts_with(&iso) {
+                        issues.push(Issue::warning(
+                            IssueKind::Coerced,
+                            Some(&field.name),
+                            format!("{}: read \"{shown}\" as {iso}", field.label),
+                        ));
+                    }
+                    if field.kind == FieldKind::Date {
+                        Some(FieldValue::Date(d))
+                    } else {
+                        let midnight = d.and_hms_opt(0, 0, 0)?.and_utc();
+                        Some(FieldValue::DateTime(midnight))
+                    }
+                }
+                None => refuse(issues, IssueKind::UnresolvedDate, "a date"),
+            }
+        }
+        FieldKind::Email => match value.as_str().map(str::trim) {
+            Some(s) if coerce::is_email(s) => Some(FieldValue::Text(s.to_string())),
+            _ => refuse(issues, IssueKind::BadValue, "an email address"),
+        },
+        _ => match value {
+            Value::String(s) => Some(FieldValue::Text(s.trim().to_string())),
+            Value::Number(n) => Some(FieldValue::Text(n.to_string())),
+            Value::Bool(b) => Some(FieldValue::Text(b.to_string())),
+            _ => refuse(issues, IssueKind::BadValue, "text"),
+        },
+    }
+}
+
+/// Picklist membership (fixing the spelling) and length. An `Err` blocks approval; the
+/// value stays on the card but out of the write.
+fn check_value(
+    field: &FieldSchema,
+    value: &FieldValue,
+    object: &ObjectSchema,
+) -> Result<(), Issue> {
+    let FieldValue::Text(text) = value else {
+        return Ok(());
+    };
+    if field.kind.is_picklist() {
+        let parts: Vec<&str> = if field.kind == FieldKind::MultiPicklist {
+            text.split(';').map(str::trim).collect()
+        } else {
+            vec![text.trim()]
+        };
+        for part in parts {
+            if !field.picklist.iter().any(|p| p.eq_ignore_ascii_case(part)) {
+                return Err(Issue::blocking(
+                    IssueKind::BadPicklist,
+                    Some(&field.name),
+                    format!(
+                        "'{part}' is not a {} {} value (choose one of: {})",
+                        object.label,
+                        field.label,
+                        field.picklist.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(max) = field.length
+        && text.chars().count() > max as usize
+    {
+        return Err(Issue::blocking(
+            IssueKind::TooLong,
+            Some(&field.name),
+            format!(
+                "{} is {} characters long; the most Salesforce takes is {max}",
+                field.label,
+                text.chars().count()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// True when the notes support the value (or the field is exempt).
+fn grounded(field: &FieldSchema, value: &FieldValue, grounding: &Grounding) -> bool {
+    if field.free_text {
+        return true;
+    }
+    match value {
+        FieldValue::Number(n) => grounding.has_number(*n),
+        FieldValue::Text(s) if field.kind.is_text() => grounding.has_text(s),
+        _ => true,
+    }
+}
+
+/// Replaces picklist values by the org's spelling (`closed won` -> `Closed Won`).
+fn canonical_picklist(field: &FieldSchema, text: &str) -> String {
+    let canon = |part: &str| {
+        field
+            .picklist
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(part.trim()))
+            .cloned()
+            .unwrap_or_else(|| part.trim().to_string())
+    };
+    if field.kind == FieldKind::MultiPicklist {
+        text.split(';').map(canon).collect::<Vec<_>>().join(";")
+    } else {
+        canon(text)
+    }
+}
+
+#[cfg(test)]
+mod tests;
