@@ -1,21 +1,30 @@
 //! The model, behind one interface. Providers: `openai` (and every OpenAI-compatible server),
 //! `anthropic`, and `rules` (offline, deterministic, never invents a value). The model is an
-//! untrusted drafting tool: this layer only gets JSON out of it, tolerantly, and reports what
-//! it cost; `domain::validate` decides what of it stands.
-//!
-//! Contract used by `flow` (keep these signatures):
-//! - `Llm::from_settings(&LlmSettings) -> Result<Llm, LlmError>`
-//! - `Llm::draft(&self, &DraftRequest, check) -> Result<DraftReply, LlmError>`: one call, plus
-//!   one repair retry when the reply is not JSON or `check` rejects its shape.
-//! - `Llm::describe(&self) -> String`: e.g. "openai gpt-4o-mini at https://api.openai.com/v1".
+//! untrusted drafting tool: this layer only gets JSON out of it, tolerantly, gives it one
+//! chance to repair a reply that cannot be read, and reports what it cost;
+//! `domain::validate` decides what of it stands.
+
+mod anthropic;
+mod http;
+mod json_schema;
+mod openai;
+mod parse;
+mod prompt;
+pub mod rules;
+
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::{debug, info};
 
-use crate::config::LlmSettings;
+use crate::config::{LlmProvider, LlmSettings};
 use crate::domain::notes::Notes;
 use crate::domain::schema::CrmSchema;
+pub use json_schema::draft_schema;
+pub use parse::extract_json;
+pub use prompt::{DraftPrompt, Prompts};
 
 /// What to draft from.
 #[derive(Debug, Clone)]
@@ -93,20 +102,115 @@ pub enum LlmError {
     Template(String),
 }
 
-/// The configured model. Placeholder until the providers land.
+/// Who said a turn of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    User,
+    Assistant,
+}
+
+/// The messages of one call.
+pub(crate) struct Conversation {
+    pub system: String,
+    pub turns: Vec<(Role, String)>,
+}
+
+/// What a provider answered.
+pub(crate) struct Completion {
+    pub text: String,
+    /// Already-structured output (Anthropic's tool input).
+    pub value: Option<Value>,
+    pub model: String,
+    pub usage: Usage,
+}
+
+enum Provider {
+    OpenAi(openai::OpenAi),
+    Anthropic(anthropic::Anthropic),
+    Rules,
+}
+
+/// The configured model.
 pub struct Llm {
-    _settings: LlmSettings,
+    provider: Provider,
+    prompts: Prompts,
+    label: String,
 }
 
 impl Llm {
     pub fn from_settings(settings: &LlmSettings) -> Result<Llm, LlmError> {
+        let prompts = Prompts::load(settings.prompts_dir.as_deref())?;
+        let http = || {
+            reqwest::Client::builder()
+                .timeout(settings.timeout)
+                .user_agent(concat!("crmbot/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))
+        };
+        let base = |default: &str| {
+            settings.base_url.as_ref().map_or(default.to_string(), |u| {
+                u.as_str().trim_end_matches('/').to_string()
+            })
+        };
+        let need_key = |default_host: &str| {
+            if settings.api_key.is_none() && settings.base_url.is_none() {
+                Err(LlmError::Config(format!(
+                    "set LLM_API_KEY for {default_host}, or LLM_BASE_URL for a local server, or LLM_PROVIDER=rules to draft offline"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let (provider, label) = match settings.effective_provider() {
+            LlmProvider::Openai => {
+                need_key("api.openai.com")?;
+                let model = settings
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| "gpt-4o-mini".into());
+                let base_url = base("https://api.openai.com/v1");
+                let label = format!("openai {model} at {base_url}");
+                let p = openai::OpenAi {
+                    http: http()?,
+                    base_url,
+                    api_key: settings.api_key.clone(),
+                    model,
+                    response_format: settings.response_format,
+                    max_tokens: settings.max_tokens,
+                    max_retries: settings.max_retries,
+                };
+                (Provider::OpenAi(p), label)
+            }
+            LlmProvider::Anthropic => {
+                need_key("api.anthropic.com")?;
+                let model = settings
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| "claude-sonnet-4-5".into());
+                let base_url = base("https://api.anthropic.com");
+                let label = format!("anthropic {model} at {base_url}");
+                let p = anthropic::Anthropic {
+                    http: http()?,
+                    base_url,
+                    api_key: settings.api_key.clone(),
+                    model,
+                    max_tokens: settings.max_tokens,
+                    max_retries: settings.max_retries,
+                };
+                (Provider::Anthropic(p), label)
+            }
+            LlmProvider::Rules => (Provider::Rules, "rules (offline)".to_string()),
+        };
         Ok(Llm {
-            _settings: settings.clone(),
+            provider,
+            prompts,
+            label,
         })
     }
 
+    /// e.g. "openai gpt-4o-mini at https://api.openai.com/v1" — never the key.
     pub fn describe(&self) -> String {
-        todo!()
+        self.label.clone()
     }
 
     /// Drafts records from the notes. `check` returns the reply's shape errors (as text the
@@ -116,7 +220,84 @@ impl Llm {
         req: &DraftRequest<'_>,
         check: &(dyn Fn(&Value) -> Result<(), String> + Send + Sync),
     ) -> Result<DraftReply, LlmError> {
-        let _ = (req, check);
-        todo!()
+        let prompt = self
+            .prompts
+            .draft(req.notes.as_str(), req.today, req.schema)?;
+        let audit_prompt = format!("{}\n\n{}", prompt.system, prompt.user);
+        if let Provider::Rules = self.provider {
+            let value = rules::draft(req.notes.as_str(), req.schema);
+            return Ok(DraftReply {
+                raw: value.to_string(),
+                value,
+                prompt: audit_prompt,
+                calls: vec![LlmCall {
+                    provider: "rules".into(),
+                    model: "rules".into(),
+                    latency_ms: 0,
+                    usage: Usage::default(),
+                    purpose: "draft".into(),
+                }],
+            });
+        }
+        let schema = draft_schema(req.schema);
+        let mut conv = Conversation {
+            system: prompt.system,
+            turns: vec![(Role::User, prompt.user)],
+        };
+        let mut calls = Vec::new();
+        let mut last_raw = String::new();
+        for purpose in ["draft", "repair"] {
+            let completion = self.call(&conv, &schema, purpose, &mut calls).await?;
+            let parsed = completion.value.or_else(|| extract_json(&completion.text));
+            let problem = match &parsed {
+                None => "it is not a JSON object".to_string(),
+                Some(v) => match check(v) {
+                    Ok(()) => {
+                        return Ok(DraftReply {
+                            value: parsed.unwrap_or_default(),
+                            raw: completion.text,
+                            prompt: audit_prompt,
+                            calls,
+                        });
+                    }
+                    Err(e) => e,
+                },
+            };
+            debug!(reply = %completion.text, %problem, "unusable model reply");
+            last_raw = completion.text.clone();
+            conv.turns.push((Role::Assistant, completion.text));
+            conv.turns
+                .push((Role::User, self.prompts.repair(&problem)?));
+        }
+        Err(LlmError::NotJson { raw: last_raw })
+    }
+
+    async fn call(
+        &self,
+        conv: &Conversation,
+        schema: &Value,
+        purpose: &str,
+        calls: &mut Vec<LlmCall>,
+    ) -> Result<Completion, LlmError> {
+        let started = Instant::now();
+        let (provider, completion) = match &self.provider {
+            Provider::OpenAi(p) => ("openai", p.complete(conv, schema).await?),
+            Provider::Anthropic(p) => ("anthropic", p.complete(conv, schema).await?),
+            Provider::Rules => {
+                return Err(LlmError::Config("the rules provider makes no calls".into()));
+            }
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        info!(provider, model = %completion.model, latency_ms,
+              prompt_tokens = completion.usage.prompt_tokens,
+              completion_tokens = completion.usage.completion_tokens, purpose, "model call");
+        calls.push(LlmCall {
+            provider: provider.into(),
+            model: completion.model.clone(),
+            latency_ms,
+            usage: completion.usage,
+            purpose: purpose.into(),
+        });
+        Ok(completion)
     }
 }

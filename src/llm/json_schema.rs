@@ -1,0 +1,292 @@
+//! The JSON Schema the model must answer in, generated from `CrmSchema`: one schema per
+//! allowed object (discriminated by a `const` object name), every allowed field present and
+//! nullable, picklist values as `enum`s. It follows OpenAI's strict structured-output rules
+//! (every object closed with `additionalProperties: false`, every property required), so a
+//! strict server can only produce allowed shapes; Anthropic's tool takes the same schema.
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::schema::{CrmSchema, FieldKind, FieldSchema, ObjectSchema};
+
+/// The schema of a draft reply: `{"records": [<one of the objects>]}`.
+pub fn draft_schema(schema: &CrmSchema) -> Value {
+    let mut defs = Map::new();
+    let mut refs = Vec::new();
+    for object in schema.objects.values() {
+        let name = def_name(&object.name);
+        defs.insert(name.clone(), record_schema(object, schema));
+        refs.push(json!({ "$ref": format!("#/$defs/{name}") }));
+    }
+    json!({
+        "type": "object",
+        "properties": {
+            "records": {
+                "type": "array",
+                "description": "The records the notes support; empty when there is nothing to log.",
+                "items": { "anyOf": refs }
+            }
+        },
+        "required": ["records"],
+        "additionalProperties": false,
+        "$defs": Value::Object(defs)
+    })
+}
+
+fn def_name(object: &str) -> String {
+    object
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn closed(properties: Map<String, Value>) -> Value {
+    let required: Vec<Value> = properties.keys().cloned().map(Value::String).collect();
+    json!({
+        "type": "object",
+        "properties": Value::Object(properties),
+        "required": required,
+        "additionalProperties": false
+    })
+}
+
+fn nullable_strings(fields: &[String]) -> Value {
+    closed(
+        fields
+            .iter()
+            .map(|f| (f.clone(), json!({"type": ["string", "null"]})))
+            .collect(),
+    )
+}
+
+fn record_schema(object: &ObjectSchema, schema: &CrmSchema) -> Value {
+    let mut props = Map::new();
+    props.insert(
+        "object".into(),
+        json!({"type": "string", "const": object.name}),
+    );
+    props.insert(
+        "lookup".into(),
+        if object.lookup_fields.is_empty() {
+            json!({"type": "null", "description": "Records of this object are only created."})
+        } else {
+            json!({"anyOf": [
+                {"type": "null"},
+                nullable_strings(&object.lookup_fields)
+            ], "description": "null to create; exact values naming the one existing record to update."})
+        },
+    );
+    let links: Map<String, Value> = object
+        .links
+        .iter()
+        .filter_map(|l| {
+            let target = schema.object(&l.target)?;
+            (!target.lookup_fields.is_empty()).then(|| {
+                (
+                    l.relationship.clone(),
+                    json!({"anyOf": [{"type": "null"}, nullable_strings(&target.lookup_fields)]}),
+                )
+            })
+        })
+        .collect();
+    props.insert(
+        "link".into(),
+        if links.is_empty() {
+            json!({"type": "null"})
+        } else {
+            json!({"anyOf": [{"type": "null"}, closed(links)]})
+        },
+    );
+    props.insert(
+        "fields".into(),
+        closed(
+            object
+                .fields
+                .iter()
+                .filter(|f| {
+                    !matches!(
+                        f.kind,
+                        FieldKind::Reference | FieldKind::Id | FieldKind::Other
+                    )
+                })
+                .map(|f| (f.name.clone(), field_schema(f)))
+                .collect(),
+        ),
+    );
+    closed(props)
+}
+
+fn field_schema(f: &FieldSchema) -> Value {
+    let mut s = match f.kind {
+        k if k.is_number() => json!({"type": ["number", "null"]}),
+        FieldKind::Boolean => json!({"type": ["boolean", "null"]}),
+        FieldKind::Date => {
+            json!({"type": ["string", "null"], "description": "ISO date YYYY-MM-DD"})
+        }
+        FieldKind::DateTime => {
+            json!({"type": ["string", "null"], "description": "ISO date-time with zone, e.g. 2026-11-25T15:00:00Z"})
+        }
+        FieldKind::Picklist if !f.picklist.is_empty() => {
+            let mut values: Vec<Value> = f.picklist.iter().cloned().map(Value::String).collect();
+            values.push(Value::Null);
+            json!({"type": ["string", "null"], "enum": values})
+        }
+        FieldKind::MultiPicklist => json!({
+            "type": ["string", "null"],
+            "description": format!("values separated by ';' from: {}", f.picklist.join(", "))
+        }),
+        _ => json!({"type": ["string", "null"]}),
+    };
+    if f.label != f.name
+        && let Some(obj) = s.as_object_mut()
+        && !obj.contains_key("description")
+    {
+        obj.insert("description".into(), Value::String(f.label.clone()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::schema::LinkSchema;
+
+    fn field(name: &str, kind: FieldKind, picklist: &[&str]) -> FieldSchema {
+        FieldSchema {
+            name: name.into(),
+            label: name.into(),
+            kind,
+            createable: true,
+            updateable: true,
+            required_on_create: false,
+            length: None,
+            picklist: picklist.iter().map(|s| s.to_string()).collect(),
+            restricted_picklist: true,
+            free_text: false,
+        }
+    }
+
+    fn schema() -> CrmSchema {
+        let mut s = CrmSchema::default();
+        s.objects.insert(
+            "Account".into(),
+            ObjectSchema {
+                name: "Account".into(),
+                label: "Account".into(),
+                key_prefix: None,
+                fields: vec![field("Name", FieldKind::String, &[])],
+                lookup_fields: vec!["Name".into()],
+                match_keys: vec![],
+                links: vec![],
+            },
+        );
+        s.objects.insert(
+            "Opportunity".into(),
+            ObjectSchema {
+                name: "Opportunity".into(),
+                label: "Opportunity".into(),
+                key_prefix: None,
+                fields: vec![
+                    field("Name", FieldKind::String, &[]),
+                    field(
+                        "StageName",
+                        FieldKind::Picklist,
+                        &["Prospecting", "Closed Won"],
+                    ),
+                    field("Amount", FieldKind::Currency, &[]),
+                    field("CloseDate", FieldKind::Date, &[]),
+                    field("AccountId", FieldKind::Reference, &[]),
+                ],
+                lookup_fields: vec!["Name".into()],
+                match_keys: vec![],
+                links: vec![LinkSchema {
+                    relationship: "Account".into(),
+                    field: "AccountId".into(),
+                    target: "Account".into(),
+                }],
+            },
+        );
+        s.objects.insert(
+            "Task".into(),
+            ObjectSchema {
+                name: "Task".into(),
+                label: "Task".into(),
+                key_prefix: None,
+                fields: vec![field("Subject", FieldKind::Combobox, &[])],
+                lookup_fields: vec![],
+                match_keys: vec![],
+                links: vec![],
+            },
+        );
+        s
+    }
+
+    /// Walks every schema object: closed, and every property required (strict mode).
+    fn assert_strict(v: &Value, path: &str) {
+        match v {
+            Value::Object(map) => {
+                if map.get("type") == Some(&json!("object")) {
+                    assert_eq!(
+                        map.get("additionalProperties"),
+                        Some(&json!(false)),
+                        "{path}"
+                    );
+                    let props: Vec<&String> =
+                        map["properties"].as_object().unwrap().keys().collect();
+                    let required: Vec<&str> = map["required"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_str().unwrap())
+                        .collect();
+                    assert_eq!(props.len(), required.len(), "{path}");
+                    for p in props {
+                        assert!(required.contains(&p.as_str()), "{path}.{p} not required");
+                    }
+                }
+                for (k, child) in map {
+                    assert_strict(child, &format!("{path}.{k}"));
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| assert_strict(i, path)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_schema_is_strict_everywhere() {
+        assert_strict(&draft_schema(&schema()), "$");
+    }
+
+    #[test]
+    fn objects_fields_picklists_and_links_come_from_the_crm_schema() {
+        let s = draft_schema(&schema());
+        let opp = &s["$defs"]["Opportunity"];
+        assert_eq!(opp["properties"]["object"]["const"], "Opportunity");
+        let fields = &opp["properties"]["fields"]["properties"];
+        assert_eq!(
+            fields["StageName"]["enum"],
+            json!(["Prospecting", "Closed Won", null])
+        );
+        assert_eq!(fields["Amount"]["type"], json!(["number", "null"]));
+        assert!(
+            fields.get("AccountId").is_none(),
+            "reference fields are never offered"
+        );
+        assert_eq!(
+            opp["properties"]["link"]["anyOf"][1]["properties"]["Account"]["anyOf"][1]["properties"]
+                ["Name"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            s["$defs"]["Task"]["properties"]["lookup"]["type"], "null",
+            "tasks are only created"
+        );
+        assert_eq!(
+            s["properties"]["records"]["items"]["anyOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+}
