@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -36,7 +35,9 @@ fn object(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
 }
 
-#[tokio::test]
+// Multi-threaded: the sandbox and the stub model keep serving while this test waits for the
+// child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplicate_request() {
     // Arrange: Salesforce already has Daniel Reed's Lead; the model returns the seed-lead draft.
     let sandbox = common::start_sandbox().await;
@@ -58,7 +59,7 @@ async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplica
     sandbox.reset_requests();
 
     // Act: the real binary, configured only through the public environment variables.
-    let output = Command::new(env!("CARGO_BIN_EXE_crmbot"))
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_crmbot"))
         .args([
             "extract",
             "--json",
@@ -75,6 +76,7 @@ async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplica
         .env("LLM_BASE_URL", &model.base_url)
         .env("LLM_API_KEY", "sk-test")
         .output()
+        .await
         .unwrap();
 
     // Assert

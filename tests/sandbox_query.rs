@@ -24,7 +24,6 @@ async fn a_query_the_engine_refuses_is_a_400_with_its_error_code() {
 }
 
 #[tokio::test]
-#[ignore = "needs the SOQL engine (branch sandbox-soql)"]
 async fn pages_of_two_follow_next_records_url_and_each_page_is_one_call() {
     let mut options = sandbox_support::options();
     options.page_size = 2;
@@ -60,7 +59,6 @@ async fn pages_of_two_follow_next_records_url_and_each_page_is_one_call() {
 }
 
 #[tokio::test]
-#[ignore = "needs the SOQL engine (branch sandbox-soql)"]
 async fn seed_answers_the_fixture_questions() {
     let sf = Sf::start().await;
     let dana = sf.sandbox.seed_id("dana").unwrap();
@@ -94,7 +92,6 @@ async fn seed_answers_the_fixture_questions() {
 }
 
 #[tokio::test]
-#[ignore = "needs the SOQL engine (branch sandbox-soql)"]
 async fn query_all_also_returns_deleted_records() {
     let sf = Sf::start().await;
     let id = sf

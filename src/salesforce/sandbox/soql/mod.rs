@@ -2,7 +2,14 @@
 //! forms, and evaluates it over the sandbox's records. Anything outside the subset is a
 //! `MALFORMED_QUERY` naming what is unsupported — never a wrong answer.
 
+mod dates;
+mod eval;
+mod lexer;
+mod parser;
+
 use serde_json::{Map, Value};
+
+pub use parser::Query;
 
 /// What the engine needs to know about the sandbox's data. Object and field names are matched
 /// case-insensitively, as Salesforce does; the canonical spelling is returned.
@@ -38,12 +45,6 @@ pub struct RelationshipInfo {
     pub field: String,
     /// Objects it may point at (several when polymorphic, e.g. Task.WhoId).
     pub targets: Vec<String>,
-}
-
-/// A parsed query. Opaque to the server; the engine owns its shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    _private: (),
 }
 
 /// What evaluation needs besides the data.
@@ -93,10 +94,7 @@ impl SoqlError {
 
 /// Parses SOQL text (syntax only; names are checked by `execute`).
 pub fn parse(text: &str) -> Result<Query, SoqlError> {
-    let _ = text;
-    Err(SoqlError::Malformed(
-        "the SOQL engine is not built yet".into(),
-    ))
+    parser::parse(text)
 }
 
 /// Evaluates a parsed query over the source's records.
@@ -105,8 +103,5 @@ pub fn execute(
     source: &dyn SoqlSource,
     ctx: &ExecContext<'_>,
 ) -> Result<QueryOutput, SoqlError> {
-    let _ = (query, source, ctx);
-    Err(SoqlError::Malformed(
-        "the SOQL engine is not built yet".into(),
-    ))
+    eval::execute(query, source, ctx)
 }

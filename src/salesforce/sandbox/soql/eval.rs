@@ -1,0 +1,541 @@
+//! Evaluates a parsed query over the source's records, with Salesforce's semantics: text
+//! compares case-insensitively, `!=` and `NOT IN` keep nulls, date literals are ranges, and a
+//! literal of the wrong type for its field is refused rather than coerced.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value, json};
+
+use super::dates;
+use super::lexer::LitChar;
+use super::parser::{Cond, Literal, Op, Query, Select};
+use super::{ExecContext, QueryOutput, SoqlError, SoqlSource};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Text,
+    Id,
+    Number,
+    Bool,
+    Date,
+    DateTime,
+}
+
+fn class(kind: &str) -> Class {
+    match kind {
+        "int" | "double" | "currency" | "percent" | "long" => Class::Number,
+        "boolean" => Class::Bool,
+        "date" => Class::Date,
+        "datetime" => Class::DateTime,
+        "id" | "reference" => Class::Id,
+        _ => Class::Text,
+    }
+}
+
+/// A field path checked against the schema: its canonical spelling and type.
+struct Resolved {
+    class: Class,
+}
+
+fn resolve(src: &dyn SoqlSource, object: &str, path: &[String]) -> Result<Resolved, SoqlError> {
+    match path {
+        [] => Err(SoqlError::Malformed("empty field path".into())),
+        [field] => src
+            .field(object, field)
+            .map(|f| Resolved {
+                class: class(&f.kind),
+            })
+            .ok_or_else(|| {
+                SoqlError::InvalidField(format!("No such column '{field}' on entity '{object}'"))
+            }),
+        [rel, rest @ ..] => {
+            let info = src.relationship(object, rel).ok_or_else(|| {
+                SoqlError::InvalidField(format!(
+                    "Didn't understand relationship '{rel}' in field path on entity '{object}'"
+                ))
+            })?;
+            let mut last = None;
+            for target in &info.targets {
+                match resolve(src, target, rest) {
+                    Ok(r) => return Ok(r),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                SoqlError::InvalidField(format!("'{rel}' on entity '{object}' points nowhere"))
+            }))
+        }
+    }
+}
+
+fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<(&'a String, &'a Value)> {
+    map.get_key_value(key)
+        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+}
+
+/// The value at a path for one record (following references through the source).
+fn value_at(
+    src: &dyn SoqlSource,
+    object: &str,
+    record: &Map<String, Value>,
+    path: &[String],
+) -> Value {
+    match path {
+        [] => Value::Null,
+        [field] => get_ci(record, field).map_or(Value::Null, |(_, v)| v.clone()),
+        [rel, rest @ ..] => {
+            let Some(info) = src.relationship(object, rel) else {
+                return Value::Null;
+            };
+            let Some(id) = get_ci(record, &info.field).and_then(|(_, v)| v.as_str()) else {
+                return Value::Null;
+            };
+            match src.record(id) {
+                Some((parent_object, parent)) => value_at(src, &parent_object, &parent, rest),
+                None => Value::Null,
+            }
+        }
+    }
+}
+
+pub fn execute(
+    q: &Query,
+    src: &dyn SoqlSource,
+    ctx: &ExecContext<'_>,
+) -> Result<QueryOutput, SoqlError> {
+    let object = src.object(&q.object).ok_or_else(|| {
+        SoqlError::InvalidType(format!("sObject type '{}' is not supported.", q.object))
+    })?;
+    if let Select::Fields(fields) = &q.select {
+        for path in fields {
+            resolve(src, &object, path)?;
+        }
+    }
+    if let Some(filter) = &q.filter {
+        typecheck(src, &object, filter)?;
+    }
+    let order: Vec<(Class, &crate::salesforce::sandbox::soql::parser::Order)> = q
+        .order
+        .iter()
+        .map(|o| resolve(src, &object, &o.path).map(|r| (r.class, o)))
+        .collect::<Result<_, _>>()?;
+
+    let mut rows: Vec<Map<String, Value>> = Vec::new();
+    for record in src.records(&object) {
+        let keep = match &q.filter {
+            Some(f) => matches(src, &object, &record, f, ctx.today)?,
+            None => true,
+        };
+        if keep {
+            rows.push(record);
+        }
+    }
+    if !order.is_empty() {
+        rows.sort_by(|a, b| {
+            for (class, o) in &order {
+                let va = value_at(src, &object, a, &o.path);
+                let vb = value_at(src, &object, b, &o.path);
+                let ord = match (va.is_null(), vb.is_null()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => {
+                        if o.nulls_last {
+                            Ordering::Greater
+                        } else {
+                            Ordering::Less
+                        }
+                    }
+                    (false, true) => {
+                        if o.nulls_last {
+                            Ordering::Less
+                        } else {
+                            Ordering::Greater
+                        }
+                    }
+                    (false, false) => {
+                        let ord = compare_values(*class, &va, &vb);
+                        if o.descending { ord.reverse() } else { ord }
+                    }
+                };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    let offset = q.offset.unwrap_or(0).min(rows.len());
+    rows.drain(..offset);
+    if let Some(limit) = q.limit {
+        rows.truncate(limit);
+    }
+    match &q.select {
+        Select::Count => Ok(QueryOutput {
+            rows: Vec::new(),
+            total_size: rows.len(),
+        }),
+        Select::Fields(fields) => {
+            let projected: Vec<Map<String, Value>> = rows
+                .iter()
+                .map(|r| project(src, &object, r, fields, ctx.api_version))
+                .collect();
+            Ok(QueryOutput {
+                total_size: projected.len(),
+                rows: projected,
+            })
+        }
+    }
+}
+
+fn attributes(object: &str, record: &Map<String, Value>, version: &str) -> Value {
+    let id = get_ci(record, "Id")
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")})
+}
+
+fn project(
+    src: &dyn SoqlSource,
+    object: &str,
+    record: &Map<String, Value>,
+    fields: &[Vec<String>],
+    version: &str,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("attributes".into(), attributes(object, record, version));
+    for path in fields {
+        put_path(src, object, record, path, version, &mut out);
+    }
+    out
+}
+
+fn put_path(
+    src: &dyn SoqlSource,
+    object: &str,
+    record: &Map<String, Value>,
+    path: &[String],
+    version: &str,
+    out: &mut Map<String, Value>,
+) {
+    match path {
+        [] => {}
+        [field] => {
+            let name = src
+                .field(object, field)
+                .map_or_else(|| field.clone(), |f| f.name);
+            let value = get_ci(record, &name).map_or(Value::Null, |(_, v)| v.clone());
+            out.insert(name, value);
+        }
+        [rel, rest @ ..] => {
+            let Some(info) = src.relationship(object, rel) else {
+                return;
+            };
+            let parent = get_ci(record, &info.field)
+                .and_then(|(_, v)| v.as_str())
+                .and_then(|id| src.record(id));
+            match parent {
+                None => {
+                    out.insert(info.name.clone(), Value::Null);
+                }
+                Some((parent_object, parent)) => {
+                    let slot = out
+                        .entry(info.name.clone())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !slot.is_object() {
+                        *slot = Value::Object(Map::new());
+                    }
+                    if let Value::Object(nested) = slot {
+                        if !nested.contains_key("attributes") {
+                            nested.insert(
+                                "attributes".into(),
+                                attributes(&parent_object, &parent, version),
+                            );
+                        }
+                        put_path(src, &parent_object, &parent, rest, version, nested);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn typecheck(src: &dyn SoqlSource, object: &str, cond: &Cond) -> Result<(), SoqlError> {
+    match cond {
+        Cond::And(items) | Cond::Or(items) => {
+            items.iter().try_for_each(|c| typecheck(src, object, c))
+        }
+        Cond::Not(inner) => typecheck(src, object, inner),
+        Cond::Compare { path, op, value } => {
+            let r = resolve(src, object, path)?;
+            check_literal(r.class, *op, value, &path.join("."))
+        }
+        Cond::In { path, values, .. } => {
+            let r = resolve(src, object, path)?;
+            values
+                .iter()
+                .try_for_each(|v| check_literal(r.class, Op::Eq, v, &path.join(".")))
+        }
+    }
+}
+
+fn check_literal(class: Class, op: Op, value: &Literal, field: &str) -> Result<(), SoqlError> {
+    let ok = match (class, value) {
+        (_, Literal::Null) => matches!(op, Op::Eq | Op::Ne),
+        (Class::Text | Class::Id, Literal::Str(_)) => true,
+        (Class::Number, Literal::Number(_)) => op != Op::Like,
+        (Class::Bool, Literal::Bool(_)) => matches!(op, Op::Eq | Op::Ne),
+        (Class::Date, Literal::Date(_) | Literal::Relative { .. }) => op != Op::Like,
+        (Class::DateTime, Literal::DateTime(_) | Literal::Relative { .. }) => op != Op::Like,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let what = match value {
+            Literal::Null => "null",
+            Literal::Bool(_) => "a boolean",
+            Literal::Number(_) => "a number",
+            Literal::Str(_) => "a string",
+            Literal::Date(_) => "a date",
+            Literal::DateTime(_) => "a datetime",
+            Literal::Relative { .. } => "a date literal",
+        };
+        Err(SoqlError::Malformed(format!(
+            "{field}: {what} cannot be compared with {} here",
+            match class {
+                Class::Text | Class::Id => "a text field",
+                Class::Number => "a number field",
+                Class::Bool => "a boolean field",
+                Class::Date => "a date field",
+                Class::DateTime => "a datetime field",
+            }
+        )))
+    }
+}
+
+fn matches(
+    src: &dyn SoqlSource,
+    object: &str,
+    record: &Map<String, Value>,
+    cond: &Cond,
+    today: NaiveDate,
+) -> Result<bool, SoqlError> {
+    Ok(match cond {
+        Cond::And(items) => {
+            for c in items {
+                if !matches(src, object, record, c, today)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        Cond::Or(items) => {
+            for c in items {
+                if matches(src, object, record, c, today)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        Cond::Not(inner) => !matches(src, object, record, inner, today)?,
+        Cond::Compare { path, op, value } => {
+            let class = resolve(src, object, path)?.class;
+            let have = value_at(src, object, record, path);
+            test(class, &have, *op, value, today)?
+        }
+        Cond::In {
+            path,
+            negated,
+            values,
+        } => {
+            let class = resolve(src, object, path)?.class;
+            let have = value_at(src, object, record, path);
+            let mut any = false;
+            for v in values {
+                if test(class, &have, Op::Eq, v, today)? {
+                    any = true;
+                    break;
+                }
+            }
+            any != *negated
+        }
+    })
+}
+
+fn plain(chars: &[LitChar]) -> String {
+    chars
+        .iter()
+        .map(|c| match c {
+            LitChar::Plain(c) | LitChar::EscapedWildcard(c) => *c,
+        })
+        .collect()
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_date(v: &Value) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(v.as_str()?.get(..10)?, "%Y-%m-%d").ok()
+}
+
+fn as_datetime(v: &Value) -> Option<DateTime<Utc>> {
+    let s = v.as_str()?;
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|| {
+            as_date(v)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+}
+
+fn ordering_ok(op: Op, ord: Ordering) -> bool {
+    match op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Ne => ord != Ordering::Equal,
+        Op::Lt => ord == Ordering::Less,
+        Op::Le => ord != Ordering::Greater,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Ge => ord != Ordering::Less,
+        Op::Like => false,
+    }
+}
+
+/// Salesforce ids compare on their case-sensitive 15-character form.
+fn id_key(s: &str) -> String {
+    if s.len() >= 15 {
+        s[..15].to_string()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+fn test(
+    class: Class,
+    have: &Value,
+    op: Op,
+    want: &Literal,
+    today: NaiveDate,
+) -> Result<bool, SoqlError> {
+    if matches!(want, Literal::Null) {
+        return Ok(match op {
+            Op::Eq => have.is_null(),
+            _ => !have.is_null(),
+        });
+    }
+    if have.is_null() {
+        return Ok(op == Op::Ne);
+    }
+    Ok(match (class, want) {
+        (_, Literal::Str(pattern)) if op == Op::Like => {
+            as_text(have).is_some_and(|t| like(&t.to_lowercase(), pattern))
+        }
+        (Class::Id, Literal::Str(s)) => {
+            let a = as_text(have).unwrap_or_default();
+            ordering_ok(op, id_key(&a).cmp(&id_key(&plain(s))))
+        }
+        (_, Literal::Str(s)) => {
+            let a = as_text(have).unwrap_or_default().to_lowercase();
+            ordering_ok(op, a.cmp(&plain(s).to_lowercase()))
+        }
+        (_, Literal::Number(n)) => match as_number(have) {
+            Some(a) => ordering_ok(op, a.partial_cmp(n).unwrap_or(Ordering::Equal)),
+            None => false,
+        },
+        (_, Literal::Bool(b)) => ordering_ok(op, have.as_bool().unwrap_or(false).cmp(b)),
+        (Class::Date, Literal::Date(d)) => as_date(have).is_some_and(|a| ordering_ok(op, a.cmp(d))),
+        (Class::DateTime, Literal::DateTime(d)) => {
+            as_datetime(have).is_some_and(|a| ordering_ok(op, a.cmp(&d.with_timezone(&Utc))))
+        }
+        (_, Literal::Relative { name, n }) => {
+            let day = match class {
+                Class::DateTime => as_datetime(have).map(|d| d.date_naive()),
+                _ => as_date(have),
+            };
+            let Some(day) = day else { return Ok(false) };
+            let (start, end) = dates::range(name, *n, today)?;
+            match op {
+                Op::Eq => day >= start && day < end,
+                Op::Ne => !(day >= start && day < end),
+                Op::Lt => day < start,
+                Op::Le => day < end,
+                Op::Gt => day >= end,
+                Op::Ge => day >= start,
+                Op::Like => false,
+            }
+        }
+        _ => false,
+    })
+}
+
+/// LIKE with `%` (any run) and `_` (one character), case-insensitive; escaped wildcards are
+/// literal.
+fn like(text: &str, pattern: &[LitChar]) -> bool {
+    let text: Vec<char> = text.chars().collect();
+    let pattern: Vec<LitChar> = pattern
+        .iter()
+        .map(|c| match c {
+            LitChar::Plain(c) => LitChar::Plain(c.to_lowercase().next().unwrap_or(*c)),
+            other => *other,
+        })
+        .collect();
+    // Classic two-pointer wildcard match with backtracking on the last %.
+    let (mut t, mut p) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(LitChar::Plain('%')) => {
+                star = Some(p);
+                mark = t;
+                p += 1;
+            }
+            Some(LitChar::Plain('_')) => {
+                t += 1;
+                p += 1;
+            }
+            Some(LitChar::Plain(c) | LitChar::EscapedWildcard(c)) if *c == text[t] => {
+                t += 1;
+                p += 1;
+            }
+            _ => match star {
+                Some(s) => {
+                    p = s + 1;
+                    mark += 1;
+                    t = mark;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|c| *c == LitChar::Plain('%'))
+}
+
+fn compare_values(class: Class, a: &Value, b: &Value) -> Ordering {
+    match class {
+        Class::Number => as_number(a)
+            .partial_cmp(&as_number(b))
+            .unwrap_or(Ordering::Equal),
+        Class::Bool => a.as_bool().cmp(&b.as_bool()),
+        Class::Date => as_date(a).cmp(&as_date(b)),
+        Class::DateTime => as_datetime(a).cmp(&as_datetime(b)),
+        Class::Text | Class::Id => as_text(a)
+            .map(|s| s.to_lowercase())
+            .cmp(&as_text(b).map(|s| s.to_lowercase())),
+    }
+}
