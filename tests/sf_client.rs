@@ -252,6 +252,18 @@ async fn query_follows_next_records_url_up_to_the_row_cap() {
 }
 
 #[tokio::test]
+async fn a_next_records_url_on_another_host_is_not_followed() {
+    let (fake, client) = Fake::start().await;
+    fake.then(
+        200,
+        r#"{"totalSize":4,"done":false,"nextRecordsUrl":"https://evil.example/steal","records":[{"Id":"1"}]}"#,
+    );
+    let err = client.query("SELECT Id FROM Lead").await.unwrap_err();
+    assert!(matches!(err, SalesforceError::Decode(_)), "{err:?}");
+    assert_eq!(fake.seen().len(), 1, "the token went nowhere else");
+}
+
+#[tokio::test]
 async fn composite_posts_the_subrequests_in_salesforce_shape() {
     let (fake, client) = Fake::start().await;
     fake.then(200, r#"{"compositeResponse":[{"body":{"id":"001A","success":true,"errors":[]},"httpHeaders":{},"httpStatusCode":201,"referenceId":"acct"}]}"#);

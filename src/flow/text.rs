@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::proposal::{Proposal, ProposedRecord};
-use crate::domain::draft::Severity;
+use crate::domain::draft::{FieldValue, Severity};
 
 /// Renders the whole proposal.
 pub fn render(p: &Proposal) -> String {
@@ -137,6 +137,9 @@ fn show(v: &Value) -> String {
         Value::Null => "(empty)".to_string(),
         Value::String(s) if s.is_empty() => "(empty)".to_string(),
         Value::String(s) => s.clone(),
+        Value::Number(n) => n
+            .as_f64()
+            .map_or_else(|| n.to_string(), |f| FieldValue::Number(f).display()),
         other => other.to_string(),
     }
 }

@@ -143,7 +143,16 @@ impl SalesforceClient {
                 return Ok(result);
             }
             match page["nextRecordsUrl"].as_str() {
-                Some(next) if !result.done => path = next.to_string(),
+                // Only a path on this instance: the token must never travel elsewhere.
+                Some(next) if !result.done && next.starts_with("/services/data/") => {
+                    path = next.to_string()
+                }
+                Some(next) if !result.done => {
+                    return Err(SalesforceError::Decode(format!(
+                        "refusing to follow nextRecordsUrl outside /services/data/: {}",
+                        next.chars().take(80).collect::<String>()
+                    )));
+                }
                 _ => return Ok(result),
             }
         }

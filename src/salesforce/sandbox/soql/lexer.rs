@@ -75,12 +75,11 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SoqlError> {
                     && (chars[i].is_ascii_alphanumeric()
                         || matches!(chars[i], '.' | ':' | '-' | '+'))
                 {
-                    // A colon or sign only continues a datetime (2026-11-25T10:00:00+01:00).
-                    if matches!(chars[i], ':' | '+' | '-')
-                        && !chars[start..i].contains(&'T')
-                        && !(chars[i] == '-' && i - start == 4)
-                        && !(chars[i] == '-' && i - start == 7)
-                    {
+                    // A colon or sign only continues a datetime (2026-11-25T10:00:00+01:00),
+                    // and a dash a date (2026-11-25).
+                    let in_time = chars[start..i].contains(&'T');
+                    let date_dash = chars[i] == '-' && (i - start == 4 || i - start == 7);
+                    if matches!(chars[i], ':' | '+' | '-') && !in_time && !date_dash {
                         break;
                     }
                     i += 1;
