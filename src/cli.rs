@@ -99,7 +99,7 @@ pub async fn extract(
     };
     let stats = client.stats();
     proposal.salesforce.requests = stats.requests;
-    proposal.salesforce.api_usage = stats.api_usage.map(|u| (u.used, u.max));
+    proposal.salesforce.api_usage = stats.api_usage;
     if json {
         println!(
             "{}",

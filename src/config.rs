@@ -451,6 +451,20 @@ impl Config {
         }
         objects.retain(|_, o| o.enabled);
         config.objects = objects;
+        // `key = ""` means "not set", as it does in the environment.
+        for secret in [
+            &mut config.slack.signing_secret,
+            &mut config.slack.bot_token,
+            &mut config.slack.app_token,
+            &mut config.salesforce.access_token,
+            &mut config.salesforce.client_secret,
+            &mut config.salesforce.refresh_token,
+            &mut config.llm.api_key,
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose_secret().trim().is_empty()) {
+                *secret = None;
+            }
+        }
         Ok(config)
     }
 
@@ -582,8 +596,13 @@ impl Config {
 
     /// The effective configuration as TOML, secrets masked (`crmbot config`).
     pub fn to_masked_toml(&self) -> String {
-        toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+        let body = toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
+        format!(
+            "# crmbot's effective configuration: defaults, then crmbot.toml, then the environment.\n\
+             # Secrets show as \"********\" when set and \"\" when not; optional keys that are\n\
+             # not set (instance_url, model, ...) are left out.\n{body}"
+        )
     }
 }
 
@@ -697,6 +716,13 @@ mod tests {
             config.objects.contains_key("Opportunity"),
             "other defaults stay"
         );
+    }
+
+    #[test]
+    fn an_empty_secret_in_the_file_counts_as_not_set() {
+        let config = Config::from_toml("[llm]\napi_key = \"\"\n").unwrap();
+        assert!(config.llm.api_key.is_none());
+        assert_eq!(config.llm.effective_provider(), LlmProvider::Rules);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::domain::draft::{FieldValue, Issue};
 use crate::domain::resolve::{Candidate, LinkTarget, RecordAction, ResolvedRecord};
 use crate::domain::schema::CrmSchema;
 use crate::llm::{LlmCall, Usage};
+use crate::salesforce::ApiUsage;
 
 /// Version of the `--json` shape.
 pub const PROPOSAL_VERSION: u32 = 1;
@@ -99,8 +100,8 @@ pub struct SalesforceSummary {
     /// Every request the client sent while drafting (describe on a cold cache included).
     /// Filled by front ends that own the client; 0 when unknown.
     pub requests: u64,
-    /// `Sforce-Limit-Info` after the last request: used / max API calls in the last 24 h.
-    pub api_usage: Option<(u64, u64)>,
+    /// `Sforce-Limit-Info` after the last request: the org's API calls in the last 24 h.
+    pub api_usage: Option<ApiUsage>,
 }
 
 impl LlmSummary {

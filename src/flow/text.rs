@@ -59,8 +59,8 @@ pub fn render(p: &Proposal) -> String {
         if sf.requests == 1 { "" } else { "s" },
         sf.duplicate_check_requests
     );
-    if let Some((used, max)) = sf.api_usage {
-        let _ = write!(out, ", org API usage {used}/{max} today");
+    if let Some(usage) = sf.api_usage {
+        let _ = write!(out, ", org API usage {}/{} today", usage.used, usage.max);
     }
     out.push('\n');
     let _ = writeln!(
