@@ -461,7 +461,10 @@ impl Config {
             &mut config.salesforce.refresh_token,
             &mut config.llm.api_key,
         ] {
-            if secret.as_ref().is_some_and(|s| s.expose_secret().trim().is_empty()) {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.expose_secret().trim().is_empty())
+            {
                 *secret = None;
             }
         }
