@@ -1,0 +1,197 @@
+//! The compiled-in defaults: what crmbot does with no crmbot.toml at all, including the
+//! allowlist for Lead, Contact, Account, Opportunity and Task.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::{
+    Config, DraftingSettings, LlmSettings, ObjectConfig, ResponseFormat, SalesforceSettings,
+    SlackSettings,
+};
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            data_dir: PathBuf::from("./data"),
+            slack: SlackSettings::default(),
+            salesforce: SalesforceSettings::default(),
+            llm: LlmSettings::default(),
+            drafting: DraftingSettings::default(),
+            objects: default_objects(),
+        }
+    }
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        SlackSettings {
+            signing_secret: None,
+            bot_token: None,
+            app_token: None,
+            api_url: Url::parse("https://slack.com/api").expect("static URL parses"),
+            approvers: Vec::new(),
+        }
+    }
+}
+
+impl Default for SalesforceSettings {
+    fn default() -> Self {
+        SalesforceSettings {
+            instance_url: None,
+            api_version: "v62.0".to_string(),
+            access_token: None,
+            client_id: None,
+            client_secret: None,
+            username: None,
+            private_key_file: None,
+            refresh_token: None,
+            login_url: None,
+            describe_ttl: Duration::from_secs(3600),
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+            max_rows: 2000,
+        }
+    }
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            provider: None,
+            base_url: None,
+            api_key: None,
+            model: None,
+            response_format: ResponseFormat::JsonSchema,
+            timeout: Duration::from_secs(30),
+            max_retries: 2,
+            max_tokens: 2048,
+            prompts_dir: None,
+        }
+    }
+}
+
+impl Default for DraftingSettings {
+    fn default() -> Self {
+        DraftingSettings {
+            max_notes_chars: 12_000,
+            max_records: 500,
+            hold_ungrounded: true,
+        }
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The default allowlist: the standard fields a salesperson's notes usually carry.
+pub fn default_objects() -> BTreeMap<String, ObjectConfig> {
+    let mut objects = BTreeMap::new();
+    objects.insert(
+        "Lead".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "FirstName",
+                "LastName",
+                "Company",
+                "Title",
+                "Email",
+                "Phone",
+                "LeadSource",
+                "Status",
+                "Industry",
+                "Description",
+            ]),
+            lookup: strings(&["Email"]),
+            match_keys: vec![
+                strings(&["Email"]),
+                strings(&["FirstName", "LastName", "Company"]),
+            ],
+            free_text: strings(&["Description"]),
+            required: strings(&["Company"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Contact".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "FirstName",
+                "LastName",
+                "Title",
+                "Email",
+                "Phone",
+                "MobilePhone",
+                "Department",
+                "Description",
+            ]),
+            lookup: strings(&["Email"]),
+            match_keys: vec![
+                strings(&["Email"]),
+                strings(&["FirstName", "LastName", "Account.Name"]),
+            ],
+            free_text: strings(&["Description"]),
+            links: strings(&["Account"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Account".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "Name",
+                "Type",
+                "Industry",
+                "Website",
+                "Phone",
+                "BillingCity",
+                "BillingCountry",
+                "Description",
+            ]),
+            lookup: strings(&["Name"]),
+            match_keys: vec![strings(&["Name"])],
+            free_text: strings(&["Description"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Opportunity".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "Name",
+                "StageName",
+                "Amount",
+                "CloseDate",
+                "NextStep",
+                "Type",
+                "LeadSource",
+                "Description",
+            ]),
+            lookup: strings(&["Name"]),
+            match_keys: vec![strings(&["Name"])],
+            free_text: strings(&["Description", "NextStep"]),
+            links: strings(&["Account"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects.insert(
+        "Task".to_string(),
+        ObjectConfig {
+            fields: strings(&[
+                "Subject",
+                "ActivityDate",
+                "Status",
+                "Priority",
+                "Description",
+            ]),
+            free_text: strings(&["Subject", "Description"]),
+            ..ObjectConfig::default()
+        },
+    );
+    objects
+}

@@ -1,0 +1,113 @@
+//! Loading, overriding and printing the configuration.
+
+use std::collections::HashMap;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+#[test]
+fn defaults_cover_the_five_standard_objects() {
+    let config = Config::load_with(None, env(&[])).unwrap();
+    let names: Vec<&str> = config.objects.keys().map(String::as_str).collect();
+    assert_eq!(names, ["Account", "Contact", "Lead", "Opportunity", "Task"]);
+    assert_eq!(config.objects["Lead"].lookup, ["Email"]);
+    assert_eq!(config.llm.effective_provider(), LlmProvider::Rules);
+    assert_eq!(config.salesforce.api_version, "v62.0");
+}
+
+#[test]
+fn environment_overrides_the_file_with_the_public_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crmbot.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:4000\"\n[salesforce]\ninstance_url = \"https://file.example\"\n",
+    )
+    .unwrap();
+    let config = Config::load_with(
+        Some(&path),
+        env(&[
+            ("SALESFORCE_INSTANCE_URL", "http://127.0.0.1:9999"),
+            ("LLM_API_KEY", "sk-test"),
+            ("SLACK_API_URL", "http://127.0.0.1:9998/api"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.listen.port(), 4000, "file value kept");
+    assert_eq!(
+        config.salesforce.instance_url.unwrap().as_str(),
+        "http://127.0.0.1:9999/"
+    );
+    assert_eq!(config.slack.api_url.as_str(), "http://127.0.0.1:9998/api");
+    assert_eq!(config.llm.effective_provider(), LlmProvider::Openai);
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line() {
+    let err = Config::from_toml("listen = \"0.0.0.0:3000\"\n\n[salesforce]\ninstnce_url = \"x\"\n")
+        .unwrap_err();
+    assert!(err.contains("instnce_url"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn a_bad_value_names_the_key() {
+    let err = Config::from_toml("[salesforce]\ninstance_url = \"not a url\"\n").unwrap_err();
+    assert!(err.contains("instance_url"), "{err}");
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let err = Config::load_with(None, env(&[("LLM_PROVIDER", "gpt")])).unwrap_err();
+    assert!(err.to_string().contains("LLM_PROVIDER"), "{err}");
+    let err = Config::load_with(None, env(&[("SALESFORCE_API_VERSION", "62")])).unwrap_err();
+    assert!(err.to_string().contains("salesforce.api_version"), "{err}");
+}
+
+#[test]
+fn an_object_table_replaces_that_default_and_can_disable_one() {
+    let config = Config::from_toml(
+        "[objects.Lead]\nfields = [\"LastName\", \"Company\"]\n[objects.Task]\nenabled = false\n",
+    )
+    .unwrap();
+    assert_eq!(config.objects["Lead"].fields, ["LastName", "Company"]);
+    assert!(config.objects["Lead"].lookup.is_empty());
+    assert!(!config.objects.contains_key("Task"));
+    assert!(
+        config.objects.contains_key("Opportunity"),
+        "other defaults stay"
+    );
+}
+
+#[test]
+fn an_empty_secret_in_the_file_counts_as_not_set() {
+    let config = Config::from_toml("[llm]\napi_key = \"\"\n").unwrap();
+    assert!(config.llm.api_key.is_none());
+    assert_eq!(config.llm.effective_provider(), LlmProvider::Rules);
+}
+
+#[test]
+fn printed_configuration_masks_every_secret() {
+    let config = Config::load_with(
+        None,
+        env(&[
+            ("SLACK_BOT_TOKEN", "xoxb-very-secret"),
+            ("SALESFORCE_ACCESS_TOKEN", "00Dsecret!token"),
+            ("LLM_API_KEY", "sk-secret"),
+        ]),
+    )
+    .unwrap();
+    let shown = config.to_masked_toml();
+    for secret in ["xoxb-very-secret", "00Dsecret!token", "sk-secret"] {
+        assert!(!shown.contains(secret), "{secret} leaked:\n{shown}");
+    }
+    assert!(shown.contains("bot_token = \"********\""), "{shown}");
+    assert!(!format!("{config:?}").contains("sk-secret"), "Debug leaks");
+}

@@ -1,0 +1,177 @@
+//! One value against its field: read into the field's type, checked against the org's
+//! picklist and length, and tested against the notes.
+
+use serde_json::Value;
+
+use super::ValidationContext;
+use super::coerce;
+use super::dates::parse_date;
+use super::grounding::Grounding;
+use crate::domain::draft::{FieldValue, Issue, IssueKind};
+use crate::domain::schema::{FieldKind, FieldSchema, ObjectSchema};
+
+/// The value in its field's type, or `None` (with an issue) when it cannot be read.
+pub(super) fn coerce_value(
+    field: &FieldSchema,
+    value: &Value,
+    ctx: &ValidationContext<'_>,
+    issues: &mut Vec<Issue>,
+) -> Option<FieldValue> {
+    let shown = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let refuse = |issues: &mut Vec<Issue>, kind: IssueKind, what: &str| {
+        issues.push(Issue::warning(
+            kind,
+            Some(&field.name),
+            format!(
+                "{}: could not read \"{shown}\" as {what}; left out",
+                field.label
+            ),
+        ));
+        None
+    };
+    match field.kind {
+        k if k.is_number() => match coerce::parse_number(value) {
+            Some(n) => {
+                if !value.is_number() {
+                    issues.push(Issue::warning(
+                        IssueKind::Coerced,
+                        Some(&field.name),
+                        format!(
+                            "{}: read \"{shown}\" as {}",
+                            field.label,
+                            coerce::show_number(n)
+                        ),
+                    ));
+                }
+                Some(FieldValue::Number(if k == FieldKind::Int {
+                    n.round()
+                } else {
+                    n
+                }))
+            }
+            None => refuse(issues, IssueKind::BadValue, "a number"),
+        },
+        FieldKind::Boolean => match coerce::parse_bool(value) {
+            Some(b) => Some(FieldValue::Boolean(b)),
+            None => refuse(issues, IssueKind::BadValue, "yes or no"),
+        },
+        FieldKind::Date | FieldKind::DateTime => {
+            let Some(text) = value.as_str() else {
+                return refuse(issues, IssueKind::UnresolvedDate, "a date");
+            };
+            if field.kind == FieldKind::DateTime
+                && let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim())
+            {
+                return Some(FieldValue::DateTime(t.with_timezone(&chrono::Utc)));
+            }
+            match parse_date(text, ctx.today) {
+                Some(d) => {
+                    let iso = d.format("%Y-%m-%d").to_string();
+                    if !text.trim().starts_with(&iso) {
+                        issues.push(Issue::warning(
+                            IssueKind::Coerced,
+                            Some(&field.name),
+                            format!("{}: read \"{shown}\" as {iso}", field.label),
+                        ));
+                    }
+                    if field.kind == FieldKind::Date {
+                        Some(FieldValue::Date(d))
+                    } else {
+                        let midnight = d.and_hms_opt(0, 0, 0)?.and_utc();
+                        Some(FieldValue::DateTime(midnight))
+                    }
+                }
+                None => refuse(issues, IssueKind::UnresolvedDate, "a date"),
+            }
+        }
+        FieldKind::Email => match value.as_str().map(str::trim) {
+            Some(s) if coerce::is_email(s) => Some(FieldValue::Text(s.to_string())),
+            _ => refuse(issues, IssueKind::BadValue, "an email address"),
+        },
+        _ => match value {
+            Value::String(s) => Some(FieldValue::Text(s.trim().to_string())),
+            Value::Number(n) => Some(FieldValue::Text(n.to_string())),
+            Value::Bool(b) => Some(FieldValue::Text(b.to_string())),
+            _ => refuse(issues, IssueKind::BadValue, "text"),
+        },
+    }
+}
+
+/// Picklist membership (fixing the spelling) and length. An `Err` blocks approval; the
+/// value stays on the card but out of the write.
+pub(super) fn check_value(
+    field: &FieldSchema,
+    value: &FieldValue,
+    object: &ObjectSchema,
+) -> Result<(), Issue> {
+    let FieldValue::Text(text) = value else {
+        return Ok(());
+    };
+    if field.kind.is_picklist() {
+        let parts: Vec<&str> = if field.kind == FieldKind::MultiPicklist {
+            text.split(';').map(str::trim).collect()
+        } else {
+            vec![text.trim()]
+        };
+        for part in parts {
+            if !field.picklist.iter().any(|p| p.eq_ignore_ascii_case(part)) {
+                return Err(Issue::blocking(
+                    IssueKind::BadPicklist,
+                    Some(&field.name),
+                    format!(
+                        "'{part}' is not a {} {} value (choose one of: {})",
+                        object.label,
+                        field.label,
+                        field.picklist.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(max) = field.length
+        && text.chars().count() > max as usize
+    {
+        return Err(Issue::blocking(
+            IssueKind::TooLong,
+            Some(&field.name),
+            format!(
+                "{} is {} characters long; the most Salesforce takes is {max}",
+                field.label,
+                text.chars().count()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// True when the notes support the value (or the field is exempt).
+pub(super) fn grounded(field: &FieldSchema, value: &FieldValue, grounding: &Grounding) -> bool {
+    if field.free_text {
+        return true;
+    }
+    match value {
+        FieldValue::Number(n) => grounding.has_number(*n),
+        FieldValue::Text(s) if field.kind.is_text() => grounding.has_text(s),
+        _ => true,
+    }
+}
+
+/// Replaces picklist values by the org's spelling (`closed won` -> `Closed Won`).
+pub(super) fn canonical_picklist(field: &FieldSchema, text: &str) -> String {
+    let canon = |part: &str| {
+        field
+            .picklist
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(part.trim()))
+            .cloned()
+            .unwrap_or_else(|| part.trim().to_string())
+    };
+    if field.kind == FieldKind::MultiPicklist {
+        text.split(';').map(canon).collect::<Vec<_>>().join(";")
+    } else {
+        canon(text)
+    }
+}
