@@ -20,3 +20,5 @@ pub mod domain;
 pub mod flow;
 pub mod llm;
 pub mod salesforce;
+pub mod slack;
+pub mod store;

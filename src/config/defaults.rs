@@ -35,6 +35,7 @@ impl Default for SlackSettings {
             app_token: None,
             api_url: Url::parse("https://slack.com/api").expect("static URL parses"),
             approvers: Vec::new(),
+            workers: 8,
         }
     }
 }
@@ -81,6 +82,8 @@ impl Default for DraftingSettings {
             max_notes_chars: 12_000,
             max_records: 500,
             hold_ungrounded: true,
+            expire_after_days: 7,
+            meeting_task: true,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct SlackSettings {
     pub api_url: Url,
     /// Slack user ids who may approve anyone's draft (the requester always may).
     pub approvers: Vec<String>,
+    /// Drafts and answers worked on at the same time; more wait their turn.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -127,6 +129,12 @@ pub struct DraftingSettings {
     pub max_records: usize,
     /// Values not found in the notes are held back from the write until a person keeps them.
     pub hold_ungrounded: bool,
+    /// A draft nobody approved or rejected expires after this many days.
+    pub expire_after_days: u32,
+    /// Approval also writes a completed Task that logs the meeting against the person and
+    /// the deal of the draft. It carries the action's marker, which lets a restart tell
+    /// whether an interrupted write reached Salesforce.
+    pub meeting_task: bool,
 }
 
 /// One allowed object, as the admin configures it.

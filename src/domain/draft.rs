@@ -4,7 +4,7 @@
 //! The raw model reply never travels further than `validate`.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The records of one `/crm log`, after validation.
@@ -134,7 +134,7 @@ fn display_number(n: f64) -> String {
 }
 
 /// Something a person must see about a draft.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     pub severity: Severity,
     pub kind: IssueKind,
@@ -145,7 +145,7 @@ pub struct Issue {
 }
 
 /// Warnings inform; blocking problems disable Approve until an edit fixes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
@@ -153,7 +153,7 @@ pub enum Severity {
 }
 
 /// What kind of issue, stable in `--json` output and used by the card to pick an icon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueKind {
     /// An object crmbot is not allowed to write: the record was dropped.

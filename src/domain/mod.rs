@@ -2,6 +2,7 @@
 //! inputs (the schema, the notes, today's date) as arguments, so it is unit-tested to the bone
 //! and behaves the same in Slack, the console and tests.
 
+pub mod action;
 pub mod draft;
 pub mod notes;
 pub mod resolve;

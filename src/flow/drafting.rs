@@ -45,6 +45,13 @@ pub enum DraftError {
     Salesforce(#[from] SalesforceError),
 }
 
+/// What the model was given and gave back, kept in the audit with the draft.
+#[derive(Debug, Clone, Default)]
+pub struct DraftTrace {
+    pub prompt: String,
+    pub raw_reply: String,
+}
+
 /// The drafting use case, shared by every front end. Cheap to clone.
 #[derive(Clone)]
 pub struct Drafting {
@@ -102,8 +109,17 @@ impl Drafting {
     }
 
     /// Drafts a proposal from the notes. Nothing is written.
-    #[instrument(skip_all, fields(notes_len = notes.as_str().len(), %today))]
     pub async fn draft(&self, notes: &Notes, today: NaiveDate) -> Result<Proposal, DraftError> {
+        self.draft_traced(notes, today).await.map(|(p, _)| p)
+    }
+
+    /// `draft`, plus what the model was sent and answered, for the audit.
+    #[instrument(skip_all, fields(notes_len = notes.as_str().len(), %today))]
+    pub async fn draft_traced(
+        &self,
+        notes: &Notes,
+        today: NaiveDate,
+    ) -> Result<(Proposal, DraftTrace), DraftError> {
         if notes.is_empty() {
             return Err(DraftError::EmptyNotes);
         }
@@ -157,7 +173,11 @@ impl Drafting {
             duplicate_check_requests = requests,
             "drafted"
         );
-        Ok(Proposal {
+        let trace = DraftTrace {
+            prompt: reply.prompt.clone(),
+            raw_reply: reply.raw.clone(),
+        };
+        let proposal = Proposal {
             version: PROPOSAL_VERSION,
             today,
             records,
@@ -169,7 +189,8 @@ impl Drafting {
                 requests: 0,
                 api_usage: None,
             },
-        })
+        };
+        Ok((proposal, trace))
     }
 
     /// Runs the match queries: a single query as one GET, several as one composite request

@@ -1,7 +1,11 @@
 //! The use cases, written once and used by every front end (Slack, the console, the CLI):
 //! drafting from notes today; approve, reject, edit and ask as they land.
 
+pub mod action;
+pub mod actions;
 pub mod drafting;
+pub mod edit;
 pub mod proposal;
 pub mod schema;
 pub mod text;
+pub mod write;

@@ -3,7 +3,7 @@
 //! stable contract (documented in the README); add fields, never rename them.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::draft::{FieldValue, Issue};
@@ -15,7 +15,7 @@ use crate::salesforce::ApiUsage;
 /// Version of the `--json` shape.
 pub const PROPOSAL_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Proposal {
     pub version: u32,
     /// The note's date, against which relative dates were resolved.
@@ -29,12 +29,12 @@ pub struct Proposal {
     pub salesforce: SalesforceSummary,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProposedRecord {
     pub object: String,
     pub label: String,
     /// `create`, `update`, `ambiguous` or `not_found`.
-    pub action: &'static str,
+    pub action: String,
     /// The existing record (update only).
     pub id: Option<String>,
     /// Link to the existing record in Salesforce (update only).
@@ -49,7 +49,7 @@ pub struct ProposedRecord {
     pub blocked: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProposedField {
     pub name: String,
     pub label: String,
@@ -65,13 +65,13 @@ pub struct ProposedField {
     pub changed: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProposedLink {
     /// The reference field (`AccountId`, `WhoId`, `WhatId`).
     pub field: String,
     pub object: String,
     /// `existing`, `in_draft`, `ambiguous` or `not_found`.
-    pub status: &'static str,
+    pub status: String,
     /// The existing parent's Id.
     pub id: Option<String>,
     /// The index of the parent among this proposal's records.
@@ -81,7 +81,7 @@ pub struct ProposedLink {
     pub candidates: Vec<Candidate>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LlmSummary {
     /// e.g. "rules" or "openai gpt-4o-mini at https://api.openai.com/v1".
     pub provider: String,
@@ -93,7 +93,7 @@ pub struct LlmSummary {
     pub detail: Vec<LlmCall>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SalesforceSummary {
     /// Requests made for the duplicate and lookup check (one for the whole draft).
     pub duplicate_check_requests: u32,
@@ -196,7 +196,7 @@ pub fn propose_records(
                     ProposedLink {
                         field: l.field.clone(),
                         object: l.target_object.clone(),
-                        status,
+                        status: status.to_string(),
                         id,
                         record,
                         lookup: l.lookup.as_ref().map(|lk| {
@@ -215,7 +215,7 @@ pub fn propose_records(
             ProposedRecord {
                 object: r.draft.object.clone(),
                 label,
-                action,
+                action: action.to_string(),
                 id,
                 url,
                 matched_by,
@@ -237,7 +237,8 @@ pub fn record_url(instance_url: &str, object: &str, id: &str) -> String {
     )
 }
 
-fn same(old: &Value, new: &FieldValue) -> bool {
+/// True when an update would not change the current value.
+pub(crate) fn same(old: &Value, new: &FieldValue) -> bool {
     match (old, new) {
         (Value::String(a), FieldValue::Text(b)) => a == b,
         (Value::Number(a), FieldValue::Number(b)) => a.as_f64() == Some(*b),

@@ -76,7 +76,7 @@ pub fn render(p: &Proposal) -> String {
 }
 
 fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
-    let action = match r.action {
+    let action = match r.action.as_str() {
         "create" => "create".to_string(),
         "update" => format!(
             "update {}{}",
@@ -109,7 +109,7 @@ fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
         let _ = writeln!(out, "   {:width$}  {value}{held}", f.label);
     }
     for link in &r.links {
-        let target = match (link.status, &link.id, link.record) {
+        let target = match (link.status.as_str(), &link.id, link.record) {
             ("existing", Some(id), _) => format!("existing {} {id}", link.object),
             ("in_draft", _, Some(i)) => format!("record {} of this draft", i + 1),
             ("ambiguous", _, _) => format!("several {} records match: choose one", link.object),

@@ -116,7 +116,7 @@ pub struct CompositeSubresponse {
 }
 
 /// `Sforce-Limit-Info: api-usage=used/max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiUsage {
     pub used: u64,
     pub max: u64,

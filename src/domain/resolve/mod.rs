@@ -54,7 +54,7 @@ pub enum RecordAction {
 }
 
 /// An existing record offered as a match.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub id: String,
     /// A human label such as "Daniel Reed (daniel@apex.example)".

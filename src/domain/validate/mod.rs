@@ -7,6 +7,7 @@
 
 mod coerce;
 mod dates;
+mod edit;
 mod fields;
 mod grounding;
 
@@ -19,6 +20,7 @@ use super::draft::{
 use super::schema::{CrmSchema, FieldKind, ObjectSchema};
 pub use coerce::{looks_like_record_id, parse_number};
 pub use dates::parse_date;
+pub use edit::validate_edit;
 use fields::{canonical_picklist, check_value, coerce_value, grounded};
 use grounding::Grounding;
 

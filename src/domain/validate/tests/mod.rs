@@ -65,7 +65,7 @@ const STAGES: &[&str] = &[
 ];
 
 /// The org of the shared fixtures: the default allowlist over a standard org's describe.
-pub(super) fn schema() -> CrmSchema {
+pub(crate) fn schema() -> CrmSchema {
     let object = |name: &str, fields: Vec<FieldSchema>, lookup: &[&str], links: Vec<LinkSchema>| {
         ObjectSchema {
             name: name.into(),

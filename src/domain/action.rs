@@ -1,0 +1,199 @@
+//! The pending action's state machine, written once so every front end and the store agree
+//! on what may follow what. Pure: the store applies these transitions with compare-and-swap.
+//!
+//! ```text
+//! Drafted --approve--> Writing --ok--> Done
+//!    |  \--reject--> Rejected          \--error--> Failed --approve (retry)--> Writing
+//!    |--edit--> Drafted (new revision)
+//!    \--timeout--> Expired
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    Drafted,
+    Writing,
+    Done,
+    Failed,
+    Rejected,
+    Expired,
+}
+
+impl ActionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Drafted => "drafted",
+            ActionState::Writing => "writing",
+            ActionState::Done => "done",
+            ActionState::Failed => "failed",
+            ActionState::Rejected => "rejected",
+            ActionState::Expired => "expired",
+        }
+    }
+
+    /// No transition leaves this state.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ActionState::Done | ActionState::Rejected | ActionState::Expired
+        )
+    }
+}
+
+/// What can happen to an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Approve,
+    Reject,
+    Edit,
+    WriteSucceeded,
+    WriteFailed,
+    Expire,
+}
+
+/// Why an event does not apply. `Display` is the sentence the clicking person sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("This draft is already being written to Salesforce.")]
+    InProgress,
+    #[error("This draft was already written to Salesforce.")]
+    AlreadyDone,
+    #[error("This draft was rejected.")]
+    Rejected,
+    #[error("This draft has expired. Run `/crm log` again to make a new one.")]
+    Expired,
+    #[error("This draft can't be changed now.")]
+    NotAllowed,
+}
+
+/// The state after `event`, or why it does not apply. `now >= expires_at` turns every
+/// person's event on a waiting draft into `Expired`.
+pub fn next(
+    state: ActionState,
+    event: Event,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<ActionState, TransitionError> {
+    use ActionState::*;
+    let waiting = matches!(state, Drafted | Failed);
+    if waiting && now >= expires_at && event != Event::Expire {
+        return Err(TransitionError::Expired);
+    }
+    match (state, event) {
+        (Drafted | Failed, Event::Approve) => Ok(Writing),
+        (Drafted | Failed, Event::Reject) => Ok(Rejected),
+        (Drafted | Failed, Event::Edit) => Ok(Drafted),
+        (Drafted | Failed, Event::Expire) if now >= expires_at => Ok(Expired),
+        (Writing, Event::WriteSucceeded) => Ok(Done),
+        (Writing, Event::WriteFailed) => Ok(Failed),
+        (Writing, _) => Err(TransitionError::InProgress),
+        (Done, _) => Err(TransitionError::AlreadyDone),
+        (Rejected, _) => Err(TransitionError::Rejected),
+        (Expired, _) => Err(TransitionError::Expired),
+        _ => Err(TransitionError::NotAllowed),
+    }
+}
+
+/// The requester and the configured approvers may approve, reject or edit; nobody else.
+pub fn may_decide(requester: &str, approvers: &[String], user: &str) -> bool {
+    user == requester || approvers.iter().any(|a| a == user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn at() -> (DateTime<Utc>, DateTime<Utc>) {
+        let now = Utc::now();
+        (now, now + Duration::days(7))
+    }
+
+    #[test]
+    fn approve_moves_a_draft_or_a_failure_to_writing_once() {
+        let (now, exp) = at();
+        assert_eq!(
+            next(ActionState::Drafted, Event::Approve, now, exp),
+            Ok(ActionState::Writing)
+        );
+        assert_eq!(
+            next(ActionState::Failed, Event::Approve, now, exp),
+            Ok(ActionState::Writing)
+        );
+        assert_eq!(
+            next(ActionState::Writing, Event::Approve, now, exp),
+            Err(TransitionError::InProgress)
+        );
+        assert_eq!(
+            next(ActionState::Done, Event::Approve, now, exp),
+            Err(TransitionError::AlreadyDone)
+        );
+    }
+
+    #[test]
+    fn write_results_only_apply_while_writing() {
+        let (now, exp) = at();
+        assert_eq!(
+            next(ActionState::Writing, Event::WriteSucceeded, now, exp),
+            Ok(ActionState::Done)
+        );
+        assert_eq!(
+            next(ActionState::Writing, Event::WriteFailed, now, exp),
+            Ok(ActionState::Failed)
+        );
+        assert!(next(ActionState::Drafted, Event::WriteSucceeded, now, exp).is_err());
+    }
+
+    #[test]
+    fn reject_and_edit_only_while_waiting() {
+        let (now, exp) = at();
+        assert_eq!(
+            next(ActionState::Drafted, Event::Reject, now, exp),
+            Ok(ActionState::Rejected)
+        );
+        assert_eq!(
+            next(ActionState::Drafted, Event::Edit, now, exp),
+            Ok(ActionState::Drafted)
+        );
+        assert_eq!(
+            next(ActionState::Rejected, Event::Edit, now, exp),
+            Err(TransitionError::Rejected)
+        );
+        assert_eq!(
+            next(ActionState::Writing, Event::Reject, now, exp),
+            Err(TransitionError::InProgress)
+        );
+    }
+
+    #[test]
+    fn an_expired_draft_takes_no_click() {
+        let now = Utc::now();
+        let past = now - Duration::seconds(1);
+        assert_eq!(
+            next(ActionState::Drafted, Event::Approve, now, past),
+            Err(TransitionError::Expired)
+        );
+        assert_eq!(
+            next(ActionState::Drafted, Event::Expire, now, past),
+            Ok(ActionState::Expired)
+        );
+        let future = now + Duration::days(1);
+        assert!(next(ActionState::Drafted, Event::Expire, now, future).is_err());
+        // A write in flight is not cut off by the clock.
+        assert_eq!(
+            next(ActionState::Writing, Event::WriteSucceeded, now, past),
+            Ok(ActionState::Done)
+        );
+    }
+
+    #[test]
+    fn only_the_requester_and_approvers_decide() {
+        let approvers = vec!["UBOSS".to_string()];
+        assert!(may_decide("UREQ", &approvers, "UREQ"));
+        assert!(may_decide("UREQ", &approvers, "UBOSS"));
+        assert!(!may_decide("UREQ", &approvers, "UOTHER"));
+    }
+}

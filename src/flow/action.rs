@@ -1,0 +1,103 @@
+//! The pending action: one `/crm log` from draft to Salesforce, as stored in sled. It holds
+//! everything the card shows and everything the write needs, so a restart loses nothing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::proposal::Proposal;
+use crate::domain::action::ActionState;
+
+/// Where the card lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub channel: String,
+    /// The thread the command was run in, if any; the card goes there.
+    pub thread_ts: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingAction {
+    /// Short random id; also the idempotency marker the write carries.
+    pub id: String,
+    /// 1 for the model's draft, +1 for every edit.
+    pub revision: u32,
+    pub state: ActionState,
+    /// Slack user id of the person who ran `/crm log`.
+    pub requester: String,
+    pub place: Place,
+    /// The card's message ts, once posted.
+    pub card_ts: Option<String>,
+    pub notes: String,
+    pub proposal: Proposal,
+    /// Whether approval also logs the meeting as a Task.
+    pub meeting_task: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Who approved or rejected, and when.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Edits, newest last: who and when.
+    pub edits: Vec<Edit>,
+    /// What the write created or updated (Done).
+    pub written: Vec<Written>,
+    /// Why the last write failed (Failed).
+    pub error: Option<WriteFailure>,
+    /// Write attempts so far.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Edit {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub revision: u32,
+}
+
+/// One record the write created or updated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub object: String,
+    /// The object's label (`Lead`, `Opportunity`).
+    pub label: String,
+    /// `created` or `updated`.
+    pub outcome: String,
+    pub id: String,
+    /// A human name for the record (`Daniel Reed`).
+    pub name: String,
+    pub url: String,
+}
+
+/// Salesforce's answer to a failed write, for the card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteFailure {
+    pub message: String,
+    /// Salesforce's error code (`REQUIRED_FIELD_MISSING`), when it gave one.
+    pub code: Option<String>,
+    pub fields: Vec<String>,
+    /// The record the error is about (`Lead Daniel Reed`), when known.
+    pub record: Option<String>,
+    /// True when Salesforce may simply be busy: approving again is worth a try.
+    pub transient: bool,
+}
+
+impl PendingAction {
+    /// The idempotency marker the meeting Task's Subject carries.
+    pub fn marker(&self) -> String {
+        marker(&self.id)
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        matches!(self.state, ActionState::Drafted | ActionState::Failed) && now >= self.expires_at
+    }
+}
+
+pub fn marker(id: &str) -> String {
+    format!("[crmbot:{id}]")
+}
+
+/// A new action id: 12 lowercase hex characters (48 random bits).
+pub fn new_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    id[..12].to_string()
+}

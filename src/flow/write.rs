@@ -1,0 +1,366 @@
+//! Turns an approved action into one composite request (allOrNone) and reads its answer.
+//! Parents go before the records that reference them (`@{r0.id}`), and the meeting Task
+//! carries the action's marker so a restart can tell whether the write happened.
+
+use serde_json::{Map, Value, json};
+
+use super::action::{PendingAction, WriteFailure, Written};
+use super::proposal::{ProposedRecord, record_url};
+use crate::salesforce::{
+    CompositeRequest, CompositeResponse, CompositeSubrequest, SalesforceClient,
+};
+
+/// Composite takes at most 25 subrequests.
+pub const MAX_SUBREQUESTS: usize = 25;
+
+/// Task.Subject holds 255 characters.
+const SUBJECT_MAX: usize = 255;
+/// Task.Description holds 32,000 characters.
+const DESCRIPTION_MAX: usize = 32_000;
+
+/// What one subrequest writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub reference: String,
+    /// Index into the proposal's records; `None` for the meeting Task.
+    pub record: Option<usize>,
+    pub object: String,
+    pub label: String,
+    pub name: String,
+    /// `created` or `updated`.
+    pub outcome: &'static str,
+    /// The existing record's id (updates).
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WritePlan {
+    pub request: CompositeRequest,
+    pub steps: Vec<Step>,
+}
+
+/// Builds the write, or says why it can't be approved yet.
+pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<WritePlan, Vec<String>> {
+    let records = &action.proposal.records;
+    let mut problems = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let name = record_name(r);
+        match r.action.as_str() {
+            "ambiguous" => problems.push(format!(
+                "{} {name}: several existing records match; choose one with Edit or log it again with more detail",
+                r.label
+            )),
+            "not_found" => problems.push(format!(
+                "{} {name}: the record to update was not found",
+                r.label
+            )),
+            _ => {}
+        }
+        for issue in r.issues.iter().filter(|i| i.is_blocking()) {
+            problems.push(format!("{} {name}: {}", r.label, issue.message));
+        }
+        for l in &r.links {
+            if l.status == "ambiguous" {
+                problems.push(format!(
+                    "{} {name}: several {} records could be its {}; fix the link with Edit",
+                    r.label, l.object, l.field
+                ));
+            }
+            if l.status == "in_draft" && l.record.is_none_or(|j| j >= records.len() || j == i) {
+                problems.push(format!(
+                    "{} {name}: its {} link is broken",
+                    r.label, l.field
+                ));
+            }
+        }
+    }
+    for issue in action.proposal.issues.iter().filter(|i| i.is_blocking()) {
+        problems.push(issue.message.clone());
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let order = parents_first(records).ok_or_else(|| {
+        vec!["The records of this draft link to each other in a circle; edit the links".into()]
+    })?;
+    let mut subrequests = Vec::new();
+    let mut steps = Vec::new();
+    for i in order {
+        let r = &records[i];
+        let mut body = Map::new();
+        let update = r.action == "update";
+        for f in r
+            .fields
+            .iter()
+            .filter(|f| f.include && (!update || f.changed))
+        {
+            body.insert(f.name.clone(), f.value.clone());
+        }
+        for l in &r.links {
+            match (l.status.as_str(), &l.id, l.record) {
+                ("existing", Some(id), _) => {
+                    body.insert(l.field.clone(), Value::String(id.clone()));
+                }
+                ("in_draft", _, Some(j)) => {
+                    body.insert(l.field.clone(), Value::String(format!("@{{r{j}.id}}")));
+                }
+                _ => {}
+            }
+        }
+        let reference = format!("r{i}");
+        let (method, url) = match (&r.id, update) {
+            (Some(id), true) => {
+                if body.is_empty() {
+                    continue; // nothing would change
+                }
+                ("PATCH", format!("{}/{id}", sf.sobject_url(&r.object)))
+            }
+            _ => ("POST", sf.sobject_url(&r.object)),
+        };
+        subrequests.push(CompositeSubrequest {
+            method: method.into(),
+            url,
+            reference_id: reference.clone(),
+            body: Some(Value::Object(body)),
+        });
+        steps.push(Step {
+            reference,
+            record: Some(i),
+            object: r.object.clone(),
+            label: r.label.clone(),
+            name: record_name(r),
+            outcome: if update { "updated" } else { "created" },
+            id: if update { r.id.clone() } else { None },
+        });
+    }
+    if action.meeting_task {
+        let (body, name) = meeting_task(action);
+        subrequests.push(CompositeSubrequest {
+            method: "POST".into(),
+            url: sf.sobject_url("Task"),
+            reference_id: "meeting".into(),
+            body: Some(body),
+        });
+        steps.push(Step {
+            reference: "meeting".into(),
+            record: None,
+            object: "Task".into(),
+            label: "Task".into(),
+            name,
+            outcome: "created",
+            id: None,
+        });
+    }
+    if subrequests.is_empty() {
+        return Err(vec![
+            "Nothing to write: every value already matches Salesforce".into(),
+        ]);
+    }
+    if subrequests.len() > MAX_SUBREQUESTS {
+        return Err(vec![format!(
+            "This draft needs {} writes; one approval writes at most {MAX_SUBREQUESTS}. Split the notes into smaller logs.",
+            subrequests.len()
+        )]);
+    }
+    Ok(WritePlan {
+        request: CompositeRequest {
+            all_or_none: true,
+            collate_subrequests: false,
+            subrequests,
+        },
+        steps,
+    })
+}
+
+/// The Task that logs the meeting: linked to the draft's person (WhoId) and deal or account
+/// (WhatId; never next to a Lead, which Salesforce refuses).
+fn meeting_task(action: &PendingAction) -> (Value, String) {
+    let records = &action.proposal.records;
+    let reference = |i: usize| -> Option<Value> {
+        let r = &records[i];
+        match (r.action.as_str(), &r.id) {
+            ("update", Some(id)) => Some(Value::String(id.clone())),
+            ("create", _) => Some(Value::String(format!("@{{r{i}.id}}"))),
+            _ => None,
+        }
+    };
+    let find = |object: &str| records.iter().position(|r| r.object == object);
+    let who_index = find("Contact").or_else(|| find("Lead"));
+    let who = who_index.and_then(reference);
+    let who_is_lead = who_index.is_some_and(|i| records[i].object == "Lead");
+    let what = if who_is_lead {
+        None
+    } else {
+        find("Opportunity")
+            .or_else(|| find("Account"))
+            .and_then(reference)
+    };
+    let first_line = action
+        .notes
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let marker = action.marker();
+    let room = SUBJECT_MAX - marker.chars().count() - "Meeting: ".len() - 1;
+    let mut summary: String = first_line.chars().take(room.min(80)).collect();
+    if summary.chars().count() < first_line.chars().count() {
+        summary.push('…');
+    }
+    let subject = format!("Meeting: {summary} {marker}");
+    let description: String = action.notes.chars().take(DESCRIPTION_MAX).collect();
+    let mut body = json!({
+        "Subject": subject,
+        "Description": description,
+        "Status": "Completed",
+        "ActivityDate": action.proposal.today.to_string(),
+    });
+    if let Some(map) = body.as_object_mut() {
+        if let Some(who) = who {
+            map.insert("WhoId".into(), who);
+        }
+        if let Some(what) = what {
+            map.insert("WhatId".into(), what);
+        }
+    }
+    (body, format!("Meeting: {summary}"))
+}
+
+/// Record indexes with every in-draft parent before its children; `None` on a cycle.
+fn parents_first(records: &[ProposedRecord]) -> Option<Vec<usize>> {
+    let parents = |i: usize| -> Vec<usize> {
+        records[i]
+            .links
+            .iter()
+            .filter(|l| l.status == "in_draft")
+            .filter_map(|l| l.record)
+            .collect()
+    };
+    let mut order = Vec::with_capacity(records.len());
+    let mut placed = vec![false; records.len()];
+    while order.len() < records.len() {
+        let before = order.len();
+        for i in 0..records.len() {
+            if !placed[i] && parents(i).iter().all(|&p| p < records.len() && placed[p]) {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        if order.len() == before {
+            return None;
+        }
+    }
+    Some(order)
+}
+
+/// A person's name for a record: Name, or First Last, or Subject, or Company.
+pub fn record_name(r: &ProposedRecord) -> String {
+    let get = |name: &str| {
+        r.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.display.clone())
+    };
+    if let Some(n) = get("Name") {
+        return n;
+    }
+    let full = [get("FirstName"), get("LastName")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !full.is_empty() {
+        return full;
+    }
+    get("Subject")
+        .or_else(|| get("Company"))
+        .or_else(|| r.id.clone())
+        .unwrap_or_else(|| format!("(new {})", r.label))
+}
+
+/// Reads a composite answer. allOrNone: either every step succeeded, or the first real
+/// error (not the "rolled back" noise of the others) says why nothing was written.
+pub fn read_outcome(
+    plan: &WritePlan,
+    response: &CompositeResponse,
+    instance_url: &str,
+) -> Result<Vec<Written>, WriteFailure> {
+    let mut written = Vec::new();
+    let mut failure: Option<WriteFailure> = None;
+    for step in &plan.steps {
+        let Some(sub) = response
+            .responses
+            .iter()
+            .find(|s| s.reference_id == step.reference)
+        else {
+            failure.get_or_insert(WriteFailure {
+                message: format!("Salesforce did not answer for {} {}", step.label, step.name),
+                code: None,
+                fields: vec![],
+                record: Some(format!("{} {}", step.label, step.name)),
+                transient: false,
+            });
+            continue;
+        };
+        if (200..300).contains(&sub.http_status_code) {
+            let id = sub
+                .body
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| step.id.clone())
+                .unwrap_or_default();
+            written.push(Written {
+                object: step.object.clone(),
+                label: step.label.clone(),
+                outcome: step.outcome.to_string(),
+                url: record_url(instance_url, &step.object, &id),
+                id,
+                name: step.name.clone(),
+            });
+            continue;
+        }
+        let errors = sub.body.as_array().cloned().unwrap_or_default();
+        let first = errors.first().cloned().unwrap_or(Value::Null);
+        let code = first
+            .get("errorCode")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if code.as_deref() == Some("PROCESSING_HALTED") && failure.is_some() {
+            continue;
+        }
+        let candidate = WriteFailure {
+            message: first
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("Salesforce refused the write")
+                .to_string(),
+            fields: first
+                .get("fields")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            record: Some(format!("{} {}", step.label, step.name)),
+            transient: sub.http_status_code >= 500,
+            code,
+        };
+        // A rolled-back step's PROCESSING_HALTED gives way to the step that caused it.
+        match &failure {
+            Some(f) if f.code.as_deref() != Some("PROCESSING_HALTED") => {}
+            _ => failure = Some(candidate),
+        }
+    }
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(written),
+    }
+}
+
+#[cfg(test)]
+mod tests;

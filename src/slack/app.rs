@@ -1,0 +1,86 @@
+//! The running Slack app: shared state, the HTTP router, and the background jobs that do
+//! the slow work after Slack has had its answer (Slack waits 3 seconds at most).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+use tracing::{Instrument, error};
+
+use super::templates::Templates;
+use super::web::{BotIdentity, SlackWeb};
+use crate::flow::actions::Actions;
+use crate::store::Store;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct SlackApp {
+    pub actions: Actions,
+    pub web: SlackWeb,
+    pub templates: Arc<Templates>,
+    pub signing_secret: SecretString,
+    pub bot: BotIdentity,
+    pub store: Store,
+    pub jobs: Jobs,
+    pub max_notes_chars: usize,
+}
+
+/// Background work with bounded concurrency; `drain` waits for what is running.
+#[derive(Clone)]
+pub struct Jobs {
+    permits: Arc<Semaphore>,
+    size: u32,
+}
+
+impl Jobs {
+    pub fn new(size: usize) -> Jobs {
+        let size = size.clamp(1, 1024);
+        Jobs {
+            permits: Arc::new(Semaphore::new(size)),
+            size: size as u32,
+        }
+    }
+
+    /// Runs `work` when a slot is free, inside the caller's tracing span.
+    pub fn spawn<F>(&self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let permits = self.permits.clone();
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    error!("shutting down; job dropped");
+                    return;
+                };
+                work.await;
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Waits until every running job has finished (at most `limit`), then takes no more.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let all = tokio::time::timeout(limit, self.permits.acquire_many(self.size)).await;
+        self.permits.close();
+        matches!(all, Ok(Ok(_)))
+    }
+}
+
+/// The paths of manifest.yaml.
+pub const COMMANDS_PATH: &str = "/slack/commands";
+pub const INTERACTIVITY_PATH: &str = "/slack/interactivity";
+pub const EVENTS_PATH: &str = "/slack/events";
+
+pub fn router(app: SlackApp) -> Router {
+    Router::new()
+        .route(COMMANDS_PATH, post(super::commands::handle))
+        .route(INTERACTIVITY_PATH, post(super::interactions::handle))
+        .route(EVENTS_PATH, post(super::events::handle))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app)
+}

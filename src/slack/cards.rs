@@ -1,0 +1,426 @@
+//! The card: what a pending action looks like in Slack, in each state. Rust decides what is
+//! shown and cuts it to Block Kit's limits (50 blocks, 3,000 characters a section, 10
+//! fields, ~11,000 characters in all); the `card` template lays it out.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::templates::{TemplateError, Templates};
+use crate::domain::action::ActionState;
+use crate::domain::draft::Severity;
+use crate::flow::action::PendingAction;
+use crate::flow::proposal::{ProposedField, ProposedRecord};
+use crate::flow::write::record_name;
+
+const MAX_BLOCKS: usize = 50;
+const MAX_FIELDS: usize = 10;
+/// Slack refuses messages whose blocks carry much more than this (msg_blocks_too_long).
+const TEXT_BUDGET: usize = 11_000;
+/// A value longer than this is cut on the card (the write keeps it whole).
+const VALUE_CHARS: usize = 300;
+const HEADER_CHARS: usize = 150;
+const CONTEXT_CHARS: usize = 1_900;
+const EXCERPT_CHARS: usize = 280;
+
+/// A card ready for chat.postMessage / chat.update.
+#[derive(Debug, Clone)]
+pub struct Card {
+    /// Notification and accessibility text.
+    pub text: String,
+    pub blocks: Value,
+}
+
+#[derive(Debug, Serialize)]
+struct CardView {
+    id: String,
+    revision: u32,
+    bid: String,
+    header: String,
+    status: Option<String>,
+    records: Vec<RecordView>,
+    more: Option<String>,
+    problems: Vec<String>,
+    excerpt: Option<String>,
+    buttons: bool,
+    approve_label: &'static str,
+    footer: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordView {
+    index: usize,
+    title: String,
+    chunks: Vec<Vec<String>>,
+    notes: Vec<String>,
+}
+
+impl RecordView {
+    fn blocks(&self) -> usize {
+        self.chunks.len().max(1) + usize::from(!self.notes.is_empty())
+    }
+
+    fn chars(&self) -> usize {
+        self.title.chars().count()
+            + self
+                .chunks
+                .iter()
+                .flatten()
+                .map(|f| f.chars().count())
+                .sum::<usize>()
+            + self.notes.iter().map(|n| n.chars().count()).sum::<usize>()
+    }
+}
+
+/// Escapes text for mrkdwn: `&`, `<` and `>` would otherwise become links or mentions.
+pub fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Cuts to `max` characters, with an ellipsis when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// `<!date^…>` shows a time in each reader's time zone.
+pub fn slack_time(at: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} at {{time}}|{}>",
+        at.timestamp(),
+        at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+pub fn render_card(
+    templates: &Templates,
+    action: &PendingAction,
+    now: DateTime<Utc>,
+) -> Result<Card, TemplateError> {
+    let view = card_view(action, now);
+    let text = fallback_text(action);
+    let blocks = templates.render("card", &view)?;
+    Ok(Card { text, blocks })
+}
+
+fn fallback_text(a: &PendingAction) -> String {
+    let names = a
+        .proposal
+        .records
+        .iter()
+        .map(|r| format!("{} {}", r.label, record_name(r)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = match a.state {
+        ActionState::Drafted => format!("Draft: {names} - approve, edit or reject"),
+        ActionState::Writing => format!("Writing to Salesforce: {names}"),
+        ActionState::Done => format!(
+            "Written to Salesforce: {}",
+            a.written
+                .iter()
+                .map(|w| format!("{} {} {}", w.outcome, w.label, w.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ActionState::Failed => format!("The write failed: {names}"),
+        ActionState::Rejected => format!("Rejected: {names}"),
+        ActionState::Expired => format!("Expired: {names}"),
+    };
+    cut(&text, 2_000)
+}
+
+fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
+    let p = &a.proposal;
+    let header = match (a.state, p.records.as_slice()) {
+        (ActionState::Done, _) => "Written to Salesforce".to_string(),
+        (ActionState::Rejected, _) => "Draft rejected".to_string(),
+        (ActionState::Expired, _) => "Draft expired".to_string(),
+        (_, [one]) => format!(
+            "{} {}: {}",
+            if one.action == "update" {
+                "Update"
+            } else {
+                "New"
+            },
+            one.label,
+            record_name(one)
+        ),
+        (_, []) => "Nothing to write".to_string(),
+        (_, many) => format!("Draft: {} records from your notes", many.len()),
+    };
+    let status = status_line(a, now);
+    let show_records = matches!(
+        a.state,
+        ActionState::Drafted | ActionState::Failed | ActionState::Writing
+    );
+    let mut records: Vec<RecordView> = if show_records {
+        p.records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| record_view(i, r))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut problems: Vec<String> = p
+        .issues
+        .iter()
+        .map(|i| format!("{} {}", icon(i.severity), esc(&i.message)))
+        .map(|s| cut(&s, CONTEXT_CHARS))
+        .take(10)
+        .collect();
+    if show_records && a.meeting_task && a.state != ActionState::Writing {
+        problems.push("Approving also logs this meeting as a completed Task.".into());
+        problems.truncate(10);
+    }
+    let excerpt = Some(format!(
+        "From <@{}>'s notes: “{}”",
+        a.requester,
+        esc(&cut(a.notes.trim(), EXCERPT_CHARS))
+    ));
+    let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed);
+    let footer = match a.state {
+        ActionState::Drafted | ActionState::Failed => format!(
+            "Draft {} · revision {} · expires {}",
+            a.id,
+            a.revision,
+            slack_time(a.expires_at)
+        ),
+        _ => format!("Draft {} · revision {}", a.id, a.revision),
+    };
+    // Fit Block Kit: fixed blocks are header, status, problems, excerpt, actions, footer.
+    let fixed = 6;
+    let fixed_chars = header.chars().count()
+        + status.as_ref().map_or(0, |s| s.chars().count())
+        + problems.iter().map(|s| s.chars().count()).sum::<usize>()
+        + excerpt.as_ref().map_or(0, |s| s.chars().count())
+        + 400;
+    let total = records.len();
+    loop {
+        let blocks: usize = fixed + records.iter().map(RecordView::blocks).sum::<usize>();
+        let chars: usize = fixed_chars + records.iter().map(RecordView::chars).sum::<usize>();
+        let more_needed = records.len() < total;
+        if (blocks + usize::from(more_needed) <= MAX_BLOCKS && chars <= TEXT_BUDGET)
+            || records.len() <= 1
+        {
+            break;
+        }
+        records.pop();
+    }
+    let more = (records.len() < total).then(|| {
+        let rest: Vec<String> = p.records[records.len()..]
+            .iter()
+            .map(|r| format!("{} {} ({})", r.label, esc(&record_name(r)), r.action))
+            .collect();
+        cut(
+            &format!(
+                "*…and {} more record(s)*, written on approval like the ones above: {}",
+                rest.len(),
+                rest.join(", ")
+            ),
+            2_900,
+        )
+    });
+    CardView {
+        id: a.id.clone(),
+        revision: a.revision,
+        bid: format!("pa:{}:{}:{}", a.id, a.revision, a.state.as_str()),
+        header: cut(&header, HEADER_CHARS),
+        status,
+        records,
+        more,
+        problems,
+        excerpt,
+        buttons,
+        approve_label: if a.state == ActionState::Failed {
+            "Approve again"
+        } else {
+            "Approve"
+        },
+        footer,
+    }
+}
+
+fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
+    let by = |u: &Option<String>| {
+        u.as_deref()
+            .map_or("someone".to_string(), |u| format!("<@{u}>"))
+    };
+    let when = a
+        .decided_at
+        .map_or_else(String::new, |t| format!(" on {}", slack_time(t)));
+    let line = match a.state {
+        ActionState::Drafted if a.is_expired(now) => {
+            ":hourglass: This draft has expired; nothing was written.".to_string()
+        }
+        ActionState::Drafted => return None,
+        ActionState::Writing => ":hourglass_flowing_sand: Writing to Salesforce…".to_string(),
+        ActionState::Done => {
+            let lines: Vec<String> = a
+                .written
+                .iter()
+                .map(|w| {
+                    format!(
+                        ":white_check_mark: {} {} <{}|{}>",
+                        capitalise(&w.outcome),
+                        w.label,
+                        w.url,
+                        esc(&cut(&w.name, 120))
+                    )
+                })
+                .collect();
+            format!(
+                "{}\nApproved by {}{when}.",
+                cut(&lines.join("\n"), 2_600),
+                by(&a.decided_by)
+            )
+        }
+        ActionState::Failed => {
+            let e = a.error.as_ref();
+            let what = e
+                .and_then(|e| e.record.clone())
+                .map_or(String::new(), |r| format!(" ({})", esc(&r)));
+            let fields = e
+                .filter(|e| !e.fields.is_empty())
+                .map_or(String::new(), |e| {
+                    format!(" Field: {}.", e.fields.join(", "))
+                });
+            let code = e
+                .and_then(|e| e.code.clone())
+                .map_or(String::new(), |c| format!(" [{c}]"));
+            format!(
+                ":x: Salesforce did not accept the write{what}: {}{code}.{fields} Nothing was written. {}",
+                esc(&cut(
+                    e.map_or("unknown error", |e| e.message.as_str()),
+                    1_500
+                )),
+                if e.is_some_and(|e| e.transient) {
+                    "Approve again to retry."
+                } else {
+                    "Fix it with Edit, then approve again."
+                }
+            )
+        }
+        ActionState::Rejected => format!(
+            ":no_entry_sign: Rejected by {}{when}. Nothing was written to Salesforce.",
+            by(&a.decided_by)
+        ),
+        ActionState::Expired => format!(
+            ":hourglass: Expired {} without a decision. Nothing was written; run `/crm log` again if it is still needed.",
+            slack_time(a.expires_at)
+        ),
+    };
+    Some(cut(&line, 2_900))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn icon(s: Severity) -> &'static str {
+    match s {
+        Severity::Warning => ":warning:",
+        Severity::Blocking => ":no_entry:",
+    }
+}
+
+fn record_view(index: usize, r: &ProposedRecord) -> RecordView {
+    let action = match r.action.as_str() {
+        "create" => "create".to_string(),
+        "update" => match (&r.url, &r.id) {
+            (Some(url), Some(id)) => format!("update <{url}|{id}>"),
+            _ => "update".into(),
+        },
+        "ambiguous" => "choose which existing record (Edit)".into(),
+        "not_found" => "record to update not found".into(),
+        other => other.to_string(),
+    };
+    let mut title = format!("*{}* · {}", esc(&r.label), action);
+    let links: Vec<String> = r
+        .links
+        .iter()
+        .map(|l| match (l.status.as_str(), &l.id, l.record) {
+            ("existing", Some(id), _) => format!("{} → existing {} {id}", l.field, l.object),
+            ("in_draft", _, Some(j)) => format!("{} → record {} of this draft", l.field, j + 1),
+            ("ambiguous", _, _) => format!(
+                "{} → several {} records match (Edit to choose)",
+                l.field, l.object
+            ),
+            _ => format!("{} → no matching {}; written without it", l.field, l.object),
+        })
+        .collect();
+    if !links.is_empty() {
+        title.push('\n');
+        title.push_str(&links.join("\n"));
+    }
+    let fields: Vec<String> = r.fields.iter().map(|f| field_text(r, f)).collect();
+    let chunks: Vec<Vec<String>> = if fields.is_empty() {
+        vec![vec![]]
+    } else {
+        fields.chunks(MAX_FIELDS).map(<[String]>::to_vec).collect()
+    };
+    let mut notes: Vec<String> = r
+        .issues
+        .iter()
+        .map(|i| {
+            cut(
+                &format!("{} {}", icon(i.severity), esc(&i.message)),
+                CONTEXT_CHARS,
+            )
+        })
+        .collect();
+    if !r.candidates.is_empty() {
+        let list = r
+            .candidates
+            .iter()
+            .take(5)
+            .map(|c| format!("{} ({})", esc(&c.label), c.id))
+            .collect::<Vec<_>>()
+            .join(", ");
+        notes.push(cut(
+            &format!(":question: Candidates: {list}"),
+            CONTEXT_CHARS,
+        ));
+    }
+    if notes.len() > 10 {
+        let rest = notes.split_off(9);
+        notes.push(cut(&rest.join(" · "), CONTEXT_CHARS));
+    }
+    RecordView {
+        index,
+        title: cut(&title, 2_900),
+        chunks,
+        notes,
+    }
+}
+
+fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
+    let value = esc(&cut(&f.display, VALUE_CHARS));
+    let shown = match (&f.old, r.action.as_str()) {
+        (Some(old), "update") if f.changed => {
+            let old = match old {
+                Value::Null => "(empty)".to_string(),
+                Value::String(s) => esc(&cut(s, VALUE_CHARS / 2)),
+                other => esc(&cut(&other.to_string(), VALUE_CHARS / 2)),
+            };
+            format!("{old} → {value}")
+        }
+        (Some(_), "update") => format!("{value} (no change)"),
+        _ => value,
+    };
+    let held = if f.include {
+        ""
+    } else {
+        " _(not written; Edit to keep)_"
+    };
+    cut(&format!("*{}*\n{shown}{held}", esc(&f.label)), 1_900)
+}

@@ -1,0 +1,205 @@
+//! `/crm`: `log <notes>` drafts a card, `help` (or nothing) explains, `ask` points at what is
+//! coming. The HTTP answer is immediate and ephemeral; drafting runs as a job and posts the
+//! card in the channel (in the thread when Slack says where).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::json;
+use tracing::{debug, info, instrument, warn};
+
+use super::app::SlackApp;
+use super::cards::{cut, render_card};
+use super::verify::verify;
+use crate::domain::notes::Notes;
+use crate::flow::action::Place;
+
+pub const USAGE: &str = "*crmbot* turns meeting notes into Salesforce records; you approve before anything is written.\n\
+• `/crm log <notes>` — draft records from your notes, e.g. `/crm log Met Daniel Reed (Apex Corp), wants a demo next week, daniel@apex.example`\n\
+• `/crm ask <question>` — ask about your pipeline (coming soon)\n\
+• `/crm help` — this message";
+
+/// Answers Slack's request: 401 when the signature fails, otherwise within milliseconds.
+pub(super) fn unauthorized(kind: &str, e: &super::verify::VerifyError) -> Response {
+    warn!(kind, reason = %e, "Slack request refused");
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid request"})),
+    )
+        .into_response()
+}
+
+fn ephemeral(text: &str) -> Response {
+    Json(json!({"response_type": "ephemeral", "text": text})).into_response()
+}
+
+#[instrument(skip_all, fields(kind = "command", user = tracing::field::Empty, channel = tracing::field::Empty))]
+pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match verify(&app.signing_secret, &headers, &body) {
+        Ok(b) => b,
+        Err(e) => return unauthorized("command", &e),
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    if form.contains_key("ssl_check") {
+        return StatusCode::OK.into_response();
+    }
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let (user, channel) = (get("user_id").to_string(), get("channel_id").to_string());
+    let span = tracing::Span::current();
+    span.record("user", user.as_str());
+    span.record("channel", channel.as_str());
+    if user.is_empty() || channel.is_empty() {
+        return (StatusCode::BAD_REQUEST, "missing user_id or channel_id").into_response();
+    }
+    let text = get("text").trim();
+    let (verb, rest) = match text.split_once(char::is_whitespace) {
+        Some((v, r)) => (v, r.trim()),
+        None => (text, ""),
+    };
+    match verb.to_ascii_lowercase().as_str() {
+        "" | "help" => ephemeral(USAGE),
+        "ask" => ephemeral(
+            "Questions about the pipeline are coming to crmbot soon. For now, `/crm log <notes>` drafts records from your meeting notes.",
+        ),
+        "log" if rest.is_empty() => {
+            ephemeral(&format!("There are no notes to draft from.\n\n{USAGE}"))
+        }
+        "log" => {
+            let chars = rest.chars().count();
+            if chars > app.max_notes_chars {
+                return ephemeral(&format!(
+                    "Your notes are {chars} characters long; crmbot takes at most {}. Split them into shorter logs (one per meeting works best). Nothing was stored.",
+                    app.max_notes_chars
+                ));
+            }
+            let place = Place {
+                channel: channel.clone(),
+                thread_ts: form.get("thread_ts").filter(|t| !t.is_empty()).cloned(),
+            };
+            let job = LogJob {
+                app: app.clone(),
+                user,
+                place,
+                notes: rest.to_string(),
+                response_url: get("response_url").to_string(),
+            };
+            app.jobs.spawn(job.run());
+            ephemeral(
+                ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
+            )
+        }
+        other => ephemeral(&format!("I don't know `{}`.\n\n{USAGE}", cut(other, 40))),
+    }
+}
+
+struct LogJob {
+    app: SlackApp,
+    user: String,
+    place: Place,
+    notes: String,
+    response_url: String,
+}
+
+impl LogJob {
+    async fn run(self) {
+        let app = &self.app;
+        debug!(notes = %self.notes, "log");
+        let today = Utc::now().date_naive();
+        let notes = Notes::new(self.notes.clone());
+        let drafting = app.actions.drafting();
+        let proposal = match drafting.draft_traced(&notes, today).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "drafting failed");
+                self.tell(&format!(
+                    ":x: {e}\nNothing was stored. Your notes, to try again:\n```{}```",
+                    cut(&self.notes.replace("```", "'''"), 2_500)
+                ))
+                .await;
+                return;
+            }
+        };
+        let (proposal, trace) = proposal;
+        let action = match app.actions.create(
+            &self.user,
+            self.place.clone(),
+            &self.notes,
+            proposal,
+            trace,
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "cannot store the draft");
+                self.tell(":x: crmbot could not store the draft (database error). Nothing was written; try again in a moment.").await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("action", id = %action.id);
+        let _enter = span.enter();
+        let card = match render_card(&app.templates, &action, Utc::now()) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "card template failed");
+                self.tell(&format!(
+                    ":x: The draft is stored ({}), but its card could not be drawn: {e}",
+                    action.id
+                ))
+                .await;
+                return;
+            }
+        };
+        match app
+            .web
+            .post_message(
+                &self.place.channel,
+                self.place.thread_ts.as_deref(),
+                &card.text,
+                Some(&card.blocks),
+            )
+            .await
+        {
+            Ok(posted) => {
+                if let Err(e) = app.actions.set_card(&action.id, &posted.ts) {
+                    warn!(error = %e, "card ts not stored");
+                }
+                info!(action = %action.id, "card posted");
+            }
+            Err(e) => {
+                self.tell(&format!(
+                    ":x: The draft is ready but crmbot could not post it in this channel ({e}). Invite crmbot to the channel (`/invite @crmbot`) and run `/crm log` again. Nothing was written."
+                ))
+                .await;
+            }
+        }
+    }
+
+    /// An ephemeral message to the person who ran the command.
+    async fn tell(&self, text: &str) {
+        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        let sent = if self.response_url.is_empty() {
+            Err(super::web::SlackError::Transport("no response_url".into()))
+        } else {
+            self.app.web.respond(&self.response_url, &body).await
+        };
+        if let Err(e) = sent {
+            warn!(error = %e, "response_url failed; trying chat.postEphemeral");
+            let _ = self
+                .app
+                .web
+                .post_ephemeral(
+                    &self.place.channel,
+                    &self.user,
+                    self.place.thread_ts.as_deref(),
+                    text,
+                )
+                .await;
+        }
+    }
+}

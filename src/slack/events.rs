@@ -1,0 +1,82 @@
+//! The Events API: url_verification, and mentions and DMs. Until questions land (`/crm ask`)
+//! a mention or DM gets a short pointer. Each event id is handled once, however often Slack
+//! delivers it; the bot's own messages and edited/joined/bot messages are ignored.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+use tracing::{debug, instrument, warn};
+
+use super::app::SlackApp;
+use super::commands::unauthorized;
+use super::verify::verify;
+
+pub const POINTER: &str = "Hi! Ask me about your pipeline soon; for now I log meetings: `/crm log <notes>` drafts Salesforce records from your notes, and nothing is written until you approve. `/crm help` tells more.";
+
+#[instrument(skip_all, fields(kind = "event", event_id = tracing::field::Empty, retry = tracing::field::Empty))]
+pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match verify(&app.signing_secret, &headers, &body) {
+        Ok(b) => b,
+        Err(e) => return unauthorized("event", &e),
+    };
+    let Ok(envelope) = serde_json::from_str::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    };
+    match envelope["type"].as_str() {
+        Some("url_verification") => {
+            Json(json!({"challenge": envelope["challenge"]})).into_response()
+        }
+        Some("event_callback") => {
+            let event_id = envelope["event_id"].as_str().unwrap_or("");
+            let span = tracing::Span::current();
+            span.record("event_id", event_id);
+            if let Some(retry) = headers
+                .get("x-slack-retry-num")
+                .and_then(|v| v.to_str().ok())
+            {
+                span.record("retry", retry);
+            }
+            match app.store.first_sight(event_id, Utc::now().timestamp()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    debug!("event already handled");
+                    return StatusCode::OK.into_response();
+                }
+                Err(e) => warn!(error = %e, "cannot record the event id; handling it anyway"),
+            }
+            on_event(&app, &envelope["event"]);
+            StatusCode::OK.into_response()
+        }
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+fn on_event(app: &SlackApp, event: &Value) {
+    let kind = event["type"].as_str().unwrap_or("");
+    let user = event["user"].as_str().unwrap_or("");
+    let own = user == app.bot.user_id
+        || event.get("bot_id").is_some_and(|b| !b.is_null())
+        || event.get("subtype").is_some_and(|s| !s.is_null());
+    let dm = kind == "message" && event["channel_type"] == "im";
+    if own || user.is_empty() || !(kind == "app_mention" || dm) {
+        return;
+    }
+    let channel = event["channel"].as_str().unwrap_or("").to_string();
+    let thread = event["thread_ts"]
+        .as_str()
+        .or_else(|| event["ts"].as_str())
+        .map(str::to_string);
+    let web = app.web.clone();
+    app.jobs.spawn(async move {
+        if let Err(e) = web
+            .post_message(&channel, thread.as_deref(), POINTER, None)
+            .await
+        {
+            warn!(error = %e, "reply to a mention failed");
+        }
+    });
+}

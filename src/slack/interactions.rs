@@ -1,0 +1,249 @@
+//! Clicks on the card (Approve, Edit, Reject) and the Edit modal's submission. A click is
+//! acknowledged at once; the decision runs as a job and answers on the card, or, for a
+//! refusal, in an ephemeral message to the person who clicked. The modal's answer is
+//! synchronous because Slack shows inline errors only in the HTTP response.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+use tracing::{Instrument, info_span, instrument, warn};
+
+use super::app::SlackApp;
+use super::cards::render_card;
+use super::commands::unauthorized;
+use super::modal::{ModalMeta, read_values, render_modal};
+use super::verify::verify;
+use crate::flow::action::PendingAction;
+use crate::flow::actions::{Approval, Outcome};
+use crate::flow::edit::{apply_edit, edit_form};
+
+#[instrument(skip_all, fields(kind = "interaction", user = tracing::field::Empty))]
+pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match verify(&app.signing_secret, &headers, &body) {
+        Ok(b) => b,
+        Err(e) => return unauthorized("interaction", &e),
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let Some(payload) = form
+        .get("payload")
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "no payload").into_response();
+    };
+    let s = |v: &Value, path: &[&str]| -> String {
+        let mut cur = v;
+        for p in path {
+            cur = &cur[*p];
+        }
+        cur.as_str().unwrap_or("").to_string()
+    };
+    let user = s(&payload, &["user", "id"]);
+    tracing::Span::current().record("user", user.as_str());
+    match payload["type"].as_str() {
+        Some("block_actions") => {
+            let Some(action) = payload["actions"].get(0) else {
+                return StatusCode::OK.into_response();
+            };
+            let click = Click {
+                app: app.clone(),
+                user,
+                action_id: s(action, &["value"]),
+                channel: {
+                    let c = s(&payload, &["channel", "id"]);
+                    if c.is_empty() {
+                        s(&payload, &["container", "channel_id"])
+                    } else {
+                        c
+                    }
+                },
+                message_ts: s(&payload, &["container", "message_ts"]),
+                trigger_id: s(&payload, &["trigger_id"]),
+            };
+            let span = info_span!("action", id = %click.action_id);
+            match action["action_id"].as_str() {
+                Some("crm_approve") => app.jobs.spawn(click.approve().instrument(span)),
+                Some("crm_reject") => app.jobs.spawn(click.reject().instrument(span)),
+                // views.open must follow the trigger within 3 seconds: not queued.
+                Some("crm_edit") => {
+                    tokio::spawn(click.edit().instrument(span));
+                }
+                _ => {}
+            }
+            StatusCode::OK.into_response()
+        }
+        Some("view_submission") if payload["view"]["callback_id"] == "crm_edit" => {
+            submit_edit(&app, &user, &payload["view"]).await
+        }
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+struct Click {
+    app: SlackApp,
+    user: String,
+    action_id: String,
+    channel: String,
+    message_ts: String,
+    trigger_id: String,
+}
+
+impl Click {
+    async fn approve(self) {
+        let begun = match self.app.actions.begin_approve(&self.action_id, &self.user) {
+            Ok(b) => b,
+            Err(e) => return self.tell(&format!(":x: {e}")).await,
+        };
+        let outcome = match begun {
+            Approval::Refused(outcome) => outcome,
+            Approval::Writing(action, plan) => {
+                show(&self.app, &action).await;
+                match self.app.actions.complete_approve(*action, plan).await {
+                    Ok(o) => o,
+                    Err(e) => return self.tell(&format!(":x: {e}")).await,
+                }
+            }
+        };
+        self.settle(outcome).await;
+    }
+
+    async fn reject(self) {
+        match self.app.actions.reject(&self.action_id, &self.user) {
+            Ok(outcome) => self.settle(outcome).await,
+            Err(e) => self.tell(&format!(":x: {e}")).await,
+        }
+    }
+
+    async fn edit(self) {
+        let action = match self.app.actions.may_edit(&self.action_id, &self.user) {
+            Ok(Ok(a)) => a,
+            Ok(Err(reason)) => return self.tell(&reason).await,
+            Err(e) => return self.tell(&format!(":x: {e}")).await,
+        };
+        let schema = match self.app.actions.drafting().schema().await {
+            Ok((schema, _)) => schema,
+            Err(e) => return self.tell(&format!(":x: Cannot open the editor: {e}")).await,
+        };
+        let form = edit_form(&action.proposal, action.revision, &schema);
+        let meta = ModalMeta {
+            pa: action.id.clone(),
+            v: action.revision,
+            channel: self.channel.clone(),
+        };
+        let view = match render_modal(&self.app.templates, &form, &meta) {
+            Ok(v) => v,
+            Err(e) => return self.tell(&format!(":x: Cannot open the editor: {e}")).await,
+        };
+        if let Err(e) = self.app.web.open_view(&self.trigger_id, &view).await {
+            self.tell(&format!(
+                ":x: Slack did not open the editor ({e}); click Edit again."
+            ))
+            .await;
+        }
+    }
+
+    async fn settle(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Changed(action) => show(&self.app, &action).await,
+            Outcome::Refused { reason, .. } => self.tell(&reason).await,
+        }
+    }
+
+    async fn tell(&self, text: &str) {
+        if let Err(e) = self
+            .app
+            .web
+            .post_ephemeral(&self.channel, &self.user, None, text)
+            .await
+        {
+            warn!(error = %e, "ephemeral reply failed");
+        }
+        let _ = &self.message_ts;
+    }
+}
+
+/// Redraws the card of an action where it was posted.
+pub async fn show(app: &SlackApp, action: &PendingAction) {
+    let Some(ts) = &action.card_ts else {
+        return;
+    };
+    match render_card(&app.templates, action, Utc::now()) {
+        Ok(card) => {
+            if let Err(e) = app
+                .web
+                .update_message(&action.place.channel, ts, &card.text, Some(&card.blocks))
+                .await
+            {
+                warn!(action = %action.id, error = %e, "card update failed");
+            }
+        }
+        Err(e) => warn!(action = %action.id, error = %e, "card template failed"),
+    }
+}
+
+/// view_submission: inline errors in the response, or a new revision and a redrawn card.
+async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Response {
+    let meta: Option<ModalMeta> = view["private_metadata"]
+        .as_str()
+        .and_then(|m| serde_json::from_str(m).ok());
+    let Some(meta) = meta else {
+        return StatusCode::OK.into_response();
+    };
+    let span = info_span!("action", id = %meta.pa);
+    async {
+        let first_block = view["blocks"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["type"] == "input"))
+            .and_then(|b| b["block_id"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let errors =
+            |map: Value| Json(json!({"response_action": "errors", "errors": map})).into_response();
+        let action = match app.actions.get(&meta.pa) {
+            Ok(Some(a)) => a,
+            _ => return errors(json!({first_block: "This draft no longer exists."})),
+        };
+        let schema = match app.actions.drafting().schema().await {
+            Ok((schema, _)) => schema,
+            Err(e) => return errors(json!({first_block: format!("Salesforce: {e}")})),
+        };
+        let form = edit_form(&action.proposal, meta.v, &schema);
+        let values = read_values(&form, &view["state"]["values"]);
+        let instance = app
+            .actions
+            .drafting()
+            .salesforce()
+            .instance_url()
+            .to_string();
+        let proposal = match apply_edit(&action.proposal, &schema, &values, &instance) {
+            Ok(p) => p,
+            Err(problems) => {
+                let map: serde_json::Map<String, Value> = problems
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(super::cards::cut(&v, 1_900))))
+                    .collect();
+                return errors(Value::Object(map));
+            }
+        };
+        match app.actions.save_edit(&meta.pa, user, meta.v, proposal) {
+            Ok(Outcome::Changed(updated)) => {
+                let app = app.clone();
+                app.jobs
+                    .clone()
+                    .spawn(async move { show(&app, &updated).await });
+                StatusCode::OK.into_response()
+            }
+            Ok(Outcome::Refused { reason, .. }) => errors(json!({first_block: reason})),
+            Err(e) => errors(json!({first_block: e.to_string()})),
+        }
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,15 @@
+//! Slack: the HTTP endpoints (slash command, interactivity, events) behind a signature check,
+//! the Web API calls, and the Block Kit the user sees. Knows nothing of Salesforce: it calls
+//! the `flow` use cases and shows what they return.
+
+pub mod app;
+pub mod cards;
+pub mod commands;
+pub mod events;
+pub mod interactions;
+pub mod modal;
+pub mod templates;
+pub mod verify;
+pub mod web;
+
+pub use app::{Jobs, SlackApp, router};

@@ -1,0 +1,219 @@
+//! The Edit modal: the flow's `EditForm` as a Slack view, and a view_submission's state
+//! back into `EditValues`. Block ids are the form keys, so inline errors land on the input.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::cards::cut;
+use super::templates::{TemplateError, Templates};
+use crate::flow::edit::{EditForm, EditValues, Input};
+
+/// Slack's limits: 100 blocks a modal, 100 options a select, 75 characters an option.
+const MAX_BLOCKS: usize = 100;
+const MAX_OPTIONS: usize = 100;
+const OPTION_CHARS: usize = 75;
+const TEXT_INPUT_MAX: u32 = 3_000;
+
+/// What the modal carries back in `private_metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModalMeta {
+    pub pa: String,
+    pub v: u32,
+    /// Where to tell the editor about problems after the modal closes.
+    pub channel: String,
+}
+
+#[derive(Serialize)]
+struct Opt {
+    text: String,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct FieldView {
+    key: String,
+    label: String,
+    required: bool,
+    kind: &'static str,
+    value: Option<String>,
+    options: Vec<Opt>,
+    initial_option: Option<Opt>,
+    decimal: bool,
+    multiline: bool,
+    max_length: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ChoiceView {
+    key: String,
+    label: String,
+    options: Vec<Opt>,
+}
+
+#[derive(Serialize)]
+struct RecordView {
+    title: String,
+    choices: Vec<ChoiceView>,
+    fields: Vec<FieldView>,
+}
+
+/// An option's value: the text itself when Slack allows it, else its position (`#3`).
+fn option_value(text: &str, index: usize) -> String {
+    if text.chars().count() <= OPTION_CHARS {
+        text.to_string()
+    } else {
+        format!("#{index}")
+    }
+}
+
+fn opt(text: &str, value: String) -> Opt {
+    Opt {
+        text: cut(text, OPTION_CHARS),
+        value,
+    }
+}
+
+pub fn render_modal(
+    templates: &Templates,
+    form: &EditForm,
+    meta: &ModalMeta,
+) -> Result<Value, TemplateError> {
+    let mut blocks = 1;
+    let mut records = Vec::new();
+    let mut cut_short = false;
+    for r in &form.records {
+        let need = 1 + r.choices.len() + r.fields.len();
+        if blocks + need > MAX_BLOCKS {
+            cut_short = true;
+            break;
+        }
+        blocks += need;
+        records.push(RecordView {
+            title: format!("*{}*", super::cards::esc(&r.title)),
+            choices: r
+                .choices
+                .iter()
+                .map(|c| ChoiceView {
+                    key: c.key.clone(),
+                    label: cut(&c.label, 2_000),
+                    options: c
+                        .options
+                        .iter()
+                        .take(MAX_OPTIONS)
+                        .map(|(v, t)| opt(t, v.clone()))
+                        .collect(),
+                })
+                .collect(),
+            fields: r
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut view = FieldView {
+                        key: f.key.clone(),
+                        label: cut(&f.label, 2_000),
+                        required: f.required,
+                        kind: "text",
+                        value: f.value.clone(),
+                        options: vec![],
+                        initial_option: None,
+                        decimal: false,
+                        multiline: false,
+                        max_length: None,
+                    };
+                    match &f.input {
+                        Input::Select { options } => {
+                            view.kind = "select";
+                            view.options = options
+                                .iter()
+                                .enumerate()
+                                .take(MAX_OPTIONS)
+                                .map(|(i, o)| opt(o, option_value(o, i)))
+                                .collect();
+                            view.initial_option = f.value.as_ref().and_then(|v| {
+                                options
+                                    .iter()
+                                    .position(|o| o == v)
+                                    .filter(|&i| i < MAX_OPTIONS)
+                                    .map(|i| opt(v, option_value(v, i)))
+                            });
+                        }
+                        Input::Date => {
+                            view.kind = "date";
+                            view.value = f.value.clone().filter(|v| {
+                                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
+                            });
+                        }
+                        Input::Number { decimal } => {
+                            view.kind = "number";
+                            view.decimal = *decimal;
+                            view.value = f.value.clone().filter(|v| v.parse::<f64>().is_ok());
+                        }
+                        Input::Text {
+                            multiline,
+                            max_length,
+                        } => {
+                            let max = max_length.unwrap_or(TEXT_INPUT_MAX).min(TEXT_INPUT_MAX);
+                            view.multiline = *multiline;
+                            view.max_length = Some(max);
+                            view.value = f
+                                .value
+                                .as_ref()
+                                .map(|v| v.chars().take(max as usize).collect::<String>());
+                        }
+                    }
+                    view
+                })
+                .collect(),
+        });
+    }
+    let intro = if cut_short {
+        "Only the first records fit in one form; the others are kept as drafted."
+    } else {
+        "Change what the notes got wrong. Saving keeps every value shown, including ones the notes did not state."
+    };
+    let metadata = serde_json::to_string(meta).unwrap_or_default();
+    templates.render(
+        "edit_modal",
+        &serde_json::json!({"metadata": metadata, "intro": intro, "records": records}),
+    )
+}
+
+/// Reads `view.state.values` into form answers. Select values given by position (`#3`)
+/// are mapped back through the form.
+pub fn read_values(form: &EditForm, state_values: &Value) -> EditValues {
+    let mut values = EditValues::new();
+    let Some(blocks) = state_values.as_object() else {
+        return values;
+    };
+    for (block_id, actions) in blocks {
+        let Some(v) = actions.get("v") else { continue };
+        let raw = v
+            .get("value")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                v.get("selected_option")
+                    .and_then(|o| o.get("value"))
+                    .and_then(Value::as_str)
+            })
+            .or_else(|| v.get("selected_date").and_then(Value::as_str))
+            .map(str::to_string);
+        let raw = raw.map(|r| unindex(form, block_id, r));
+        values.insert(block_id.clone(), raw);
+    }
+    values
+}
+
+fn unindex(form: &EditForm, key: &str, raw: String) -> String {
+    let Some(index) = raw.strip_prefix('#').and_then(|i| i.parse::<usize>().ok()) else {
+        return raw;
+    };
+    form.records
+        .iter()
+        .flat_map(|r| &r.fields)
+        .find(|f| f.key == key)
+        .and_then(|f| match &f.input {
+            Input::Select { options } => options.get(index).cloned(),
+            _ => None,
+        })
+        .unwrap_or(raw)
+}

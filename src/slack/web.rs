@@ -1,0 +1,218 @@
+//! Slack's Web API through slack-morphism's client, pointed at `slack.api_url` so tests talk
+//! to a local fake. A 429 is waited out (Retry-After) and tried again a few times;
+//! `{"ok":false,"error":...}` comes back as `SlackError::Api` with Slack's code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tracing::warn;
+
+/// Retries of a call Slack rate-limited.
+const RATE_LIMIT_RETRIES: u32 = 3;
+/// Longest wait for one Retry-After.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack answered {code}")]
+    Api { code: String },
+    #[error("Slack is rate limiting crmbot; tried {RATE_LIMIT_RETRIES} times")]
+    RateLimited,
+    #[error("cannot reach Slack: {0}")]
+    Transport(String),
+    #[error("Slack message: {0}")]
+    Shape(String),
+}
+
+impl From<SlackClientError> for SlackError {
+    fn from(e: SlackClientError) -> Self {
+        match e {
+            SlackClientError::ApiError(api) => SlackError::Api { code: api.code },
+            SlackClientError::RateLimitError(_) => SlackError::RateLimited,
+            other => SlackError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// Who the bot is (from auth.test), to ignore its own messages.
+#[derive(Debug, Clone, Default)]
+pub struct BotIdentity {
+    pub user_id: String,
+    pub bot_id: Option<String>,
+}
+
+/// A message the bot posted.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Runs one Web API call, waiting out rate limits (a macro: the session borrows the client,
+/// which closures returning futures cannot express while staying `Send`).
+macro_rules! call {
+    ($web:expr, $method:expr, |$s:ident| $call:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let $s = $web.client.open_session(&$web.token);
+            match $call {
+                Ok(v) => break Ok(v),
+                Err(e) => {
+                    if let Some(wait) = SlackWeb::rate_limited($method, attempt, &e) {
+                        attempt += 1;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    let e = SlackError::from(e);
+                    warn!(method = $method, error = %e, "Slack call failed");
+                    break Err(e);
+                }
+            }
+        }
+    }};
+}
+
+#[derive(Clone)]
+pub struct SlackWeb {
+    client: Arc<SlackHyperClient>,
+    token: SlackApiToken,
+    http: reqwest::Client,
+}
+
+impl SlackWeb {
+    pub fn new(api_url: &str, bot_token: &SecretString) -> Result<SlackWeb, SlackError> {
+        // reqwest brings aws-lc-rs and slack-morphism ring; rustls then needs to be told.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let connector = SlackClientHyperConnector::from(https)
+            .with_slack_api_url(api_url.trim_end_matches('/'));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SlackError::Transport(e.to_string()))?;
+        Ok(SlackWeb {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
+            http,
+        })
+    }
+
+    fn rate_limited(method: &str, attempt: u32, e: &SlackClientError) -> Option<Duration> {
+        match e {
+            SlackClientError::RateLimitError(r) if attempt < RATE_LIMIT_RETRIES => {
+                let wait = r
+                    .retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(MAX_RETRY_AFTER);
+                warn!(method, ?wait, attempt, "Slack rate limit; waiting");
+                Some(wait)
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        let me = call!(self, "auth.test", |s| s.auth_test().await)?;
+        Ok(BotIdentity {
+            user_id: me.user_id.to_string(),
+            bot_id: me.bot_id.map(|b| b.to_string()),
+        })
+    }
+
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: Option<&Value>,
+    ) -> Result<Posted, SlackError> {
+        let content = content(text, blocks)?;
+        let request = SlackApiChatPostMessageRequest::new(channel.into(), content)
+            .opt_thread_ts(thread_ts.map(Into::into));
+        let posted = call!(self, "chat.postMessage", |s| s
+            .chat_post_message(&request)
+            .await)?;
+        Ok(Posted {
+            channel: posted.channel.to_string(),
+            ts: posted.ts.to_string(),
+        })
+    }
+
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: Option<&Value>,
+    ) -> Result<(), SlackError> {
+        let request =
+            SlackApiChatUpdateRequest::new(channel.into(), content(text, blocks)?, ts.into());
+        call!(self, "chat.update", |s| s.chat_update(&request).await)?;
+        Ok(())
+    }
+
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let request = SlackApiChatPostEphemeralRequest::new(
+            channel.into(),
+            user.into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+        )
+        .opt_thread_ts(thread_ts.map(Into::into));
+        call!(self, "chat.postEphemeral", |s| s
+            .chat_post_ephemeral(&request)
+            .await)?;
+        Ok(())
+    }
+
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        let view: SlackView =
+            serde_json::from_value(view.clone()).map_err(|e| SlackError::Shape(e.to_string()))?;
+        let request = SlackApiViewsOpenRequest::new(trigger_id.into(), view);
+        call!(self, "views.open", |s| s.views_open(&request).await)?;
+        Ok(())
+    }
+
+    /// Posts to a `response_url` (absolute, from the payload). Plain JSON: slack-morphism's
+    /// webhook request cannot say `response_type`.
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        let answer = self
+            .http
+            .post(response_url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| SlackError::Transport(e.to_string()))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(SlackError::Api {
+                code: format!("HTTP {}", answer.status().as_u16()),
+            })
+        }
+    }
+}
+
+fn content(text: &str, blocks: Option<&Value>) -> Result<SlackMessageContent, SlackError> {
+    let mut content = SlackMessageContent::new().with_text(text.to_string());
+    if let Some(blocks) = blocks {
+        let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())
+            .map_err(|e| SlackError::Shape(format!("blocks do not fit Block Kit: {e}")))?;
+        content = content.with_blocks(blocks);
+    }
+    Ok(content)
+}

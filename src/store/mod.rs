@@ -1,0 +1,97 @@
+//! sled storage: pending actions, the audit log and the Slack event ids already handled.
+//! Every change of an action is a compare-and-swap, so two clicks, a Slack retry or two
+//! replicas racing change it once. State survives restarts.
+
+pub mod audit;
+pub mod records;
+
+use std::path::Path;
+
+pub use audit::{AuditEntry, AuditError, AuditKind, AuditLog, AuditRecord};
+pub use records::{Records, StoreError, Update};
+
+/// The database and its trees. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    pub audit: std::sync::Arc<AuditLog>,
+    seen: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`. sled allows one process per folder.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: dir.display().to_string(),
+                source: e,
+            })?;
+        Store::from_db(db)
+    }
+
+    /// An in-memory database, for tests and the demo.
+    pub fn temporary() -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: "(temporary)".into(),
+                source: e,
+            })?;
+        Store::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Store, StoreError> {
+        let audit = AuditLog::open(&db).map_err(|e| StoreError::Audit(e.to_string()))?;
+        let seen = db.open_tree("seen_events")?;
+        Ok(Store {
+            audit: std::sync::Arc::new(audit),
+            seen,
+            db,
+        })
+    }
+
+    /// A typed tree of records keyed by id.
+    pub fn records<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Records<T>, StoreError> {
+        Ok(Records::new(self.db.open_tree(name)?))
+    }
+
+    /// Marks a Slack event id as handled. False when it already was (a retry).
+    pub fn first_sight(&self, event_id: &str, at_unix: i64) -> Result<bool, StoreError> {
+        let swapped = self.seen.compare_and_swap(
+            event_id.as_bytes(),
+            None as Option<&[u8]>,
+            Some(&at_unix.to_be_bytes()[..]),
+        )?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Forgets event ids older than `before_unix` (Slack retries within minutes).
+    pub fn forget_events_before(&self, before_unix: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for item in self.seen.iter() {
+            let (key, value) = item?;
+            let at = value
+                .as_ref()
+                .try_into()
+                .map(i64::from_be_bytes)
+                .unwrap_or(0);
+            if at < before_unix {
+                self.seen.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Writes everything to disk; called on shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

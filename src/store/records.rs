@@ -1,0 +1,172 @@
+//! A typed sled tree with compare-and-swap updates: the only way an action changes.
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}: {source} (is another crmbot using it?)")]
+    Open { path: String, source: sled::Error },
+    #[error("database: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record could not be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("audit log: {0}")]
+    Audit(String),
+    #[error("record {0} already exists")]
+    Exists(String),
+    #[error("no record {0}")]
+    Missing(String),
+}
+
+/// What an update closure decided.
+pub enum Update<T, R> {
+    /// Store this value (only if nobody changed the record meanwhile; otherwise the closure
+    /// runs again on the newer value).
+    Set(T, R),
+    /// Leave the record as it is.
+    Keep(R),
+}
+
+pub struct Records<T> {
+    tree: sled::Tree,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Records<T> {
+    fn clone(&self) -> Self {
+        Records {
+            tree: self.tree.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Records<T> {
+    pub(crate) fn new(tree: sled::Tree) -> Self {
+        Records {
+            tree,
+            _t: PhantomData,
+        }
+    }
+
+    /// Stores a new record; fails if the id is taken.
+    pub fn insert_new(&self, id: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value)?;
+        self.tree
+            .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(bytes))?
+            .map_err(|_| StoreError::Exists(id.to_string()))?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<T>, StoreError> {
+        match self.tree.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the record, lets `decide` choose, and stores its choice with compare-and-swap,
+    /// retrying on a concurrent change. Durable (flushed) before it returns.
+    pub fn update<R, E>(
+        &self,
+        id: &str,
+        mut decide: impl FnMut(&T) -> Result<Update<T, R>, E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        loop {
+            let Some(old) = self.tree.get(id.as_bytes())? else {
+                return Err(StoreError::Missing(id.to_string()));
+            };
+            let current: T = serde_json::from_slice(&old)?;
+            match decide(&current) {
+                Err(e) => return Ok(Err(e)),
+                Ok(Update::Keep(r)) => return Ok(Ok(r)),
+                Ok(Update::Set(new, r)) => {
+                    let bytes = serde_json::to_vec(&new)?;
+                    if self
+                        .tree
+                        .compare_and_swap(id.as_bytes(), Some(old), Some(bytes))?
+                        .is_ok()
+                    {
+                        self.tree.flush()?;
+                        return Ok(Ok(r));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every record, in id order. A record that cannot be read is skipped with a warning.
+    pub fn all(&self) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.iter() {
+            let (key, bytes) = item?;
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => out.push(v),
+                Err(e) => tracing::warn!(
+                    key = %String::from_utf8_lossy(&key),
+                    error = %e,
+                    "unreadable stored record skipped"
+                ),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn tree() -> Records<u32> {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        Records::new(db.open_tree("t").unwrap())
+    }
+
+    #[test]
+    fn concurrent_updates_decide_once() {
+        let records = Arc::new(tree());
+        records.insert_new("a", &0).unwrap();
+        let winners = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let (records, winners) = (records.clone(), winners.clone());
+                std::thread::spawn(move || {
+                    let r = records
+                        .update("a", |v| {
+                            if *v == 0 {
+                                Ok(Update::Set(1, true))
+                            } else {
+                                Err(())
+                            }
+                        })
+                        .unwrap();
+                    if r == Ok(true) {
+                        winners.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(winners.load(Ordering::SeqCst), 1);
+        assert_eq!(records.get("a").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn insert_refuses_a_taken_id() {
+        let records = tree();
+        records.insert_new("a", &1).unwrap();
+        assert!(matches!(
+            records.insert_new("a", &2),
+            Err(StoreError::Exists(_))
+        ));
+        assert_eq!(records.get("a").unwrap(), Some(1));
+    }
+}
