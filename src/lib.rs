@@ -11,6 +11,7 @@
 //! * `salesforce`: the REST client (describe cache, queries, composite writes) and `sandbox`,
 //!   a local Salesforce for tests and the demo.
 //! * `flow`: the use cases (drafting today), used by every front end.
+//! * `store`: sled storage; today the hash-chained audit log.
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
 //! `salesforce` knows nothing of Slack.

@@ -15,6 +15,7 @@ use crmbot::config::Config;
 use crmbot::domain::notes::Notes;
 
 mod cli;
+mod cli_audit;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -41,6 +42,8 @@ enum Command {
     Config,
     /// Run a local Salesforce (REST-compatible) for tests, the demo and prompt work.
     Sandbox(cli::SandboxArgs),
+    /// Read and check the audit log (in data_dir): list, show, export, verify.
+    Audit(cli_audit::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sandbox(args) => cli::sandbox(args).await,
+        Command::Audit(args) => cli_audit::run(&config, args),
         Command::Extract(args) => {
             let notes = read_notes(&args)?;
             let today = args

@@ -7,7 +7,9 @@ pub mod records;
 
 use std::path::Path;
 
-pub use audit::{AuditEntry, AuditError, AuditKind, AuditLog, AuditRecord};
+pub use audit::{
+    AuditEntry, AuditError, AuditFilter, AuditKind, AuditLog, AuditRecord, VerifyReport,
+};
 pub use records::{Records, StoreError, Update};
 
 /// The database and its trees. Cheap to clone.

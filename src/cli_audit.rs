@@ -1,0 +1,240 @@
+//! `crmbot audit`: read and check the audit log in the sled database at `data_dir` — list,
+//! show one record, export JSON lines, verify the hash chain. Kept apart from `cli.rs` because
+//! it needs neither Salesforce nor a model, only the store.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::Subcommand;
+
+use crmbot::config::Config;
+use crmbot::store::{AuditFilter, AuditLog, AuditRecord, VerifyReport};
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Records as a table, oldest first: seq, time (UTC), kind, actor, action, summary.
+    List {
+        /// Only records from this time on: a date (2026-11-25, midnight UTC) or a date and
+        /// time (2026-11-25T14:00:00Z; without a zone, UTC).
+        #[arg(long, value_name = "DATE|DATETIME", value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Only records caused by this Slack user id (U...).
+        #[arg(long, value_name = "SLACKUSER")]
+        user: Option<String>,
+        /// Only records of this pending action.
+        #[arg(long, value_name = "ID")]
+        action: Option<String>,
+        /// Only the N most recent matching records.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// One record as pretty JSON, detail included.
+    Show {
+        /// The record's sequence number (the first column of `audit list`).
+        seq: u64,
+    },
+    /// Every record as JSON lines (one record per line, in order).
+    Export {
+        /// Write JSON lines (the only format; accepted so scripts can say so).
+        #[arg(long)]
+        jsonl: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check the hash chain: exit 0 when intact, 1 with the first bad record when not.
+    Verify,
+}
+
+pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let (_db, log) = open(&config.data_dir)?;
+    match args.command {
+        AuditCommand::List {
+            since,
+            user,
+            action,
+            limit,
+        } => {
+            let filter = AuditFilter {
+                since,
+                user,
+                action_id: action,
+                limit,
+            };
+            let records = log.list(&filter).context("cannot read the audit log")?;
+            if records.is_empty() {
+                eprintln!("no audit records match");
+            } else {
+                print!("{}", table(&records));
+            }
+        }
+        AuditCommand::Show { seq } => {
+            let Some(record) = log.get(seq).context("cannot read the audit log")? else {
+                match log.len() {
+                    0 => bail!("no audit record {seq}: the audit log is empty"),
+                    n => bail!("no audit record {seq}: the audit log holds records 1 to {n}"),
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&record).context("cannot render the record")?
+            );
+        }
+        AuditCommand::Export { jsonl: _, out } => match out {
+            Some(path) => {
+                let file = File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                let mut writer = BufWriter::new(file);
+                let n = log
+                    .export_jsonl(&mut writer)
+                    .with_context(|| format!("cannot export to {}", path.display()))?;
+                eprintln!("exported {n} audit records to {}", path.display());
+            }
+            None => {
+                let stdout = std::io::stdout();
+                let mut writer = BufWriter::new(stdout.lock());
+                log.export_jsonl(&mut writer)
+                    .context("cannot export the audit log")?;
+                writer.flush().context("cannot write to standard output")?;
+            }
+        },
+        AuditCommand::Verify => match log.verify().context("cannot read the audit log")? {
+            VerifyReport::Intact { records } => {
+                println!("audit chain intact: {records} records");
+            }
+            VerifyReport::Broken { seq, reason } => {
+                println!("audit chain broken at record {seq}: {reason}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the database read-write (sled has no read-only mode) without creating it.
+fn open(dir: &Path) -> anyhow::Result<(sled::Db, AuditLog)> {
+    if !dir.is_dir() {
+        bail!(
+            "no crmbot database at {}: nothing has been recorded there yet \
+             (the folder is data_dir in crmbot.toml, or CRMBOT_DATA_DIR)",
+            dir.display()
+        );
+    }
+    let db = sled::open(dir).map_err(|e| {
+        // sled takes an exclusive file lock; its message is the only way to tell.
+        if e.to_string().contains("could not acquire lock") {
+            anyhow!(
+                "the database at {} is in use by another process (a running `crmbot serve`?): \
+                 sled allows one process at a time; stop it and run this command again",
+                dir.display()
+            )
+        } else {
+            anyhow!(e).context(format!("cannot open the database at {}", dir.display()))
+        }
+    })?;
+    let log = AuditLog::open(&db).context("cannot open the audit log")?;
+    Ok((db, log))
+}
+
+/// `--since`: an RFC 3339 time, a date and time without zone (UTC), or a date (midnight UTC).
+fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    Err(format!(
+        "'{s}' is not a date (2026-11-25) or a date and time (2026-11-25T14:00:00Z; \
+         without a zone, UTC)"
+    ))
+}
+
+/// The `audit list` table; the summary is last and not padded.
+fn table(records: &[AuditRecord]) -> String {
+    let header = ["SEQ", "TIME (UTC)", "KIND", "ACTOR", "ACTION", "SUMMARY"];
+    let rows: Vec<[String; 6]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.seq.to_string(),
+                r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                r.entry.kind.to_string(),
+                r.entry.actor.clone().unwrap_or_else(|| "-".into()),
+                r.entry.action_id.clone(),
+                // One line per record, whatever the summary holds.
+                r.entry.summary.replace(['\n', '\r'], " "),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = header.map(String::from);
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_dates_and_times() {
+        let day = parse_since("2026-11-25").unwrap();
+        assert_eq!(day.to_rfc3339(), "2026-11-25T00:00:00+00:00");
+        assert_eq!(
+            parse_since("2026-11-25T14:00:00Z").unwrap().to_rfc3339(),
+            "2026-11-25T14:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-11-25T16:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-25T14:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-11-25 14:00").unwrap().to_rfc3339(),
+            "2026-11-25T14:00:00+00:00"
+        );
+        assert!(parse_since("yesterday").unwrap_err().contains("not a date"));
+    }
+}

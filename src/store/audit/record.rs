@@ -1,0 +1,166 @@
+//! What the audit log stores: the caller's [`AuditEntry`], the stored [`AuditRecord`] around
+//! it, the kinds of event, and the [`AuditFilter`] for listing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{AuditError, record_hash};
+
+/// What happened to a pending action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A draft was made from notes (detail: notes, prompt, raw model reply, validated draft).
+    Drafted,
+    /// A person changed the draft (a new revision).
+    Edited,
+    /// Someone clicked Approve (whether or not they may).
+    ApproveRequested,
+    /// The request about to be sent to Salesforce.
+    WriteRequest,
+    /// Salesforce accepted the write (detail: the response, record ids).
+    Written,
+    /// Salesforce refused the write or could not be reached.
+    WriteFailed,
+    /// A person rejected the draft.
+    Rejected,
+    /// The draft timed out.
+    Expired,
+    /// An action left in Writing was looked up in Salesforce after a restart.
+    Reconciled,
+    /// A request was refused (e.g. an approval by someone who may not approve).
+    Refused,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 10] = [
+        AuditKind::Drafted,
+        AuditKind::Edited,
+        AuditKind::ApproveRequested,
+        AuditKind::WriteRequest,
+        AuditKind::Written,
+        AuditKind::WriteFailed,
+        AuditKind::Rejected,
+        AuditKind::Expired,
+        AuditKind::Reconciled,
+        AuditKind::Refused,
+    ];
+
+    /// The name as stored and hashed (`write_request`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Drafted => "drafted",
+            AuditKind::Edited => "edited",
+            AuditKind::ApproveRequested => "approve_requested",
+            AuditKind::WriteRequest => "write_request",
+            AuditKind::Written => "written",
+            AuditKind::WriteFailed => "write_failed",
+            AuditKind::Rejected => "rejected",
+            AuditKind::Expired => "expired",
+            AuditKind::Reconciled => "reconciled",
+            AuditKind::Refused => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the caller records; [`AuditLog::append`](super::AuditLog::append) adds the sequence number, time and hashes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    /// The pending action's id.
+    pub action_id: String,
+    pub kind: AuditKind,
+    /// Slack user id of whoever caused the event; `None` for system events such as expiry.
+    pub actor: Option<String>,
+    /// One line for people, e.g. "Created Lead Daniel Reed (00Q...)".
+    pub summary: String,
+    /// Everything else: notes, prompt, raw model reply, validated payload, Salesforce request
+    /// and response. Never secrets.
+    pub detail: Value,
+}
+
+impl AuditEntry {
+    /// An entry without actor or detail.
+    pub fn new(action_id: impl Into<String>, kind: AuditKind, summary: impl Into<String>) -> Self {
+        AuditEntry {
+            action_id: action_id.into(),
+            kind,
+            actor: None,
+            summary: summary.into(),
+            detail: Value::Null,
+        }
+    }
+
+    /// Sets the actor (a Slack user id).
+    pub fn by(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Sets the detail.
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// A stored record: the entry plus its place in the chain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditRecord {
+    /// 1, 2, 3... without gaps.
+    pub seq: u64,
+    /// When it was appended.
+    pub at: DateTime<Utc>,
+    /// The previous record's `hash` ([`GENESIS_HASH`](super::GENESIS_HASH) for record 1).
+    pub prev_hash: String,
+    /// See [`record_hash`].
+    pub hash: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+impl AuditRecord {
+    /// The hash this record should carry, from its other fields.
+    pub fn computed_hash(&self) -> Result<String, AuditError> {
+        Ok(record_hash(
+            self.seq,
+            &self.at,
+            &self.prev_hash,
+            &self.entry,
+        )?)
+    }
+}
+
+/// Which records [`AuditLog::list`](super::AuditLog::list) returns. Every condition set must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Records appended at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Records whose actor is this Slack user id.
+    pub user: Option<String>,
+    /// Records of this pending action.
+    pub action_id: Option<String>,
+    /// At most this many: the most recent matches (still returned oldest first).
+    pub limit: Option<usize>,
+}
+
+impl AuditFilter {
+    /// Whether `record` passes `since`, `user` and `action_id` (`limit` is not per record).
+    pub fn matches(&self, record: &AuditRecord) -> bool {
+        self.since.is_none_or(|t| record.at >= t)
+            && self
+                .user
+                .as_deref()
+                .is_none_or(|u| record.entry.actor.as_deref() == Some(u))
+            && self
+                .action_id
+                .as_deref()
+                .is_none_or(|a| record.entry.action_id == a)
+    }
+}

@@ -1,0 +1,170 @@
+//! Checking the chain (`crmbot audit verify`): walks every record in `seq` order and reports
+//! the first one that was changed, removed, added or cannot be read.
+
+use serde::Serialize;
+
+use super::{AuditError, AuditLog, AuditRecord, GENESIS_HASH, HEAD_KEY, Head, key_seq};
+
+/// The outcome of [`AuditLog::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum VerifyReport {
+    /// Every record is where it should be and unchanged.
+    Intact { records: u64 },
+    /// The first bad record (for a removed record, its number) and what is wrong with it.
+    Broken { seq: u64, reason: String },
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        matches!(self, VerifyReport::Intact { .. })
+    }
+}
+
+fn broken(seq: u64, reason: impl Into<String>) -> Result<VerifyReport, AuditError> {
+    Ok(VerifyReport::Broken {
+        seq,
+        reason: reason.into(),
+    })
+}
+
+/// The first 12 hex digits, enough to tell two hashes apart in a message.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+impl AuditLog {
+    /// Checks the whole chain. For each record in key order:
+    ///
+    /// 1. its key is the next sequence number (else a record is missing);
+    /// 2. it deserializes;
+    /// 3. its `seq` field equals its key;
+    /// 4. its `hash` equals the hash recomputed from its fields (else it was changed);
+    /// 5. its `prev_hash` equals the previous record's `hash` (else a record before it was
+    ///    replaced, hash and all).
+    ///
+    /// Then the head entry must name the last record, with its hash: a record removed from
+    /// the end, or added behind crmbot's back, is detected there. Returns the first problem.
+    pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let _guard = self.guard();
+        let mut expected: u64 = 1;
+        let mut prev_hash = GENESIS_HASH.to_string();
+        for item in self.records.iter() {
+            let (key, bytes) = item?;
+            let Some(seq) = key_seq(&key) else {
+                return broken(
+                    expected,
+                    format!(
+                        "the audit tree holds a key that is not a record number ({})",
+                        hex::encode(&key)
+                    ),
+                );
+            };
+            if seq > expected {
+                let missing = if seq == expected + 1 {
+                    format!("record {expected} is missing")
+                } else {
+                    format!("records {expected} to {} are missing", seq - 1)
+                };
+                return broken(expected, format!("{missing} (the next record is {seq})"));
+            }
+            if seq < expected {
+                return broken(seq, format!("unexpected record number {seq}"));
+            }
+            let record: AuditRecord = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(e) => return broken(seq, format!("the record does not deserialize: {e}")),
+            };
+            if record.seq != seq {
+                return broken(
+                    seq,
+                    format!(
+                        "its seq field says {} (the record was changed or moved)",
+                        record.seq
+                    ),
+                );
+            }
+            let computed = record.computed_hash()?;
+            if computed != record.hash {
+                return broken(
+                    seq,
+                    format!(
+                        "hash mismatch: the record was changed after it was written \
+                         (stored {}, computed {})",
+                        short(&record.hash),
+                        short(&computed)
+                    ),
+                );
+            }
+            if record.prev_hash != prev_hash {
+                let reason = if seq == 1 {
+                    "prev_hash of the first record is not the genesis value (records before \
+                     it were removed, or it was replaced)"
+                        .to_string()
+                } else {
+                    format!(
+                        "prev_hash does not match the hash of record {}: that record was \
+                         replaced or this one was moved",
+                        seq - 1
+                    )
+                };
+                return broken(seq, reason);
+            }
+            prev_hash = record.hash;
+            expected += 1;
+        }
+        let last = expected - 1;
+        let head: Head = match self.head.get(HEAD_KEY)? {
+            None if last == 0 => return Ok(VerifyReport::Intact { records: 0 }),
+            None => {
+                return broken(
+                    last,
+                    "the head entry is missing, so records removed from the end cannot be \
+                     ruled out",
+                );
+            }
+            Some(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(h) => h,
+                Err(e) => {
+                    return broken(last, format!("the head entry does not deserialize: {e}"));
+                }
+            },
+        };
+        if head.seq > last {
+            let missing = if head.seq == last + 1 {
+                format!("record {} is missing", last + 1)
+            } else {
+                format!("records {} to {} are missing", last + 1, head.seq)
+            };
+            return broken(
+                last + 1,
+                format!(
+                    "{missing}: the log should end at record {} (removed from the end)",
+                    head.seq
+                ),
+            );
+        }
+        if head.seq < last {
+            return broken(
+                head.seq + 1,
+                format!(
+                    "record {} was added outside crmbot: the head says the log ends at record {}",
+                    head.seq + 1,
+                    head.seq
+                ),
+            );
+        }
+        if head.hash != prev_hash {
+            return broken(
+                last,
+                format!(
+                    "the head's hash ({}) differs from record {last}'s ({}): the last record \
+                     was replaced",
+                    short(&head.hash),
+                    short(&prev_hash)
+                ),
+            );
+        }
+        Ok(VerifyReport::Intact { records: last })
+    }
+}
