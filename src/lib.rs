@@ -21,5 +21,6 @@ pub mod domain;
 pub mod flow;
 pub mod llm;
 pub mod salesforce;
+pub mod server;
 pub mod slack;
 pub mod store;

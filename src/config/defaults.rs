@@ -36,6 +36,7 @@ impl Default for SlackSettings {
             api_url: Url::parse("https://slack.com/api").expect("static URL parses"),
             approvers: Vec::new(),
             workers: 8,
+            blocks_dir: None,
         }
     }
 }

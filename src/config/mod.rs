@@ -44,6 +44,9 @@ pub struct SlackSettings {
     pub approvers: Vec<String>,
     /// Drafts and answers worked on at the same time; more wait their turn.
     pub workers: usize,
+    /// A folder whose `card.json.j2` / `edit_modal.json.j2` replace the built-in Block Kit
+    /// templates.
+    pub blocks_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,0 +1,183 @@
+//! `crmbot serve`: builds the parts from the configuration, reconciles writes a previous run
+//! left unfinished, expires stale drafts, and serves Slack's endpoints until told to stop;
+//! then finishes the writes in flight and flushes the database. Tests start it in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::flow::actions::{ActionError, Actions};
+use crate::flow::drafting::Drafting;
+use crate::llm::{Llm, LlmError};
+use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::slack::interactions::show;
+use crate::slack::templates::{TemplateError, Templates};
+use crate::slack::web::{SlackError, SlackWeb};
+use crate::slack::{Jobs, SlackApp, router};
+use crate::store::{Store, StoreError};
+
+/// How long shutdown waits for writes in flight.
+const DRAIN: Duration = Duration::from_secs(30);
+/// How often waiting drafts are checked for expiry.
+const EXPIRY_TICK: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0} is required for `crmbot serve`")]
+    Missing(&'static str),
+    #[error("Salesforce: {0}")]
+    Salesforce(#[from] SalesforceError),
+    #[error("model: {0}")]
+    Llm(#[from] LlmError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Actions(#[from] ActionError),
+    #[error("{0}")]
+    Templates(#[from] TemplateError),
+    #[error("Slack: {0} (check SLACK_BOT_TOKEN and SLACK_API_URL)")]
+    Slack(#[from] SlackError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running server. `shutdown` stops it gracefully; dropping it without that leaves the
+/// tasks running until the runtime ends.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: SlackApp,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    ticker: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting requests, waits for jobs in flight, flushes the database.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.ticker.abort();
+        let _ = self.ticker.await;
+    }
+}
+
+/// Builds everything from `config` and serves on `listener`.
+pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, ServeError> {
+    let signing_secret = config
+        .slack
+        .signing_secret
+        .clone()
+        .ok_or(ServeError::Missing("SLACK_SIGNING_SECRET"))?;
+    let bot_token = config
+        .slack
+        .bot_token
+        .clone()
+        .ok_or(ServeError::Missing("SLACK_BOT_TOKEN"))?;
+    let instance_url = config
+        .salesforce
+        .instance_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .ok_or(ServeError::Missing("SALESFORCE_INSTANCE_URL"))?;
+    let salesforce = SalesforceClient::new(&config.salesforce)?;
+    let llm = Llm::from_settings(&config.llm)?;
+    let drafting = Drafting::new(
+        salesforce,
+        Arc::new(llm),
+        config.objects.clone(),
+        config.drafting.clone(),
+        instance_url,
+    );
+    let store = Store::open(&config.data_dir)?;
+    let actions = Actions::new(
+        store.clone(),
+        drafting,
+        config.slack.approvers.clone(),
+        config.drafting.clone(),
+    )?;
+    let web = SlackWeb::new(config.slack.api_url.as_str(), &bot_token)?;
+    let bot = web.auth_test().await?;
+    let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
+    let app = SlackApp {
+        actions,
+        web,
+        templates,
+        signing_secret,
+        bot,
+        store,
+        jobs: Jobs::new(config.slack.workers),
+        max_notes_chars: config.drafting.max_notes_chars,
+    };
+
+    // Writes a previous run left in the middle: completed or failed, never written twice.
+    match app.actions.reconcile().await {
+        Ok(settled) => {
+            for a in &settled {
+                info!(action = %a.id, state = a.state.as_str(), "reconciled after restart");
+                show(&app, a).await;
+            }
+        }
+        Err(e) => error!(error = %e, "reconciliation failed"),
+    }
+    let _ = app
+        .store
+        .forget_events_before(Utc::now().timestamp() - 86_400);
+
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: "(listener)".into(),
+        source,
+    })?;
+    let (stop, mut stopped) = watch::channel(false);
+    let ticker = tokio::spawn(expire_loop(app.clone()));
+    let served = app.clone();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router(served.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            error!(error = %e, "server stopped");
+        }
+        if !served.jobs.drain(DRAIN).await {
+            warn!("shutdown: some jobs were still running after {DRAIN:?}");
+        }
+        if let Err(e) = served.store.flush() {
+            error!(error = %e, "database flush failed");
+        }
+        info!("stopped");
+    });
+    info!(%addr, "crmbot serving Slack");
+    Ok(Running {
+        addr,
+        app,
+        stop,
+        task,
+        ticker,
+    })
+}
+
+async fn expire_loop(app: SlackApp) {
+    loop {
+        match app.actions.expire_due(Utc::now()) {
+            Ok(expired) => {
+                for a in &expired {
+                    show(&app, a).await;
+                }
+            }
+            Err(e) => warn!(error = %e, "expiry check failed"),
+        }
+        tokio::time::sleep(EXPIRY_TICK).await;
+    }
+}
