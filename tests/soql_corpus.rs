@@ -182,9 +182,17 @@ fn check(q: &CorpusQuery, status: u16, body: &Value) -> Option<String> {
         want == have
     };
     if !keys_match {
+        let shown: Vec<String> = groups
+            .iter()
+            .map(|g| match g.as_slice() {
+                [one] => format!("{one:?}"),
+                tie => format!("{tie:?} (tie, any order)"),
+            })
+            .collect();
         return Some(format!(
-            "expected {key} {}{expect:?}\n      actual {key} {actual:?}",
-            if q.ordered { "in order " } else { "" }
+            "expected {key} {}[{}]\n    actual {key} {actual:?}",
+            if q.ordered { "in order " } else { "" },
+            shown.join(", ")
         ));
     }
     for (k, fields) in &q.values {

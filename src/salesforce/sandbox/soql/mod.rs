@@ -2,10 +2,13 @@
 //! forms, and evaluates it over the sandbox's records. Anything outside the subset is a
 //! `MALFORMED_QUERY` naming what is unsupported — never a wrong answer.
 
+mod compare;
 mod dates;
 mod eval;
 mod lexer;
 mod parser;
+#[cfg(test)]
+mod tests;
 mod unsupported;
 
 use serde_json::{Map, Value};
