@@ -272,7 +272,10 @@ impl Parser {
             if self.peek() == Some(&Token::LParen) {
                 return Err(unsupported(&format!("the function {}()", path.join("."))));
             }
-            if fields.contains(&path) {
+            // Names are case-insensitive, so `Id, id` selects Id twice.
+            if fields.iter().any(|f: &Vec<String>| {
+                f.len() == path.len() && f.iter().zip(&path).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            }) {
                 return Err(SoqlError::Malformed(format!(
                     "duplicate field selected: {}",
                     path.join(".")

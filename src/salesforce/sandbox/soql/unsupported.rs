@@ -153,6 +153,17 @@ mod tests {
     }
 
     #[test]
+    fn a_field_selected_twice_in_any_case_is_malformed() {
+        assert!(
+            message("SELECT Id, Name, id FROM Account").contains("duplicate field selected: id")
+        );
+        assert!(
+            message("SELECT Account.Name, account.NAME FROM Contact").contains("duplicate field")
+        );
+        assert!(parse("SELECT Name, Account.Name FROM Contact").is_ok());
+    }
+
+    #[test]
     fn offset_above_two_thousand_is_number_outside_valid_range() {
         let e = parse("SELECT Name FROM Account ORDER BY Name OFFSET 2001").unwrap_err();
         assert_eq!(e.error_code(), "NUMBER_OUTSIDE_VALID_RANGE");
