@@ -38,6 +38,31 @@ pub fn normalize(text: &str) -> Option<String> {
     }
 }
 
+/// The canonical 18-character form of an 18-character id typed in any case: the suffix says
+/// which of the first 15 characters are upper case (salesforce.md 6.7), so
+/// `001sd0000000004iaa` is `001Sd0000000004IAA`. `None` when the text is not such an id.
+pub fn restore_case(text: &str) -> Option<String> {
+    const MAP: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    if text.len() != 18 || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let (body, suffix) = text.split_at(15);
+    let mut out = String::with_capacity(18);
+    for (chunk, code) in body.as_bytes().chunks(5).zip(suffix.bytes()) {
+        let bits = MAP.iter().position(|m| *m == code.to_ascii_uppercase())?;
+        for (i, b) in chunk.iter().enumerate() {
+            let c = if bits & (1 << i) != 0 {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            };
+            out.push(c as char);
+        }
+    }
+    let full = to18(&out);
+    full.eq_ignore_ascii_case(text).then_some(full)
+}
+
 /// A fresh random id with this key prefix: prefix + "Sb0" + 9 random base62 characters.
 pub fn mint(prefix: &str) -> String {
     let mut n = uuid::Uuid::new_v4().as_u128();
@@ -100,6 +125,35 @@ mod tests {
         assert_eq!(normalize("001D000000IqhSLAAA"), None);
         assert_eq!(normalize("not-an-id"), None);
         assert_eq!(normalize("001"), None);
+    }
+
+    #[test]
+    fn restore_case_reads_the_case_from_the_suffix() {
+        for typed in [
+            "001sd0000000004iaa",
+            "001SD0000000004IAA",
+            "001Sd0000000004IAA",
+        ] {
+            assert_eq!(
+                restore_case(typed).as_deref(),
+                Some("001Sd0000000004IAA"),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            restore_case("001d000000iqhsliaz").as_deref(),
+            Some("001D000000IqhSLIAZ")
+        );
+        assert_eq!(restore_case("001D000000IqhSL"), None, "15 characters");
+        assert_eq!(
+            restore_case("001Sd0000000004IA9"),
+            None,
+            "9 is no suffix character"
+        );
+        assert_eq!(
+            restore_case("aa\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"),
+            None
+        );
     }
 
     #[test]

@@ -5,6 +5,58 @@ use chrono::{Datelike, Duration, Months, NaiveDate};
 
 use super::SoqlError;
 
+/// Date literals without a count (THIS_MONTH).
+pub const FIXED_LITERALS: &[&str] = &[
+    "YESTERDAY",
+    "TODAY",
+    "TOMORROW",
+    "LAST_WEEK",
+    "THIS_WEEK",
+    "NEXT_WEEK",
+    "LAST_MONTH",
+    "THIS_MONTH",
+    "NEXT_MONTH",
+    "LAST_90_DAYS",
+    "NEXT_90_DAYS",
+    "THIS_QUARTER",
+    "LAST_QUARTER",
+    "NEXT_QUARTER",
+    "THIS_YEAR",
+    "LAST_YEAR",
+    "NEXT_YEAR",
+    "THIS_FISCAL_QUARTER",
+    "LAST_FISCAL_QUARTER",
+    "NEXT_FISCAL_QUARTER",
+    "THIS_FISCAL_YEAR",
+    "LAST_FISCAL_YEAR",
+    "NEXT_FISCAL_YEAR",
+];
+
+/// Date literals that take `:n` (LAST_N_DAYS:30).
+pub const N_LITERALS: &[&str] = &[
+    "LAST_N_DAYS",
+    "NEXT_N_DAYS",
+    "N_DAYS_AGO",
+    "LAST_N_WEEKS",
+    "NEXT_N_WEEKS",
+    "N_WEEKS_AGO",
+    "LAST_N_MONTHS",
+    "NEXT_N_MONTHS",
+    "N_MONTHS_AGO",
+    "LAST_N_QUARTERS",
+    "NEXT_N_QUARTERS",
+    "N_QUARTERS_AGO",
+    "LAST_N_YEARS",
+    "NEXT_N_YEARS",
+    "N_YEARS_AGO",
+    "LAST_N_FISCAL_QUARTERS",
+    "NEXT_N_FISCAL_QUARTERS",
+    "N_FISCAL_QUARTERS_AGO",
+    "LAST_N_FISCAL_YEARS",
+    "NEXT_N_FISCAL_YEARS",
+    "N_FISCAL_YEARS_AGO",
+];
+
 fn months(d: NaiveDate, n: i64) -> Option<NaiveDate> {
     if n >= 0 {
         d.checked_add_months(Months::new(u32::try_from(n).ok()?))

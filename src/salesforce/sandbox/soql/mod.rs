@@ -2,10 +2,14 @@
 //! forms, and evaluates it over the sandbox's records. Anything outside the subset is a
 //! `MALFORMED_QUERY` naming what is unsupported — never a wrong answer.
 
+mod compare;
 mod dates;
 mod eval;
 mod lexer;
 mod parser;
+#[cfg(test)]
+mod tests;
+mod unsupported;
 
 use serde_json::{Map, Value};
 
@@ -76,6 +80,9 @@ pub enum SoqlError {
     /// `INVALID_FIELD`: no such field (or relationship) on the object.
     #[error("{0}")]
     InvalidField(String),
+    /// `NUMBER_OUTSIDE_VALID_RANGE`: a number outside its allowed range (OFFSET above 2000).
+    #[error("{0}")]
+    OutOfRange(String),
     /// `INVALID_TYPE`: no such object.
     #[error("{0}")]
     InvalidType(String),
@@ -88,6 +95,7 @@ impl SoqlError {
             SoqlError::Malformed(_) => "MALFORMED_QUERY",
             SoqlError::InvalidField(_) => "INVALID_FIELD",
             SoqlError::InvalidType(_) => "INVALID_TYPE",
+            SoqlError::OutOfRange(_) => "NUMBER_OUTSIDE_VALID_RANGE",
         }
     }
 }

@@ -5,7 +5,9 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use super::SoqlError;
+use super::dates::{FIXED_LITERALS, N_LITERALS};
 use super::lexer::{LitChar, Token, lex};
+use super::unsupported::{self, unsupported};
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,70 +77,6 @@ pub struct Order {
     pub nulls_last: bool,
 }
 
-const FIXED_LITERALS: &[&str] = &[
-    "YESTERDAY",
-    "TODAY",
-    "TOMORROW",
-    "LAST_WEEK",
-    "THIS_WEEK",
-    "NEXT_WEEK",
-    "LAST_MONTH",
-    "THIS_MONTH",
-    "NEXT_MONTH",
-    "LAST_90_DAYS",
-    "NEXT_90_DAYS",
-    "THIS_QUARTER",
-    "LAST_QUARTER",
-    "NEXT_QUARTER",
-    "THIS_YEAR",
-    "LAST_YEAR",
-    "NEXT_YEAR",
-    "THIS_FISCAL_QUARTER",
-    "LAST_FISCAL_QUARTER",
-    "NEXT_FISCAL_QUARTER",
-    "THIS_FISCAL_YEAR",
-    "LAST_FISCAL_YEAR",
-    "NEXT_FISCAL_YEAR",
-];
-
-const N_LITERALS: &[&str] = &[
-    "LAST_N_DAYS",
-    "NEXT_N_DAYS",
-    "N_DAYS_AGO",
-    "LAST_N_WEEKS",
-    "NEXT_N_WEEKS",
-    "N_WEEKS_AGO",
-    "LAST_N_MONTHS",
-    "NEXT_N_MONTHS",
-    "N_MONTHS_AGO",
-    "LAST_N_QUARTERS",
-    "NEXT_N_QUARTERS",
-    "N_QUARTERS_AGO",
-    "LAST_N_YEARS",
-    "NEXT_N_YEARS",
-    "N_YEARS_AGO",
-    "LAST_N_FISCAL_QUARTERS",
-    "NEXT_N_FISCAL_QUARTERS",
-    "N_FISCAL_QUARTERS_AGO",
-    "LAST_N_FISCAL_YEARS",
-    "NEXT_N_FISCAL_YEARS",
-    "N_FISCAL_YEARS_AGO",
-];
-
-/// Clauses and forms Salesforce has and the sandbox does not.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("GROUP", "GROUP BY"),
-    ("HAVING", "HAVING"),
-    ("WITH", "WITH"),
-    ("FOR", "FOR VIEW/REFERENCE/UPDATE"),
-    ("USING", "USING SCOPE"),
-    ("TYPEOF", "TYPEOF"),
-    ("INCLUDES", "INCLUDES"),
-    ("EXCLUDES", "EXCLUDES"),
-    ("ROLLUP", "GROUP BY ROLLUP"),
-    ("CUBE", "GROUP BY CUBE"),
-];
-
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
@@ -146,14 +84,7 @@ struct Parser {
 
 pub fn parse(text: &str) -> Result<Query, SoqlError> {
     let tokens = lex(text)?;
-    for t in &tokens {
-        if let Token::Ident(word) = t {
-            let upper = word.to_ascii_uppercase();
-            if let Some((_, name)) = UNSUPPORTED.iter().find(|(k, _)| *k == upper) {
-                return Err(unsupported(name));
-            }
-        }
-    }
+    unsupported::scan(&tokens)?;
     let mut p = Parser { tokens, at: 0 };
     let query = p.query()?;
     if let Some(t) = p.peek() {
@@ -163,10 +94,6 @@ pub fn parse(text: &str) -> Result<Query, SoqlError> {
         )));
     }
     Ok(query)
-}
-
-fn unsupported(what: &str) -> SoqlError {
-    SoqlError::Malformed(format!("{what} is not supported by the sandbox"))
 }
 
 fn show(t: &Token) -> String {
@@ -243,6 +170,15 @@ impl Parser {
                 ));
             }
         };
+        if let Some(Token::Ident(alias)) = self.peek()
+            && !["WHERE", "ORDER", "LIMIT", "OFFSET"]
+                .iter()
+                .any(|k| alias.eq_ignore_ascii_case(k))
+        {
+            return Err(unsupported(&format!(
+                "an object alias (FROM {object} {alias})"
+            )));
+        }
         let filter = if self.eat_kw("WHERE") {
             Some(self.condition()?)
         } else {
@@ -252,7 +188,7 @@ impl Parser {
         if self.eat_kw("ORDER") {
             self.expect_kw("BY")?;
             loop {
-                let path = self.path()?;
+                let path = self.function_or_path()?;
                 let descending = if self.eat_kw("DESC") {
                     true
                 } else {
@@ -293,8 +229,8 @@ impl Parser {
         if let Some(o) = offset
             && o > 2000
         {
-            return Err(SoqlError::Malformed(format!(
-                "NUMBER_OUTSIDE_VALID_RANGE: OFFSET {o} is above the maximum of 2000"
+            return Err(SoqlError::OutOfRange(format!(
+                "Maximum SOQL offset allowed is 2000 (OFFSET {o})"
             )));
         }
         Ok(Query {
@@ -336,7 +272,10 @@ impl Parser {
             if self.peek() == Some(&Token::LParen) {
                 return Err(unsupported(&format!("the function {}()", path.join("."))));
             }
-            if fields.contains(&path) {
+            // Names are case-insensitive, so `Id, id` selects Id twice.
+            if fields.iter().any(|f: &Vec<String>| {
+                f.len() == path.len() && f.iter().zip(&path).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            }) {
                 return Err(SoqlError::Malformed(format!(
                     "duplicate field selected: {}",
                     path.join(".")
@@ -373,6 +312,16 @@ impl Parser {
             }
             self.at += 1;
         }
+    }
+
+    /// A field path where a function call (DISTANCE(...), CALENDAR_YEAR(...)) may stand
+    /// instead: refused by name.
+    fn function_or_path(&mut self) -> Result<Vec<String>, SoqlError> {
+        let path = self.path()?;
+        if self.peek() == Some(&Token::LParen) {
+            return Err(unsupported(&format!("the function {}()", path.join("."))));
+        }
+        Ok(path)
     }
 
     /// AND and OR may not be mixed without parentheses, as in Salesforce.
@@ -417,7 +366,7 @@ impl Parser {
             self.expect(&Token::RParen, "')'")?;
             return Ok(inner);
         }
-        let path = self.path()?;
+        let path = self.function_or_path()?;
         if self.eat_kw("NOT") {
             self.expect_kw("IN")?;
             return Ok(Cond::In {
