@@ -1,5 +1,5 @@
-//! The command-line front ends: `extract` (drafting without Slack) and `sandbox` (a local
-//! Salesforce). Each builds the library's parts from the configuration and prints results.
+//! The command-line front ends: `serve` (Slack), `extract` (drafting without Slack) and
+//! `sandbox` (a local Salesforce). Each builds the library's parts from the configuration and prints results.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,4 +109,42 @@ pub async fn extract(
         print!("{}", text::render(&proposal));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let running = crmbot::server::start(&config, listener)
+        .await
+        .context("crmbot serve")?;
+    eprintln!(
+        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz)",
+        running.addr
+    );
+    shutdown_signal().await;
+    eprintln!("stopping: finishing writes in flight…");
+    running.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

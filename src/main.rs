@@ -35,6 +35,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve Slack: /crm log -> card -> Approve -> Salesforce. Answers the paths of
+    /// manifest.yaml on CRMBOT_LISTEN; needs SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and
+    /// Salesforce settings.
+    Serve,
     /// Draft records from notes without writing anything: prints each record with its action
     /// (create / update / ambiguous), fields, warnings and problems.
     Extract(ExtractArgs),
@@ -99,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sandbox(args) => cli::sandbox(args).await,
+        Command::Serve => cli::serve(config).await,
         Command::Audit(args) => cli_audit::run(&config, args),
         Command::Extract(args) => {
             let notes = read_notes(&args)?;

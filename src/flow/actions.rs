@@ -25,7 +25,7 @@ const TREE: &str = "actions";
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The action changed (or the write finished); show it.
-    Changed(PendingAction),
+    Changed(Box<PendingAction>),
     /// Nothing changed; tell the person why. The action is included when it exists.
     Refused {
         reason: String,
@@ -311,7 +311,7 @@ impl Actions {
         match updated {
             Ok(a) => {
                 info!(state = a.state.as_str(), "write finished");
-                Ok(Outcome::Changed(a))
+                Ok(Outcome::Changed(Box::new(a)))
             }
             Err(reason) => Ok(Outcome::Refused {
                 reason,
@@ -435,7 +435,7 @@ impl Actions {
                         Value::Null
                     },
                 });
-                Ok(Outcome::Changed(a))
+                Ok(Outcome::Changed(Box::new(a)))
             }
         }
     }
@@ -510,7 +510,7 @@ impl Actions {
                 });
             }
             if let Outcome::Changed(done) = self.finish_write(a, result).await? {
-                settled.push(done);
+                settled.push(*done);
             }
         }
         Ok(settled)

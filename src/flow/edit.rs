@@ -81,8 +81,8 @@ pub const CREATE_NEW: &str = "new";
 /// Value of a link choice that writes the record without that link.
 pub const NO_LINK: &str = "none";
 
-/// The form for the current revision: each record's values, plus its required fields and
-/// any choice the draft is waiting for.
+/// The form for the current revision: every field each record's action may set, with its
+/// current value, and any choice the draft is waiting for.
 pub fn edit_form(proposal: &Proposal, revision: u32, schema: &CrmSchema) -> EditForm {
     let records = proposal
         .records
@@ -122,10 +122,11 @@ pub fn edit_form(proposal: &Proposal, revision: u32, schema: &CrmSchema) -> Edit
             if let Some(object) = object {
                 for f in &object.fields {
                     let current = r.fields.iter().find(|p| p.name == f.name);
+                    // Every allowed field the action may set, so a person can add what
+                    // the notes left out.
                     let writable = if update { f.updateable } else { f.createable };
-                    let flagged = r.issues.iter().any(|x| x.field.as_deref() == Some(&f.name));
                     let needed = !update && f.required_on_create;
-                    if !writable || !(current.is_some() || needed || flagged) {
+                    if !writable {
                         continue;
                     }
                     let Some(input) = input_for(f) else { continue };

@@ -361,6 +361,3 @@ pub fn read_outcome(
         None => Ok(written),
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -64,7 +64,6 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
                         c
                     }
                 },
-                message_ts: s(&payload, &["container", "message_ts"]),
                 trigger_id: s(&payload, &["trigger_id"]),
             };
             let span = info_span!("action", id = %click.action_id);
@@ -91,7 +90,6 @@ struct Click {
     user: String,
     action_id: String,
     channel: String,
-    message_ts: String,
     trigger_id: String,
 }
 
@@ -152,7 +150,17 @@ impl Click {
     async fn settle(&self, outcome: Outcome) {
         match outcome {
             Outcome::Changed(action) => show(&self.app, &action).await,
-            Outcome::Refused { reason, .. } => self.tell(&reason).await,
+            Outcome::Refused { reason, action } => {
+                // A draft found expired by a click is marked so, and its card says it.
+                if action.is_some_and(|a| a.is_expired(Utc::now()))
+                    && let Ok(expired) = self.app.actions.expire_due(Utc::now())
+                {
+                    for a in &expired {
+                        show(&self.app, a).await;
+                    }
+                }
+                self.tell(&reason).await
+            }
         }
     }
 
@@ -165,7 +173,6 @@ impl Click {
         {
             warn!(error = %e, "ephemeral reply failed");
         }
-        let _ = &self.message_ts;
     }
 }
 
