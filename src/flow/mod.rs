@@ -6,6 +6,9 @@ pub mod actions;
 pub mod drafting;
 pub mod edit;
 pub mod proposal;
+mod recover;
 pub mod schema;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod text;
 pub mod write;

@@ -39,6 +39,9 @@ pub struct ProposedRecord {
     pub id: Option<String>,
     /// Link to the existing record in Salesforce (update only).
     pub url: Option<String>,
+    /// The existing record's name as Salesforce has it (update only).
+    #[serde(default)]
+    pub name: Option<String>,
     /// What found the existing record: `lookup`, or the match key (`Email`).
     pub matched_by: Option<String>,
     pub fields: Vec<ProposedField>,
@@ -212,12 +215,27 @@ pub fn propose_records(
             let url = id
                 .as_ref()
                 .map(|id| record_url(instance_url, &r.draft.object, id));
+            let name = current.and_then(|c| {
+                let get = |f: &str| {
+                    crate::domain::resolve::row_value(c, f)
+                        .and_then(|v| v.as_str().map(str::to_string))
+                };
+                get("Name").or_else(|| {
+                    let full = [get("FirstName"), get("LastName")]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (!full.is_empty()).then_some(full)
+                })
+            });
             ProposedRecord {
                 object: r.draft.object.clone(),
                 label,
                 action: action.to_string(),
                 id,
                 url,
+                name,
                 matched_by,
                 fields,
                 links,

@@ -262,7 +262,7 @@ pub fn record_name(r: &ProposedRecord) -> String {
             .find(|f| f.name == name)
             .map(|f| f.display.clone())
     };
-    if let Some(n) = get("Name") {
+    if let Some(n) = get("Name").or_else(|| r.name.clone()) {
         return n;
     }
     let full = [get("FirstName"), get("LastName")]
@@ -361,3 +361,6 @@ pub fn read_outcome(
         None => Ok(written),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::templates::{TemplateError, Templates};
 use crate::domain::action::ActionState;
 use crate::domain::draft::Severity;
+use crate::domain::validate::show_number;
 use crate::flow::action::PendingAction;
 use crate::flow::proposal::{ProposedField, ProposedRecord};
 use crate::flow::write::record_name;
@@ -410,6 +411,7 @@ fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
             let old = match old {
                 Value::Null => "(empty)".to_string(),
                 Value::String(s) => esc(&cut(s, VALUE_CHARS / 2)),
+                Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), show_number),
                 other => esc(&cut(&other.to_string(), VALUE_CHARS / 2)),
             };
             format!("{old} → {value}")
@@ -424,3 +426,6 @@ fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
     };
     cut(&format!("*{}*\n{shown}{held}", esc(&f.label)), 1_900)
 }
+
+#[cfg(test)]
+mod tests;

@@ -217,3 +217,69 @@ fn unindex(form: &EditForm, key: &str, raw: String) -> String {
         })
         .unwrap_or(raw)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::edit::{EditField, EditRecord};
+    use slack_morphism::prelude::SlackView;
+
+    #[test]
+    fn long_picklist_values_travel_by_position_and_the_view_fits_slack() {
+        let long =
+            "A very long picklist value that is far beyond seventy-five characters in total length"
+                .to_string();
+        let form = EditForm {
+            revision: 3,
+            records: vec![EditRecord {
+                index: 0,
+                title: "Lead: Reed (create)".into(),
+                choices: vec![],
+                fields: vec![
+                    EditField {
+                        key: "r0.Rating".into(),
+                        name: "Rating".into(),
+                        label: "Rating".into(),
+                        input: Input::Select {
+                            options: vec!["Hot".into(), long.clone()],
+                        },
+                        value: Some(long.clone()),
+                        required: false,
+                    },
+                    EditField {
+                        key: "r0.CloseDate".into(),
+                        name: "CloseDate".into(),
+                        label: "Close date".into(),
+                        input: Input::Date,
+                        value: Some("next week".into()),
+                        required: true,
+                    },
+                ],
+            }],
+        };
+        let meta = ModalMeta {
+            pa: "abc".into(),
+            v: 3,
+            channel: "C1".into(),
+        };
+        let view = render_modal(&Templates::load(None).unwrap(), &form, &meta).unwrap();
+        let parsed: Result<SlackView, _> = serde_json::from_value(view.clone());
+        assert!(parsed.is_ok(), "{parsed:?}");
+        let select = &view["blocks"][2]["element"];
+        assert_eq!(select["options"][1]["value"], "#1");
+        assert_eq!(select["initial_option"]["value"], "#1");
+        assert!(
+            view["blocks"][3]["element"].get("initial_date").is_none(),
+            "not a date"
+        );
+        let back: ModalMeta =
+            serde_json::from_str(view["private_metadata"].as_str().unwrap()).unwrap();
+        assert_eq!(back, meta);
+
+        let state = serde_json::json!({"r0.Rating": {"v": {"type": "static_select", "selected_option": {"value": "#1"}}},
+                                       "r0.CloseDate": {"v": {"type": "datepicker", "selected_date": "2026-12-15"}}});
+        let values = read_values(&form, &state);
+        assert_eq!(values["r0.Rating"].as_deref(), Some(long.as_str()));
+        assert_eq!(values["r0.CloseDate"].as_deref(), Some("2026-12-15"));
+    }
+}

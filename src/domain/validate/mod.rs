@@ -18,7 +18,7 @@ use super::draft::{
     DraftField, FieldValue, Issue, IssueKind, LinkDraft, Lookup, RecordDraft, ValidatedDraft,
 };
 use super::schema::{CrmSchema, FieldKind, ObjectSchema};
-pub use coerce::{looks_like_record_id, parse_number};
+pub use coerce::{looks_like_record_id, parse_number, show_number};
 pub use dates::parse_date;
 pub use edit::validate_edit;
 use fields::{canonical_picklist, check_value, coerce_value, grounded};

@@ -1,0 +1,183 @@
+use serde_json::json;
+
+use super::*;
+use crate::config::SalesforceSettings;
+use crate::domain::draft::{Issue, IssueKind};
+use crate::flow::testing::{action, field, link, record};
+use crate::salesforce::CompositeSubresponse;
+
+fn client() -> SalesforceClient {
+    let settings = SalesforceSettings {
+        instance_url: Some("https://acme.my.salesforce.com".parse().unwrap()),
+        access_token: Some(secrecy::SecretString::from("token")),
+        ..SalesforceSettings::default()
+    };
+    SalesforceClient::new(&settings).unwrap()
+}
+
+#[test]
+fn parents_are_written_first_and_children_reference_them() {
+    let mut contact = record(
+        "Contact",
+        "create",
+        vec![field("LastName", json!("Natarajan"))],
+    );
+    contact
+        .links
+        .push(link("AccountId", "Account", "in_draft", None, Some(1)));
+    let account = record("Account", "create", vec![field("Name", json!("Globex"))]);
+    let plan = plan_write(&action(vec![contact, account], false), &client()).unwrap();
+    let refs: Vec<&str> = plan
+        .request
+        .subrequests
+        .iter()
+        .map(|s| s.reference_id.as_str())
+        .collect();
+    assert_eq!(refs, ["r1", "r0"]);
+    assert!(plan.request.all_or_none);
+    let body = plan.request.subrequests[1].body.as_ref().unwrap();
+    assert_eq!(body["AccountId"], "@{r1.id}");
+    assert_eq!(
+        plan.request.subrequests[1].url,
+        "/services/data/v62.0/sobjects/Contact"
+    );
+}
+
+#[test]
+fn the_meeting_task_links_the_person_and_the_deal_and_carries_the_marker() {
+    let contact = record(
+        "Contact",
+        "create",
+        vec![field("LastName", json!("Natarajan"))],
+    );
+    let mut opp = record(
+        "Opportunity",
+        "update",
+        vec![field("StageName", json!("Closed Won"))],
+    );
+    opp.id = Some("006000000000001AAA".into());
+    let plan = plan_write(&action(vec![contact, opp], true), &client()).unwrap();
+    let task = plan.request.subrequests.last().unwrap();
+    assert_eq!(task.reference_id, "meeting");
+    let body = task.body.as_ref().unwrap();
+    assert_eq!(body["WhoId"], "@{r0.id}");
+    assert_eq!(body["WhatId"], "006000000000001AAA");
+    assert_eq!(body["Status"], "Completed");
+    assert_eq!(body["ActivityDate"], "2026-11-25");
+    let subject = body["Subject"].as_str().unwrap();
+    assert!(subject.contains("[crmbot:abc123def456]"), "{subject}");
+    assert!(
+        subject.starts_with("Meeting: Met Priya at Globex"),
+        "{subject}"
+    );
+    assert!(subject.chars().count() <= 255);
+    assert_eq!(plan.request.subrequests[1].method, "PATCH");
+    assert!(
+        plan.request.subrequests[1]
+            .url
+            .ends_with("/Opportunity/006000000000001AAA")
+    );
+}
+
+#[test]
+fn a_task_about_a_lead_has_no_what() {
+    let lead = record("Lead", "create", vec![field("LastName", json!("Reed"))]);
+    let opp = record("Opportunity", "create", vec![field("Name", json!("Deal"))]);
+    let plan = plan_write(&action(vec![lead, opp], true), &client()).unwrap();
+    let body = plan
+        .request
+        .subrequests
+        .last()
+        .unwrap()
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["WhoId"], "@{r0.id}");
+    assert!(body.get("WhatId").is_none());
+}
+
+#[test]
+fn held_back_and_unchanged_values_are_not_sent() {
+    let mut held = field("Phone", json!("555"));
+    held.include = false;
+    let mut same = field("Company", json!("Apex"));
+    same.changed = false;
+    let mut lead = record(
+        "Lead",
+        "update",
+        vec![held, same, field("Title", json!("CTO"))],
+    );
+    lead.id = Some("00Q000000000001AAA".into());
+    let plan = plan_write(&action(vec![lead.clone()], false), &client()).unwrap();
+    assert_eq!(
+        plan.request.subrequests[0].body,
+        Some(json!({"Title": "CTO"}))
+    );
+
+    lead.fields.retain(|f| f.name != "Title");
+    let err = plan_write(&action(vec![lead], false), &client()).unwrap_err();
+    assert!(err[0].contains("Nothing to write"), "{err:?}");
+}
+
+#[test]
+fn undecided_or_blocked_records_cannot_be_written() {
+    let amb = record(
+        "Contact",
+        "ambiguous",
+        vec![field("LastName", json!("Lee"))],
+    );
+    let mut blocked = record("Lead", "create", vec![]);
+    blocked.issues.push(Issue::blocking(
+        IssueKind::MissingRequired,
+        Some("LastName"),
+        "Last Name is required to create a Lead",
+    ));
+    let mut linked = record("Contact", "create", vec![field("LastName", json!("Kim"))]);
+    linked
+        .links
+        .push(link("AccountId", "Account", "ambiguous", None, None));
+    let err = plan_write(&action(vec![amb, blocked, linked], true), &client()).unwrap_err();
+    let all = err.join("\n");
+    assert!(all.contains("several existing records match"), "{all}");
+    assert!(all.contains("Last Name is required"), "{all}");
+    assert!(all.contains("several Account records"), "{all}");
+}
+
+#[test]
+fn more_than_one_composite_of_work_is_refused_with_a_reason() {
+    let records = (0..25)
+        .map(|i| {
+            record(
+                "Lead",
+                "create",
+                vec![field("LastName", json!(format!("L{i}")))],
+            )
+        })
+        .collect();
+    let err = plan_write(&action(records, true), &client()).unwrap_err();
+    assert!(err[0].contains("26 writes"), "{err:?}");
+}
+
+#[test]
+fn the_first_real_error_explains_a_rolled_back_write() {
+    let lead = record("Lead", "create", vec![field("LastName", json!("Reed"))]);
+    let plan = plan_write(&action(vec![lead], true), &client()).unwrap();
+    let response = CompositeResponse {
+        responses: vec![
+            CompositeSubresponse {
+                reference_id: "r0".into(),
+                http_status_code: 400,
+                body: json!([{"errorCode": "PROCESSING_HALTED", "message": "The transaction was rolled back since another operation in the same transaction failed."}]),
+            },
+            CompositeSubresponse {
+                reference_id: "meeting".into(),
+                http_status_code: 400,
+                body: json!([{"errorCode": "STRING_TOO_LONG", "message": "Subject: data value too large", "fields": ["Subject"]}]),
+            },
+        ],
+    };
+    let failure = read_outcome(&plan, &response, "https://acme.my.salesforce.com").unwrap_err();
+    assert_eq!(failure.code.as_deref(), Some("STRING_TOO_LONG"));
+    assert_eq!(failure.fields, ["Subject"]);
+    assert!(!failure.transient);
+}

@@ -1,0 +1,187 @@
+use serde_json::{Value, json};
+use slack_morphism::prelude::SlackBlock;
+
+use super::*;
+use crate::domain::draft::{Issue, IssueKind};
+use crate::flow::action::{WriteFailure, Written};
+use crate::flow::testing::{action, field, record};
+
+fn templates() -> Templates {
+    Templates::load(None).unwrap()
+}
+
+fn blocks_of(card: &Card) -> &Vec<Value> {
+    card.blocks.as_array().unwrap()
+}
+
+/// Block Kit limits a message must respect, and slack-morphism's types must accept it.
+fn assert_fits(card: &Card) {
+    let blocks = blocks_of(card);
+    assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+    let parsed: Result<Vec<SlackBlock>, _> = serde_json::from_value(card.blocks.clone());
+    assert!(parsed.is_ok(), "{parsed:?}");
+    let mut total = 0;
+    for b in blocks {
+        if let Some(t) = b["text"]["text"].as_str() {
+            assert!(t.chars().count() <= 3000);
+            total += t.chars().count();
+        }
+        if let Some(fields) = b["fields"].as_array() {
+            assert!(fields.len() <= 10);
+            for f in fields {
+                let t = f["text"].as_str().unwrap();
+                assert!(t.chars().count() <= 2000);
+                total += t.chars().count();
+            }
+        }
+        if let Some(els) = b["elements"].as_array() {
+            assert!(els.len() <= 10);
+        }
+    }
+    assert!(total <= 12_000, "{total} characters of text");
+    assert!(card.text.chars().count() <= 3000);
+}
+
+#[test]
+fn a_draft_card_shows_fields_issues_and_the_three_buttons() {
+    let mut lead = record(
+        "Lead",
+        "create",
+        vec![
+            field("LastName", json!("Reed")),
+            field("Company", json!("Apex <Corp> & Co")),
+        ],
+    );
+    lead.fields[1].include = false;
+    lead.issues.push(Issue::warning(
+        IssueKind::NotInNotes,
+        Some("Company"),
+        "Company \"Apex\" is not in your notes",
+    ));
+    let card = render_card(&templates(), &action(vec![lead], true), Utc::now()).unwrap();
+    assert_fits(&card);
+    let blocks = blocks_of(&card);
+    assert_eq!(blocks[0]["text"]["text"], "New Lead: Reed");
+    let all = card.blocks.to_string();
+    assert!(
+        all.contains("Apex &lt;Corp&gt; &amp; Co"),
+        "mrkdwn is escaped: {all}"
+    );
+    assert!(all.contains("not written; Edit to keep"));
+    assert!(all.contains(":warning: Company"));
+    let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
+    let ids: Vec<&str> = actions["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["crm_approve", "crm_edit", "crm_reject"]);
+    assert_eq!(actions["elements"][0]["style"], "primary");
+    assert_eq!(actions["elements"][2]["style"], "danger");
+    assert!(actions["elements"][2]["confirm"].is_object());
+}
+
+#[test]
+fn an_update_shows_old_and_new_values() {
+    let mut amount = field("Amount", json!(25000));
+    amount.display = "25,000".into();
+    amount.old = Some(json!(10000));
+    let mut same = field("StageName", json!("Prospecting"));
+    same.old = Some(json!("Prospecting"));
+    same.changed = false;
+    let mut opp = record("Opportunity", "update", vec![amount, same]);
+    opp.id = Some("006000000000001AAA".into());
+    opp.url = Some("https://x/lightning/r/Opportunity/006000000000001AAA/view".into());
+    let card = render_card(&templates(), &action(vec![opp], false), Utc::now()).unwrap();
+    let all = card.blocks.to_string();
+    assert!(all.contains("10000 → 25,000"), "{all}");
+    assert!(all.contains("Prospecting (no change)"), "{all}");
+    assert!(all.contains(
+        "update <https://x/lightning/r/Opportunity/006000000000001AAA/view|006000000000001AAA>"
+    ));
+    assert_eq!(
+        blocks_of(&card)[0]["text"]["text"],
+        "Update Opportunity: 006000000000001AAA"
+    );
+}
+
+#[test]
+fn a_large_draft_is_summarised_within_slacks_limits() {
+    let long = "word ".repeat(2_000);
+    let records = (0..60)
+        .map(|i| {
+            let mut fields: Vec<_> = (0..14)
+                .map(|f| field(&format!("Field{f}__c"), json!(format!("value {f}"))))
+                .collect();
+            fields.push(field("Description", json!(long.clone())));
+            fields.insert(0, field("LastName", json!(format!("Person {i}"))));
+            record("Lead", "create", fields)
+        })
+        .collect();
+    let mut a = action(records, true);
+    a.notes = long.clone();
+    let card = render_card(&templates(), &a, Utc::now()).unwrap();
+    assert_fits(&card);
+    let all = card.blocks.to_string();
+    assert!(all.contains("more record(s)"), "the rest is summarised");
+    assert!(all.contains("crm_approve"), "still approvable");
+}
+
+#[test]
+fn the_done_card_links_each_record_and_drops_the_buttons() {
+    let mut a = action(
+        vec![record(
+            "Lead",
+            "create",
+            vec![field("LastName", json!("Reed"))],
+        )],
+        true,
+    );
+    a.state = ActionState::Done;
+    a.decided_by = Some("U9".into());
+    a.decided_at = Some(Utc::now());
+    a.written = vec![Written {
+        object: "Lead".into(),
+        label: "Lead".into(),
+        outcome: "created".into(),
+        id: "00Q1".into(),
+        name: "Daniel Reed".into(),
+        url: "https://acme/lightning/r/Lead/00Q1/view".into(),
+    }];
+    let card = render_card(&templates(), &a, Utc::now()).unwrap();
+    assert_fits(&card);
+    let all = card.blocks.to_string();
+    assert!(
+        all.contains("Created Lead <https://acme/lightning/r/Lead/00Q1/view|Daniel Reed>"),
+        "{all}"
+    );
+    assert!(all.contains("Approved by <@U9>"));
+    assert!(!all.contains("crm_approve"));
+}
+
+#[test]
+fn a_failed_card_shows_salesforces_message_and_field() {
+    let mut a = action(
+        vec![record(
+            "Lead",
+            "create",
+            vec![field("LastName", json!("Reed"))],
+        )],
+        false,
+    );
+    a.state = ActionState::Failed;
+    a.error = Some(WriteFailure {
+        message: "Email: invalid email address: bob@".into(),
+        code: Some("INVALID_EMAIL_ADDRESS".into()),
+        fields: vec!["Email".into()],
+        record: Some("Lead Reed".into()),
+        transient: false,
+    });
+    let card = render_card(&templates(), &a, Utc::now()).unwrap();
+    let all = card.blocks.to_string();
+    assert!(all.contains("invalid email address"), "{all}");
+    assert!(all.contains("Field: Email"));
+    assert!(all.contains("INVALID_EMAIL_ADDRESS"));
+    assert!(all.contains("Approve again"));
+}

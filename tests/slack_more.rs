@@ -1,0 +1,227 @@
+//! More of the Slack write path: updates of existing records, what the user is told when
+//! Slack or the model misbehave, expiry, and a shutdown in the middle of a write. The real
+//! `crmbot serve` against a fake Slack, a stub model and the local Salesforce.
+
+mod common;
+mod slack_support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use common::fixture_draft;
+use crmbot::salesforce::sandbox::Faults;
+use slack_support::*;
+
+async fn wait_for_update(bot: &Bot, what: &str, needle: &str) -> Value {
+    let calls = bot
+        .wait_for(what, |calls| {
+            calls
+                .iter()
+                .any(|c| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle))
+        })
+        .await;
+    calls
+        .iter()
+        .rev()
+        .find(|c| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle))
+        .map(|c| c.body.clone())
+        .expect("update")
+}
+
+#[tokio::test]
+async fn an_update_of_an_existing_opportunity_shows_old_and_new_and_patches_once() {
+    let (notes, reply) = fixture_draft("seed-opportunity-update");
+    let bot = Bot::start(&reply).await;
+    let (id, ts, blocks) = bot.log(&notes).await;
+    let text = card_text(&blocks);
+    assert!(
+        text.contains("Update Opportunity: Apex Corp - Enterprise Expansion"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Qualification → Proposal/Price Quote"),
+        "{text}"
+    );
+    assert!(text.contains("20,000 → 25,000"), "{text}");
+    let opp_id = bot.sandbox.seed_id("apex_expansion").expect("seeded");
+    assert!(
+        text.contains(&opp_id),
+        "the card names the record it updates: {text}"
+    );
+
+    bot.sandbox.reset_requests();
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    let done = wait_for_update(&bot, "the done card", "Updated Opportunity").await;
+    assert!(
+        card_text(&done["blocks"]).contains(&format!("/lightning/r/Opportunity/{opp_id}/view"))
+    );
+    assert_eq!(bot.sandbox.request_count(), 1);
+    let composite = &bot.sandbox.requests()[0];
+    let body: Value = serde_json::from_str(&composite.body).unwrap();
+    let patch = body["compositeRequest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["method"] == "PATCH")
+        .expect("a PATCH subrequest");
+    assert!(
+        patch["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Opportunity/{opp_id}"))
+    );
+    assert_eq!(patch["body"]["StageName"], "Proposal/Price Quote");
+    let opp = bot
+        .sandbox
+        .records("Opportunity")
+        .into_iter()
+        .find(|o| o["Id"] == json!(opp_id))
+        .unwrap();
+    assert_eq!(opp["Amount"], json!(25000.0));
+    let task = bot
+        .sandbox
+        .records("Task")
+        .into_iter()
+        .find(|t| t["Subject"].as_str().unwrap_or("").contains(&id))
+        .expect("meeting task");
+    assert_eq!(task["WhatId"], json!(opp_id));
+}
+
+#[tokio::test]
+async fn slack_rate_limits_are_waited_out_and_slack_errors_reach_the_user() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start(&reply).await;
+    // The card cannot be posted: the user hears why, and nothing is written.
+    bot.slack.fail_next("chat.postMessage", "not_in_channel");
+    let (status, _) = bot.command(REQUESTER, &format!("log {notes}")).await;
+    assert_eq!(status, 200);
+    let calls = bot
+        .wait_for("the explanation", |c| {
+            c.iter().any(|c| c.method == "response_url")
+        })
+        .await;
+    let told = calls.iter().find(|c| c.method == "response_url").unwrap();
+    let text = told.body["text"].as_str().unwrap();
+    assert!(
+        text.contains("not_in_channel") && text.contains("/invite @crmbot"),
+        "{text}"
+    );
+
+    // A 429 on chat.update is waited out (Retry-After: 1) and the card still changes.
+    let (id, ts, _) = bot.log(&notes).await;
+    bot.slack.fail_next("chat.update", "ratelimited");
+    assert_eq!(bot.click(REQUESTER, "crm_reject", &id, &ts).await, 200);
+    // The fake records the refused call too: the card changed once the retry came.
+    let calls = bot
+        .wait_for("the retry after Retry-After", |c| {
+            c.iter().filter(|c| c.method == "chat.update").count() == 2
+        })
+        .await;
+    let retry = calls.iter().rfind(|c| c.method == "chat.update").unwrap();
+    assert!(card_text(&retry.body["blocks"]).contains("Rejected by"));
+}
+
+#[tokio::test]
+async fn shutdown_finishes_a_write_in_flight() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let mut bot = Bot::start(&reply).await;
+    let (id, ts, _) = bot.log(&notes).await;
+    bot.sandbox.set_faults(Faults {
+        latency: Some(Duration::from_millis(700)),
+        ..Faults::default()
+    });
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let running = bot.running.take().unwrap();
+    let app = running.app.clone();
+    running.shutdown().await;
+    let a = app.actions.get(&id).unwrap().unwrap();
+    assert_eq!(
+        a.state.as_str(),
+        "done",
+        "the write finished before the server stopped"
+    );
+    let leads = bot
+        .sandbox
+        .records("Lead")
+        .into_iter()
+        .filter(|r| r["LastName"] == "Reed")
+        .count();
+    assert_eq!(leads, 1);
+}
+
+#[tokio::test]
+async fn help_empty_and_oversized_logs_answer_at_once_and_store_nothing() {
+    let bot = Bot::start_with("{}", |c| c.drafting.max_notes_chars = 100).await;
+    for text in ["", "help", "log", "log   "] {
+        let (status, answer) = bot.command(REQUESTER, text).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["response_type"], "ephemeral");
+        assert!(
+            answer["text"]
+                .as_str()
+                .unwrap()
+                .contains("/crm log <notes>"),
+            "{text:?}: {answer}"
+        );
+    }
+    let (_, answer) = bot
+        .command(REQUESTER, &format!("log {}", "x".repeat(101)))
+        .await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        text.contains("101 characters") && text.contains("at most 100"),
+        "{text}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(bot.model.requests.lock().unwrap().is_empty());
+    assert!(
+        bot.running
+            .as_ref()
+            .unwrap()
+            .app
+            .actions
+            .all()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_model_reply_that_is_not_json_is_explained_and_the_notes_are_kept() {
+    let bot = Bot::start("Sure! I'd be happy to help with that.").await;
+    let (status, _) = bot
+        .command(REQUESTER, "log Met Daniel Reed of Apex Corp")
+        .await;
+    assert_eq!(status, 200);
+    let calls = bot
+        .wait_for("the explanation", |c| {
+            c.iter().any(|c| c.method == "response_url")
+        })
+        .await;
+    let reply = calls.iter().find(|c| c.method == "response_url").unwrap();
+    let text = reply.body["text"].as_str().unwrap();
+    assert!(text.contains("Met Daniel Reed of Apex Corp"), "{text}");
+    assert_eq!(reply.body["response_type"], "ephemeral");
+    assert!(bot.slack.calls_to("chat.postMessage").is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_draft_cannot_be_approved_and_its_card_says_so() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start_with(&reply, |c| c.drafting.expire_after_days = 0).await;
+    let (id, ts, _) = bot.log(&notes).await;
+    bot.sandbox.reset_requests();
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    let expired = wait_for_update(&bot, "the expired card", "Expired").await;
+    assert!(action_id(&expired["blocks"]).is_none());
+    assert_eq!(bot.sandbox.request_count(), 0);
+}
+
+#[tokio::test]
+async fn healthz_answers() {
+    let bot = Bot::start("{}").await;
+    let res = bot.http.get(bot.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
