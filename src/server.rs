@@ -28,28 +28,45 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// How often waiting drafts are checked for expiry.
 const EXPIRY_TICK: Duration = Duration::from_secs(300);
 
+/// Why the server could not start. Each message is complete on its own (no source chain),
+/// so `main` prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("{0} is required for `crmbot serve`")]
     Missing(&'static str),
     #[error("Salesforce: {0}")]
-    Salesforce(#[from] SalesforceError),
+    Salesforce(SalesforceError),
     #[error("model: {0}")]
-    Llm(#[from] LlmError),
+    Llm(LlmError),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("{0}")]
-    Actions(#[from] ActionError),
+    Actions(ActionError),
     #[error("{0}")]
-    Templates(#[from] TemplateError),
+    Templates(TemplateError),
     #[error("Slack: {0} (check SLACK_BOT_TOKEN and SLACK_API_URL)")]
-    Slack(#[from] SlackError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Slack(SlackError),
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
 }
+
+macro_rules! from {
+    ($($variant:ident($t:ty)),*) => {$(
+        impl From<$t> for ServeError {
+            fn from(e: $t) -> Self {
+                ServeError::$variant(e)
+            }
+        }
+    )*};
+}
+from!(
+    Salesforce(SalesforceError),
+    Llm(LlmError),
+    Store(StoreError),
+    Actions(ActionError),
+    Templates(TemplateError),
+    Slack(SlackError)
+);
 
 /// A running server. `shutdown` stops it gracefully; dropping it without that leaves the
 /// tasks running until the runtime ends.
@@ -133,10 +150,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         .store
         .forget_events_before(Utc::now().timestamp() - 86_400);
 
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: "(listener)".into(),
-        source,
-    })?;
+    let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let (stop, mut stopped) = watch::channel(false);
     let ticker = tokio::spawn(expire_loop(app.clone()));
     let served = app.clone();

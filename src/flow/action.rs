@@ -101,3 +101,11 @@ pub fn new_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     id[..12].to_string()
 }
+
+/// `created` -> `Created`, for sentences.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}

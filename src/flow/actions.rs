@@ -7,11 +7,11 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 
-use super::action::{Edit, PendingAction, Place, WriteFailure, Written, new_id};
+use super::action::{Edit, PendingAction, Place, WriteFailure, Written, capitalise, new_id};
 pub use super::drafting::DraftTrace;
 use super::drafting::Drafting;
 use super::proposal::Proposal;
-use super::write::{WritePlan, plan_write, read_outcome};
+use super::write::{WritePlan, plan_write, read_outcome, record_name};
 use crate::config::DraftingSettings;
 use crate::domain::action::{ActionState, Event, may_decide, next};
 use crate::salesforce::{SalesforceClient, SalesforceError};
@@ -124,9 +124,14 @@ impl Actions {
             kind: AuditKind::Drafted,
             actor: Some(requester.to_string()),
             summary: format!(
-                "Drafted {} record(s) for {}",
-                action.proposal.records.len(),
-                requester
+                "Drafted {} for {requester}",
+                action
+                    .proposal
+                    .records
+                    .iter()
+                    .map(|r| format!("{} {} ({})", r.label, record_name(r), r.action))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             detail: json!({
                 "notes": notes,
@@ -276,7 +281,15 @@ impl Actions {
                 AuditKind::Written,
                 written
                     .iter()
-                    .map(|w| format!("{} {} {} ({})", w.outcome, w.label, w.name, w.id))
+                    .map(|w| {
+                        format!(
+                            "{} {} {} ({})",
+                            capitalise(&w.outcome),
+                            w.label,
+                            w.name,
+                            w.id
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
                 json!({"written": written}),

@@ -10,7 +10,7 @@ use super::templates::{TemplateError, Templates};
 use crate::domain::action::ActionState;
 use crate::domain::draft::Severity;
 use crate::domain::validate::show_number;
-use crate::flow::action::PendingAction;
+use crate::flow::action::{PendingAction, capitalise};
 use crate::flow::proposal::{ProposedField, ProposedRecord};
 use crate::flow::write::record_name;
 
@@ -318,13 +318,6 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
         ),
     };
     Some(cut(&line, 2_900))
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 fn icon(s: Severity) -> &'static str {

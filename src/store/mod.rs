@@ -28,7 +28,7 @@ impl Store {
             .open()
             .map_err(|e| StoreError::Open {
                 path: dir.display().to_string(),
-                source: e,
+                error: e,
             })?;
         Store::from_db(db)
     }
@@ -40,7 +40,7 @@ impl Store {
             .open()
             .map_err(|e| StoreError::Open {
                 path: "(temporary)".into(),
-                source: e,
+                error: e,
             })?;
         Store::from_db(db)
     }

@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database at {path}: {source} (is another crmbot using it?)")]
-    Open { path: String, source: sled::Error },
+    #[error("cannot open the database at {path}: {error} (is another crmbot using it?)")]
+    Open { path: String, error: sled::Error },
     #[error("database: {0}")]
     Sled(#[from] sled::Error),
     #[error("a stored record could not be read: {0}")]

@@ -95,7 +95,7 @@ fn an_update_shows_old_and_new_values() {
     opp.url = Some("https://x/lightning/r/Opportunity/006000000000001AAA/view".into());
     let card = render_card(&templates(), &action(vec![opp], false), Utc::now()).unwrap();
     let all = card.blocks.to_string();
-    assert!(all.contains("10000 → 25,000"), "{all}");
+    assert!(all.contains("10,000 → 25,000"), "{all}");
     assert!(all.contains("Prospecting (no change)"), "{all}");
     assert!(all.contains(
         "update <https://x/lightning/r/Opportunity/006000000000001AAA/view|006000000000001AAA>"
