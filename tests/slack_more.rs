@@ -13,22 +13,6 @@ use common::fixture_draft;
 use crmbot::salesforce::sandbox::Faults;
 use slack_support::*;
 
-async fn wait_for_update(bot: &Bot, what: &str, needle: &str) -> Value {
-    let calls = bot
-        .wait_for(what, |calls| {
-            calls
-                .iter()
-                .any(|c| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle))
-        })
-        .await;
-    calls
-        .iter()
-        .rev()
-        .find(|c| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle))
-        .map(|c| c.body.clone())
-        .expect("update")
-}
-
 #[tokio::test]
 async fn an_update_of_an_existing_opportunity_shows_old_and_new_and_patches_once() {
     let (notes, reply) = fixture_draft("seed-opportunity-update");

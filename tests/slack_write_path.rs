@@ -35,22 +35,6 @@ fn leads_named_reed(bot: &Bot) -> Vec<serde_json::Map<String, Value>> {
         .collect()
 }
 
-async fn wait_for_update(bot: &Bot, what: &str, needle: &str) -> Value {
-    let calls = bot
-        .wait_for(what, |calls| {
-            calls
-                .iter()
-                .any(|c| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle))
-        })
-        .await;
-    calls
-        .iter()
-        .rev()
-        .find(|c| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle))
-        .map(|c| c.body.clone())
-        .expect("update")
-}
-
 #[tokio::test]
 async fn log_card_approve_writes_the_lead_and_the_meeting_task_in_one_request() {
     let (notes, reply) = lead_reply();

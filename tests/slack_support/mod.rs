@@ -433,6 +433,11 @@ impl Bot {
         let before = self.slack.calls_to("chat.postMessage").len();
         let (status, answer) = self.command(REQUESTER, &format!("log {notes}")).await;
         assert_eq!(status, 200, "{answer}");
+        self.card_after(before).await
+    }
+
+    /// Waits for the card posted after the first `before` ones; (action id, ts, blocks).
+    async fn card_after(&self, before: usize) -> (String, String, Value) {
         let calls = self
             .wait_for("the card", |c| {
                 c.iter().filter(|c| c.method == "chat.postMessage").count() > before
@@ -446,6 +451,19 @@ impl Bot {
         let id = action_id(&card.body["blocks"]).expect("the card has buttons");
         (id, card.ts, card.body["blocks"].clone())
     }
+}
+
+/// Waits for a chat.update whose card text contains `needle`; returns its body.
+pub async fn wait_for_update(bot: &Bot, what: &str, needle: &str) -> Value {
+    let matches =
+        |c: &Call| c.method == "chat.update" && card_text(&c.body["blocks"]).contains(needle);
+    let calls = bot.wait_for(what, |calls| calls.iter().any(matches)).await;
+    calls
+        .iter()
+        .rev()
+        .find(|c| matches(c))
+        .map(|c| c.body.clone())
+        .expect("update")
 }
 
 pub fn command_body(user: &str, text: &str, response_url: &str) -> String {
