@@ -61,15 +61,7 @@ pub async fn extract(
 ) -> anyhow::Result<ExitCode> {
     // Held for the whole run: dropping it stops the in-process sandbox.
     let _sandbox = if use_sandbox {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot open a local port for the sandbox")?;
-        let running = sandbox::start(listener, SandboxOptions::default())
-            .await
-            .context("cannot start the local Salesforce")?;
-        config.salesforce.instance_url = Some(running.base_url().parse().context("sandbox URL")?);
-        config.salesforce.access_token = Some(SecretString::from(sandbox::DEFAULT_TOKEN));
-        Some(running)
+        Some(start_sandbox(&mut config).await?)
     } else {
         None
     };
@@ -109,6 +101,80 @@ pub async fn extract(
         print!("{}", text::render(&proposal));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    /// The question, e.g. "open deals over $20k closing this month?".
+    question: String,
+    /// Print the answer as JSON (plan, SOQL, rows).
+    #[arg(long)]
+    json: bool,
+    /// Ask a local Salesforce started in-process with its demo data.
+    #[arg(long)]
+    sandbox: bool,
+    /// Your email in Salesforce, for questions about "my" records.
+    #[arg(long = "as", value_name = "EMAIL")]
+    as_email: Option<String>,
+}
+
+struct CliAsker(Option<String>);
+
+impl crmbot::flow::ask::Asker for CliAsker {
+    fn key(&self) -> String {
+        self.0.clone().unwrap_or_default()
+    }
+    fn email(&self) -> futures::future::BoxFuture<'_, Option<String>> {
+        Box::pin(async move { self.0.clone() })
+    }
+}
+
+pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> {
+    let _sandbox = if args.sandbox {
+        Some(start_sandbox(&mut config).await?)
+    } else {
+        None
+    };
+    let client = SalesforceClient::new(&config.salesforce).context(
+        "Salesforce (set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or try --sandbox)",
+    )?;
+    let llm = Llm::from_settings(&config.llm).context("model")?;
+    let asking = crmbot::flow::ask::Asking::new(client, Arc::new(llm), config.ask.clone());
+    let asker = CliAsker(args.as_email.clone());
+    let answer = asking
+        .ask(&crmbot::flow::ask::AskRequest {
+            question: &args.question,
+            today: chrono::Local::now().date_naive(),
+            previous: None,
+            asker: &asker,
+        })
+        .await;
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", crmbot::flow::ask::render_text(&answer));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the in-process sandbox and points the configuration at it.
+async fn start_sandbox(config: &mut Config) -> anyhow::Result<sandbox::RunningSandbox> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot open a local port for the sandbox")?;
+    let running = sandbox::start(listener, SandboxOptions::default())
+        .await
+        .context("cannot start the local Salesforce")?;
+    config.salesforce.instance_url = Some(running.base_url().parse().context("sandbox URL")?);
+    config.salesforce.access_token = Some(SecretString::from(sandbox::DEFAULT_TOKEN));
+    Ok(running)
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {

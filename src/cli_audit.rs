@@ -130,9 +130,8 @@ fn open(dir: &Path) -> anyhow::Result<(sled::Db, AuditLog)> {
             dir.display()
         );
     }
-    let db = sled::open(dir).map_err(|e| {
-        // sled takes an exclusive file lock; its message is the only way to tell.
-        if e.to_string().contains("could not acquire lock") {
+    let db = crmbot::store::open_db(dir).map_err(|e| {
+        if crmbot::store::is_locked(&e) {
             anyhow!(
                 "the database at {} is in use by another process (a running `crmbot serve`?): \
                  sled allows one process at a time; stop it and run this command again",

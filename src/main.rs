@@ -42,6 +42,9 @@ enum Command {
     /// Draft records from notes without writing anything: prints each record with its action
     /// (create / update / ambiguous), fields, warnings and problems.
     Extract(ExtractArgs),
+    /// Ask a question about the pipeline: the model plans, crmbot builds and runs the SOQL,
+    /// and prints the rows (or, with --json, the whole answer).
+    Ask(cli::AskArgs),
     /// Print the effective configuration, secrets masked.
     Config,
     /// Run a local Salesforce (REST-compatible) for tests, the demo and prompt work.
@@ -104,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sandbox(args) => cli::sandbox(args).await,
         Command::Serve => cli::serve(config).await,
+        Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
         Command::Extract(args) => {
             let notes = read_notes(&args)?;

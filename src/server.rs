@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::flow::actions::{ActionError, Actions};
+use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
@@ -107,10 +108,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         .map(|u| u.as_str().trim_end_matches('/').to_string())
         .ok_or(ServeError::Missing("SALESFORCE_INSTANCE_URL"))?;
     let salesforce = SalesforceClient::new(&config.salesforce)?;
-    let llm = Llm::from_settings(&config.llm)?;
+    let llm = Arc::new(Llm::from_settings(&config.llm)?);
+    let asking = Asking::new(salesforce.clone(), llm.clone(), config.ask.clone());
     let drafting = Drafting::new(
         salesforce,
-        Arc::new(llm),
+        llm,
         config.objects.clone(),
         config.drafting.clone(),
         instance_url,
@@ -127,6 +129,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
     let app = SlackApp {
         actions,
+        asking,
         web,
         templates,
         signing_secret,

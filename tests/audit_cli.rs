@@ -68,7 +68,7 @@ fn fill(dir: &Path) -> Vec<AuditRecord> {
 }
 
 fn tamper(dir: &Path, change: impl FnOnce(&sled::Tree)) {
-    let db = sled::open(dir).unwrap();
+    let db = open_when_free(dir);
     change(&db.open_tree(RECORDS_TREE).unwrap());
     db.flush().unwrap();
 }
@@ -210,7 +210,7 @@ fn verify_fails_when_the_last_record_is_removed() {
         all_output(&out)
     );
     // The head is what caught it.
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_when_free(dir.path());
     assert!(
         db.open_tree(HEAD_TREE)
             .unwrap()
@@ -224,7 +224,7 @@ fn verify_fails_when_the_last_record_is_removed() {
 fn a_database_held_by_another_process_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
-    let _held = sled::open(dir.path()).unwrap();
+    let _held = open_when_free(dir.path());
     let out = crmbot(dir.path(), &["audit", "verify"]);
     assert!(!out.status.success());
     assert!(
@@ -244,4 +244,16 @@ fn a_missing_data_dir_is_explained() {
         "{}",
         all_output(&out)
     );
+}
+
+/// sled releases its file lock from a background thread shortly after the last handle is
+/// dropped; wait for it rather than race it.
+fn open_when_free(path: &std::path::Path) -> sled::Db {
+    for _ in 0..100 {
+        if let Ok(db) = sled::open(path) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::open(path).expect("the database stays locked")
 }

@@ -408,7 +408,7 @@ async fn a_repaired_reply_is_accepted_and_both_calls_are_recorded() {
 fn anthropic_reply(input: Value, stop: &str) -> Value {
     json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
            "content": [{"type": "text", "text": "Here you go."},
-                       {"type": "tool_use", "id": "toolu_1", "name": "record_draft", "input": input}],
+                       {"type": "tool_use", "id": "toolu_1", "name": "crm_draft", "input": input}],
            "stop_reason": stop,
            "usage": {"input_tokens": 700, "output_tokens": 80, "cache_read_input_tokens": 100}})
 }
@@ -432,9 +432,9 @@ async fn anthropic_forces_the_draft_tool_and_reads_its_input() {
     let body = &seen[0].body;
     assert_eq!(
         body["tool_choice"],
-        json!({"type": "tool", "name": "record_draft"})
+        json!({"type": "tool", "name": "crm_draft"})
     );
-    assert_eq!(body["tools"][0]["name"], "record_draft");
+    assert_eq!(body["tools"][0]["name"], "crm_draft");
     assert_eq!(
         body["tools"][0]["input_schema"]["additionalProperties"],
         false

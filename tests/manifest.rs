@@ -46,9 +46,17 @@ fn the_scopes_are_exactly_the_ones_used() {
         .take_while(|l| l.starts_with("- "))
         .map(|l| l.trim_start_matches("- ").to_string())
         .collect();
-    // chat.postMessage/update/postEphemeral, /crm, app_mention events, message.im events.
+    // app_mention events, chat.postMessage/update/postEphemeral, /crm, message.im events,
+    // users.info with the profile email ("$me" in questions).
     assert_eq!(
         scopes,
-        ["app_mentions:read", "chat:write", "commands", "im:history"]
+        [
+            "app_mentions:read",
+            "chat:write",
+            "commands",
+            "im:history",
+            "users:read",
+            "users:read.email"
+        ]
     );
 }

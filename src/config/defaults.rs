@@ -22,6 +22,7 @@ impl Default for Config {
             salesforce: SalesforceSettings::default(),
             llm: LlmSettings::default(),
             drafting: DraftingSettings::default(),
+            ask: super::AskSettings::default(),
             objects: default_objects(),
         }
     }

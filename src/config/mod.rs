@@ -12,6 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+pub use ask::{AskSettings, QueryObjectConfig};
+
 /// Everything crmbot can be told.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +26,8 @@ pub struct Config {
     pub salesforce: SalesforceSettings,
     pub llm: LlmSettings,
     pub drafting: DraftingSettings,
+    /// What questions (`/crm ask`, mentions, DMs) may read.
+    pub ask: AskSettings,
     /// Allowed objects by API name. A table given in crmbot.toml replaces that object's
     /// default whole; `enabled = false` removes a default object.
     pub objects: BTreeMap<String, ObjectConfig>,
@@ -279,6 +283,17 @@ impl Config {
         }
         objects.retain(|_, o| o.enabled);
         config.objects = objects;
+        // The same for queryable objects.
+        let mut queryable = AskSettings::default().objects;
+        if let Some(toml::Value::Table(obj)) = given.get("ask").and_then(|a| a.get("objects")) {
+            for name in obj.keys() {
+                if let Some(cfg) = config.ask.objects.remove(name) {
+                    queryable.insert(name.clone(), cfg);
+                }
+            }
+        }
+        queryable.retain(|_, o| o.enabled);
+        config.ask.objects = queryable;
         // `key = ""` means "not set", as it does in the environment.
         for secret in [
             &mut config.slack.signing_secret,
@@ -383,58 +398,6 @@ impl Config {
         }
         Ok(())
     }
-
-    /// Checks that hold for every command.
-    fn check(&self) -> Result<(), ConfigError> {
-        let v = &self.salesforce.api_version;
-        let ok = v
-            .strip_prefix('v')
-            .and_then(|n| n.split_once('.'))
-            .is_some_and(|(a, b)| {
-                !a.is_empty()
-                    && !b.is_empty()
-                    && a.chars().all(|c| c.is_ascii_digit())
-                    && b.chars().all(|c| c.is_ascii_digit())
-            });
-        if !ok {
-            return Err(ConfigError::Invalid {
-                key: "salesforce.api_version".into(),
-                message: format!("'{v}' is not a REST version such as v62.0"),
-            });
-        }
-        if self.objects.is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "objects".into(),
-                message: "no object is enabled; crmbot would have nothing to draft".into(),
-            });
-        }
-        for (name, o) in &self.objects {
-            if o.fields.is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: format!("objects.{name}.fields"),
-                    message: "an enabled object needs at least one field".into(),
-                });
-            }
-        }
-        if self.drafting.max_records == 0 || self.drafting.max_notes_chars == 0 {
-            return Err(ConfigError::Invalid {
-                key: "drafting".into(),
-                message: "max_records and max_notes_chars must be above 0".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// The effective configuration as TOML, secrets masked (`crmbot config`).
-    pub fn to_masked_toml(&self) -> String {
-        let body = toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
-        format!(
-            "# crmbot's effective configuration: defaults, then crmbot.toml, then the environment.\n\
-             # Secrets show as \"********\" when set and \"\" when not; optional keys that are\n\
-             # not set (instance_url, model, ...) are left out.\n{body}"
-        )
-    }
 }
 
 /// Shows that a secret is set without showing it.
@@ -460,6 +423,8 @@ mod secs {
     }
 }
 
+mod ask;
+mod check;
 mod defaults;
 #[cfg(test)]
 mod tests;

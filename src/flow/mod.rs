@@ -3,9 +3,11 @@
 
 pub mod action;
 pub mod actions;
+pub mod ask;
 pub mod drafting;
 pub mod edit;
 pub mod proposal;
+pub mod query_schema;
 mod recover;
 pub mod schema;
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Anthropic messages with one forced tool: the draft is the `input` of the `record_draft`
-//! tool call, shaped by the same JSON Schema as OpenAI's structured output.
+//! Anthropic messages. A JSON answer is the `input` of one forced tool call (`crm_draft`,
+//! `crm_plan`), shaped by the same JSON Schema as OpenAI's structured output.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::http::send_json;
-use super::{Completion, Conversation, LlmError, Role, Usage};
+use super::{Completion, Conversation, LlmError, Output, Role, Usage};
 
 pub struct Anthropic {
     pub http: reqwest::Client,
@@ -17,14 +17,8 @@ pub struct Anthropic {
     pub max_retries: u32,
 }
 
-const TOOL: &str = "record_draft";
-
 impl Anthropic {
-    pub async fn complete(
-        &self,
-        conv: &Conversation,
-        schema: &Value,
-    ) -> Result<Completion, LlmError> {
+    pub async fn complete(&self, conv: &Conversation) -> Result<Completion, LlmError> {
         let messages: Vec<Value> = conv
             .turns
             .iter()
@@ -36,15 +30,21 @@ impl Anthropic {
                 json!({"role": role, "content": content})
             })
             .collect();
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "max_tokens": self.max_tokens,
             "temperature": 0,
             "system": conv.system,
             "messages": messages,
-            "tools": [{"name": TOOL, "description": "Return the CRM draft", "input_schema": schema}],
-            "tool_choice": {"type": "tool", "name": TOOL},
         });
+        let tool = match &conv.output {
+            Output::Json { name, schema } => {
+                body["tools"] = json!([{"name": name, "description": "Return the answer as structured input", "input_schema": schema}]);
+                body["tool_choice"] = json!({"type": "tool", "name": name});
+                Some(*name)
+            }
+            Output::Text => None,
+        };
         let url = format!("{}/v1/messages", self.base_url);
         let answer = send_json(
             || {
@@ -74,7 +74,7 @@ impl Anthropic {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|b| b["type"] == "tool_use" && b["name"] == TOOL)
+            .find(|b| b["type"] == "tool_use" && tool.is_some_and(|t| b["name"] == t))
             .map(|b| b["input"].clone());
         let usage = &answer["usage"];
         Ok(Completion {

@@ -9,6 +9,7 @@ mod http;
 mod json_schema;
 mod openai;
 mod parse;
+pub mod plan;
 mod prompt;
 pub mod rules;
 
@@ -109,10 +110,19 @@ pub(crate) enum Role {
     Assistant,
 }
 
+/// What a call must answer with.
+pub(crate) enum Output {
+    /// A JSON object of this schema (OpenAI structured output `name`, Anthropic tool `name`).
+    Json { name: &'static str, schema: Value },
+    /// Plain text.
+    Text,
+}
+
 /// The messages of one call.
 pub(crate) struct Conversation {
     pub system: String,
     pub turns: Vec<(Role, String)>,
+    pub output: Output,
 }
 
 /// What a provider answered.
@@ -239,27 +249,40 @@ impl Llm {
                 }],
             });
         }
-        let schema = draft_schema(req.schema);
         let mut conv = Conversation {
             system: prompt.system,
             turns: vec![(Role::User, prompt.user)],
+            output: Output::Json {
+                name: "crm_draft",
+                schema: draft_schema(req.schema),
+            },
         };
+        let (value, raw, calls) = self.structured(&mut conv, "draft", check).await?;
+        Ok(DraftReply {
+            value,
+            raw,
+            prompt: audit_prompt,
+            calls,
+        })
+    }
+
+    /// One call for a JSON reply, plus one repair retry when it is not JSON or `check`
+    /// refuses it. Returns (value, raw text, calls).
+    pub(crate) async fn structured(
+        &self,
+        conv: &mut Conversation,
+        purpose: &str,
+        check: &(dyn Fn(&Value) -> Result<(), String> + Send + Sync),
+    ) -> Result<(Value, String, Vec<LlmCall>), LlmError> {
         let mut calls = Vec::new();
         let mut last_raw = String::new();
-        for purpose in ["draft", "repair"] {
-            let completion = self.call(&conv, &schema, purpose, &mut calls).await?;
+        for purpose in [purpose, "repair"] {
+            let completion = self.call(conv, purpose, &mut calls).await?;
             let parsed = completion.value.or_else(|| extract_json(&completion.text));
             let problem = match &parsed {
                 None => "it is not a JSON object".to_string(),
                 Some(v) => match check(v) {
-                    Ok(()) => {
-                        return Ok(DraftReply {
-                            value: parsed.unwrap_or_default(),
-                            raw: completion.text,
-                            prompt: audit_prompt,
-                            calls,
-                        });
-                    }
+                    Ok(()) => return Ok((parsed.unwrap_or_default(), completion.text, calls)),
                     Err(e) => e,
                 },
             };
@@ -272,17 +295,34 @@ impl Llm {
         Err(LlmError::NotJson { raw: last_raw })
     }
 
+    /// One call for a plain-text reply.
+    pub(crate) async fn text(
+        &self,
+        conv: &Conversation,
+        purpose: &str,
+        calls: &mut Vec<LlmCall>,
+    ) -> Result<String, LlmError> {
+        Ok(self.call(conv, purpose, calls).await?.text)
+    }
+
+    pub(crate) fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    pub(crate) fn is_offline(&self) -> bool {
+        matches!(self.provider, Provider::Rules)
+    }
+
     async fn call(
         &self,
         conv: &Conversation,
-        schema: &Value,
         purpose: &str,
         calls: &mut Vec<LlmCall>,
     ) -> Result<Completion, LlmError> {
         let started = Instant::now();
         let (provider, completion) = match &self.provider {
-            Provider::OpenAi(p) => ("openai", p.complete(conv, schema).await?),
-            Provider::Anthropic(p) => ("anthropic", p.complete(conv, schema).await?),
+            Provider::OpenAi(p) => ("openai", p.complete(conv).await?),
+            Provider::Anthropic(p) => ("anthropic", p.complete(conv).await?),
             Provider::Rules => {
                 return Err(LlmError::Config("the rules provider makes no calls".into()));
             }

@@ -3,10 +3,10 @@
 //! servers that reject schemas.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::http::send_json;
-use super::{Completion, Conversation, LlmError, Role, Usage};
+use super::{Completion, Conversation, LlmError, Output, Role, Usage};
 use crate::config::ResponseFormat;
 
 pub struct OpenAi {
@@ -21,11 +21,7 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    pub async fn complete(
-        &self,
-        conv: &Conversation,
-        schema: &Value,
-    ) -> Result<Completion, LlmError> {
+    pub async fn complete(&self, conv: &Conversation) -> Result<Completion, LlmError> {
         let mut messages = vec![json!({"role": "system", "content": conv.system})];
         for (role, content) in &conv.turns {
             let role = match role {
@@ -40,15 +36,19 @@ impl OpenAi {
             "max_tokens": self.max_tokens,
             "messages": messages,
         });
-        match self.response_format {
-            ResponseFormat::JsonSchema => {
-                body["response_format"] = json!({
-                    "type": "json_schema",
-                    "json_schema": {"name": "crm_draft", "strict": true, "schema": schema}
-                });
+        if let Output::Json { name, schema } = &conv.output {
+            match self.response_format {
+                ResponseFormat::JsonSchema => {
+                    body["response_format"] = json!({
+                        "type": "json_schema",
+                        "json_schema": {"name": name, "strict": true, "schema": schema}
+                    });
+                }
+                ResponseFormat::JsonObject => {
+                    body["response_format"] = json!({"type": "json_object"})
+                }
+                ResponseFormat::None => {}
             }
-            ResponseFormat::JsonObject => body["response_format"] = json!({"type": "json_object"}),
-            ResponseFormat::None => {}
         }
         let url = format!("{}/chat/completions", self.base_url);
         let answer = send_json(

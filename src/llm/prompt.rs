@@ -8,8 +8,10 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use minijinja::{Environment, context};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::LlmError;
+use crate::domain::plan::{DATE_LITERALS, QuerySchema};
 use crate::domain::schema::CrmSchema;
 
 const BUILT_IN: &[(&str, &str)] = &[
@@ -19,6 +21,9 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("draft_user", include_str!("../../prompts/draft_user.j2")),
     ("repair", include_str!("../../prompts/repair.j2")),
+    ("plan_system", include_str!("../../prompts/plan_system.j2")),
+    ("plan_user", include_str!("../../prompts/plan_user.j2")),
+    ("summarize", include_str!("../../prompts/summarize.j2")),
 ];
 
 /// The loaded templates.
@@ -121,6 +126,64 @@ impl Prompts {
         Ok(DraftPrompt { system, user })
     }
 
+    /// The system and user messages for planning a question.
+    pub fn plan(
+        &self,
+        question: &str,
+        today: NaiveDate,
+        schema: &QuerySchema,
+        previous: Option<&Value>,
+        max_limit: u32,
+    ) -> Result<DraftPrompt, LlmError> {
+        let objects: Vec<Value> = schema
+            .objects
+            .values()
+            .map(|o| {
+                json!({
+                    "name": o.name,
+                    "fields": o.fields.iter().map(|f| json!({
+                        "path": f.path,
+                        "kind": serde_json::to_value(f.kind).unwrap_or_default(),
+                        "filterable": f.filterable,
+                        "picklist": f.picklist,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let system = self.render(
+            "plan_system",
+            context! {
+                today => today.format("%Y-%m-%d").to_string(),
+                weekday => today.weekday().to_string(),
+                objects => minijinja::Value::from(minijinja::value::Serde(objects)),
+                date_literals => DATE_LITERALS.to_vec(),
+                max_limit => max_limit,
+            },
+        )?;
+        let user = self.render(
+            "plan_user",
+            context! {
+                question => fence_safe_tag(question, "question"),
+                previous => previous.map(Value::to_string),
+            },
+        )?;
+        Ok(DraftPrompt { system, user })
+    }
+
+    /// The prompt for a short summary of returned rows.
+    pub fn summarize(
+        &self,
+        question: &str,
+        rows: &Value,
+        count: usize,
+        more: bool,
+    ) -> Result<String, LlmError> {
+        self.render(
+            "summarize",
+            context! { question => question, rows => rows.to_string(), count => count, more => more },
+        )
+    }
+
     /// The message that asks the model to fix its reply.
     pub fn repair(&self, errors: &str) -> Result<String, LlmError> {
         self.render("repair", context! { errors => errors })
@@ -136,9 +199,20 @@ impl Prompts {
 
 /// Notes cannot close or reopen the fence around them.
 fn fence_safe(notes: &str) -> String {
-    let mut out = notes.to_string();
-    for tag in ["</notes>", "<notes>", "</NOTES>", "<NOTES>"] {
-        out = out.replace(tag, &tag.replace('<', "‹").replace('>', "›"));
+    fence_safe_tag(notes, "notes")
+}
+
+/// Text cannot close or reopen a `<tag>` fence around it.
+fn fence_safe_tag(text: &str, tag: &str) -> String {
+    let mut out = text.to_string();
+    let upper = tag.to_uppercase();
+    for t in [
+        format!("</{tag}>"),
+        format!("<{tag}>"),
+        format!("</{upper}>"),
+        format!("<{upper}>"),
+    ] {
+        out = out.replace(&t, &t.replace('<', "‹").replace('>', "›"));
     }
     out
 }

@@ -13,12 +13,14 @@ use tracing::{Instrument, error};
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
 use crate::flow::actions::Actions;
+use crate::flow::ask::Asking;
 use crate::store::Store;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
 pub struct SlackApp {
     pub actions: Actions,
+    pub asking: Asking,
     pub web: SlackWeb,
     pub templates: Arc<Templates>,
     pub signing_secret: SecretString,

@@ -21,7 +21,7 @@ use crate::flow::action::Place;
 
 pub const USAGE: &str = "*crmbot* turns meeting notes into Salesforce records; you approve before anything is written.\n\
 • `/crm log <notes>` — draft records from your notes, e.g. `/crm log Met Daniel Reed (Apex Corp), wants a demo next week, daniel@apex.example`\n\
-• `/crm ask <question>` — ask about your pipeline (coming soon)\n\
+• `/crm ask <question>` — ask about your pipeline, e.g. `/crm ask open deals over $20k closing this month?` (or mention @crmbot, or DM it)\n\
 • `/crm help` — this message";
 
 /// Answers Slack's request: 401 when the signature fails, otherwise within milliseconds.
@@ -65,9 +65,20 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
     };
     match verb.to_ascii_lowercase().as_str() {
         "" | "help" => ephemeral(USAGE),
-        "ask" => ephemeral(
-            "Questions about the pipeline are coming to crmbot soon. For now, `/crm log <notes>` drafts records from your meeting notes.",
-        ),
+        "ask" if rest.is_empty() => ephemeral(&format!("What would you like to know?\n\n{USAGE}")),
+        "ask" => {
+            let job = super::ask::AskJob {
+                app: app.clone(),
+                user,
+                question: rest.to_string(),
+                reply: super::ask::Reply::ResponseUrl {
+                    url: get("response_url").to_string(),
+                    channel,
+                },
+            };
+            app.jobs.spawn(job.run());
+            ephemeral(":mag: Looking that up…")
+        }
         "log" if rest.is_empty() => {
             ephemeral(&format!("There are no notes to draft from.\n\n{USAGE}"))
         }

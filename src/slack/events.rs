@@ -1,6 +1,6 @@
-//! The Events API: url_verification, and mentions and DMs. Until questions land (`/crm ask`)
-//! a mention or DM gets a short pointer. Each event id is handled once, however often Slack
-//! delivers it; the bot's own messages and edited/joined/bot messages are ignored.
+//! The Events API: url_verification, and mentions and DMs, which are questions answered in
+//! their thread. Each event id is handled once, however often Slack delivers it; the bot's
+//! own messages and edited/joined/bot messages are ignored.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use tracing::{debug, instrument, warn};
 
 use super::app::SlackApp;
+use super::ask::{AskJob, Reply, strip_mention};
 use super::commands::unauthorized;
 use super::verify::verify;
 
-pub const POINTER: &str = "Hi! Ask me about your pipeline soon; for now I log meetings: `/crm log <notes>` drafts Salesforce records from your notes, and nothing is written until you approve. `/crm help` tells more.";
+pub const HELLO: &str = "Hi! Ask me about your pipeline (_open deals over $20k closing this month?_), or log a meeting with `/crm log <notes>`: nothing is written until you approve.";
 
 #[instrument(skip_all, fields(kind = "event", event_id = tracing::field::Empty, retry = tracing::field::Empty))]
 pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
@@ -66,17 +67,29 @@ fn on_event(app: &SlackApp, event: &Value) {
         return;
     }
     let channel = event["channel"].as_str().unwrap_or("").to_string();
-    let thread = event["thread_ts"]
+    let thread_ts = event["thread_ts"]
         .as_str()
         .or_else(|| event["ts"].as_str())
-        .map(str::to_string);
-    let web = app.web.clone();
-    app.jobs.spawn(async move {
-        if let Err(e) = web
-            .post_message(&channel, thread.as_deref(), POINTER, None)
-            .await
-        {
-            warn!(error = %e, "reply to a mention failed");
-        }
-    });
+        .unwrap_or("")
+        .to_string();
+    let question = strip_mention(event["text"].as_str().unwrap_or(""), &app.bot.user_id);
+    if question.is_empty() {
+        let web = app.web.clone();
+        app.jobs.spawn(async move {
+            if let Err(e) = web
+                .post_message(&channel, Some(&thread_ts), HELLO, None)
+                .await
+            {
+                warn!(error = %e, "reply to a mention failed");
+            }
+        });
+        return;
+    }
+    let job = AskJob {
+        app: app.clone(),
+        user: user.to_string(),
+        question,
+        reply: Reply::Thread { channel, thread_ts },
+    };
+    app.jobs.spawn(job.run());
 }

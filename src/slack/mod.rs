@@ -1,8 +1,10 @@
 //! Slack: the HTTP endpoints (slash command, interactivity, events) behind a signature check,
-//! the Web API calls, and the Block Kit the user sees. Knows nothing of Salesforce: it calls
+//! the Web API calls, and the Block Kit the user sees (cards, the Edit form, answers). Knows nothing of Salesforce: it calls
 //! the `flow` use cases and shows what they return.
 
+pub mod answers;
 pub mod app;
+pub mod ask;
 pub mod cards;
 pub mod commands;
 pub mod events;

@@ -128,6 +128,17 @@ impl SlackWeb {
         })
     }
 
+    /// The email on a user's Slack profile (needs users:read.email).
+    pub async fn user_email(&self, user: &str) -> Result<Option<String>, SlackError> {
+        let request = SlackApiUsersInfoRequest::new(user.into());
+        let info = call!(self, "users.info", |s| s.users_info(&request).await)?;
+        Ok(info
+            .user
+            .profile
+            .and_then(|p| p.email)
+            .map(|e| e.to_string()))
+    }
+
     pub async fn post_message(
         &self,
         channel: &str,

@@ -12,6 +12,27 @@ pub use audit::{
 };
 pub use records::{Records, StoreError, Update};
 
+/// Opens the sled database in `dir`. sled releases its file lock from a background thread
+/// a moment after the last handle is dropped, so a lock held by this same program (a
+/// restart, a command run right after) is waited for, up to a second, before giving up.
+pub fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+    let mut attempts = 0;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(e) if is_locked(&e) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// True when another holder has the database's file lock (sled says so only in words).
+pub fn is_locked(e: &sled::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 /// The database and its trees. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -23,13 +44,10 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database in `dir`. sled allows one process per folder.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| StoreError::Open {
-                path: dir.display().to_string(),
-                error: e,
-            })?;
+        let db = open_db(dir).map_err(|e| StoreError::Open {
+            path: dir.display().to_string(),
+            error: e,
+        })?;
         Store::from_db(db)
     }
 

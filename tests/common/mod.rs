@@ -31,12 +31,20 @@ pub struct StubModel {
 #[derive(Clone)]
 struct StubState {
     content: String,
+    /// The answer to calls that ask for plain text (no response_format): summaries.
+    text: String,
     requests: Arc<Mutex<Vec<Value>>>,
 }
 
 pub async fn start_stub_model(content: &str) -> StubModel {
+    start_stub_model_with(content, "Summary from the stub model.").await
+}
+
+/// A stub that answers structured calls with `content` and plain-text calls with `text`.
+pub async fn start_stub_model_with(content: &str, text: &str) -> StubModel {
     let state = StubState {
         content: content.to_string(),
+        text: text.to_string(),
         requests: Arc::default(),
     };
     let requests = state.requests.clone();
@@ -55,11 +63,16 @@ pub async fn start_stub_model(content: &str) -> StubModel {
 }
 
 async fn complete(State(state): State<StubState>, Json(body): Json<Value>) -> Json<Value> {
+    let content = if body.get("response_format").is_some() {
+        state.content.clone()
+    } else {
+        state.text.clone()
+    };
     state.requests.lock().expect("stub lock").push(body);
     Json(json!({
         "id": "chatcmpl-test", "object": "chat.completion", "model": "stub",
         "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": state.content, "refusal": null}}],
+                     "message": {"role": "assistant", "content": content, "refusal": null}}],
         "usage": {"prompt_tokens": 812, "completion_tokens": 96, "total_tokens": 908}
     }))
 }

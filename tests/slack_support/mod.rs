@@ -44,6 +44,8 @@ struct FakeState {
     /// method -> errors to answer, in order (`ratelimited` answers 429).
     faults: Arc<Mutex<HashMap<String, Vec<String>>>>,
     ts: Arc<AtomicU64>,
+    /// users.info: Slack user id -> profile email.
+    emails: Arc<Mutex<HashMap<String, String>>>,
 }
 
 pub struct FakeSlack {
@@ -89,6 +91,15 @@ impl FakeSlack {
             .entry(method.to_string())
             .or_default()
             .push(error.to_string());
+    }
+
+    /// users.info answers this email for `user`.
+    pub fn set_email(&self, user: &str, email: &str) {
+        self.state
+            .emails
+            .lock()
+            .expect("emails")
+            .insert(user.to_string(), email.to_string());
     }
 
     pub fn response_url(&self) -> String {
@@ -155,6 +166,16 @@ async fn api(
         "chat.update" => json!({"ok": true, "channel": parsed["channel"], "ts": parsed["ts"],
             "text": parsed["text"], "message": {"text": parsed["text"]}}),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
+        "users.info" => {
+            let user = parsed["user"].as_str().unwrap_or("").to_string();
+            match state.emails.lock().expect("emails").get(&user) {
+                Some(email) => {
+                    json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
+                    "profile": {"email": email, "real_name": "X"}}})
+                }
+                None => json!({"ok": false, "error": "user_not_found"}),
+            }
+        }
         "views.open" => {
             let mut view = parsed["view"].clone();
             if let Some(v) = view.as_object_mut() {
@@ -207,6 +228,11 @@ impl Bot {
     }
 
     pub async fn start_with(reply: &str, tune: impl FnOnce(&mut Config)) -> Bot {
+        Bot::start_with_model(start_stub_model(reply).await, tune).await
+    }
+
+    /// Starts everything with this stub model.
+    pub async fn start_with_model(model: StubModel, tune: impl FnOnce(&mut Config)) -> Bot {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind sandbox");
@@ -216,7 +242,6 @@ impl Bot {
         };
         let sandbox = sandbox::start(listener, options).await.expect("sandbox");
         let slack = FakeSlack::start().await;
-        let model = start_stub_model(reply).await;
         let data = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             data_dir: data.path().join("db"),

@@ -1,0 +1,71 @@
+//! Checks a loaded configuration for values that parse but cannot work (naming the key), and
+//! prints the effective configuration with secrets masked.
+
+use super::{Config, ConfigError, ask};
+
+impl Config {
+    /// Checks that hold for every command.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        let v = &self.salesforce.api_version;
+        let ok = v
+            .strip_prefix('v')
+            .and_then(|n| n.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.chars().all(|c| c.is_ascii_digit())
+                    && b.chars().all(|c| c.is_ascii_digit())
+            });
+        if !ok {
+            return Err(ConfigError::Invalid {
+                key: "salesforce.api_version".into(),
+                message: format!("'{v}' is not a REST version such as v62.0"),
+            });
+        }
+        if self.objects.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "objects".into(),
+                message: "no object is enabled; crmbot would have nothing to draft".into(),
+            });
+        }
+        for (name, o) in &self.objects {
+            if o.fields.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: format!("objects.{name}.fields"),
+                    message: "an enabled object needs at least one field".into(),
+                });
+            }
+        }
+        if self.ask.max_limit == 0
+            || self.ask.max_limit > ask::LIMIT_CEILING
+            || self.ask.default_limit == 0
+            || self.ask.default_limit > self.ask.max_limit
+        {
+            return Err(ConfigError::Invalid {
+                key: "ask".into(),
+                message: format!(
+                    "need 1 <= default_limit <= max_limit <= {}",
+                    ask::LIMIT_CEILING
+                ),
+            });
+        }
+        if self.drafting.max_records == 0 || self.drafting.max_notes_chars == 0 {
+            return Err(ConfigError::Invalid {
+                key: "drafting".into(),
+                message: "max_records and max_notes_chars must be above 0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets masked (`crmbot config`).
+    pub fn to_masked_toml(&self) -> String {
+        let body = toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
+        format!(
+            "# crmbot's effective configuration: defaults, then crmbot.toml, then the environment.\n\
+             # Secrets show as \"********\" when set and \"\" when not; optional keys that are\n\
+             # not set (instance_url, model, ...) are left out.\n{body}"
+        )
+    }
+}

@@ -1,0 +1,440 @@
+//! Asking the CRM: question -> plan (the model) -> validated plan -> SOQL (code) -> rows ->
+//! an answer computed in code (counts, totals, links), plus an optional summary the model
+//! writes from the returned rows alone. One query request per page of results; a question
+//! that asks for a change is pointed at `/crm log` and never executed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use moka::future::Cache;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tracing::{info, instrument, warn};
+
+use super::proposal::record_url;
+use super::query_schema::query_schema;
+use crate::config::AskSettings;
+use crate::domain::plan::{
+    PlanLimits, PlanProblem, QueryField, QuerySchema, ValidatedPlan, mentions_me, validate_plan,
+};
+use crate::domain::schema::FieldKind;
+use crate::domain::soql::{compile, quote};
+use crate::domain::validate::show_number;
+use crate::llm::plan::PlanRequest;
+use crate::llm::{Llm, LlmError};
+use crate::salesforce::{SalesforceClient, SalesforceError};
+
+/// Rows sent to the model for a summary, at most.
+const SUMMARY_ROWS: usize = 50;
+/// Stand-in owner id while checking a plan's shape, before "$me" is looked up.
+const SOMEONE: &str = "005000000000000AAA";
+
+/// Who is asking; the email is fetched only when a plan says "$me".
+pub trait Asker: Send + Sync {
+    /// A stable key for the cache (the Slack user id).
+    fn key(&self) -> String;
+    fn email(&self) -> BoxFuture<'_, Option<String>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error("Could not plan the question: {0}")]
+    Llm(#[from] LlmError),
+    #[error("Salesforce: {0}")]
+    Salesforce(#[from] SalesforceError),
+}
+
+/// A column of the answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub path: String,
+    pub label: String,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rows {
+    pub object: String,
+    pub label: String,
+    pub soql: String,
+    pub plan: ValidatedPlan,
+    /// The model's plan as accepted (kept per thread for follow-ups).
+    pub plan_json: Value,
+    pub columns: Vec<Column>,
+    /// Each row's values by column path, plus its record link.
+    pub rows: Vec<Row>,
+    /// The plan asked for more rows than the configured maximum.
+    pub capped: bool,
+    /// As many rows as the limit: there may be more.
+    pub maybe_more: bool,
+    /// Sums of currency columns over the rows shown: (label, display).
+    pub totals: Vec<(String, String)>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub id: Option<String>,
+    pub url: Option<String>,
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Answer {
+    Rows(Box<Rows>),
+    /// The query ran and matched nothing.
+    NoRows {
+        soql: String,
+        plan_json: Value,
+    },
+    /// The question asks for a change: crmbot only reads; `/crm log` writes.
+    Change,
+    /// Not a question about the CRM.
+    NotAQuestion,
+    /// The offline `rules` model cannot plan questions.
+    Offline,
+    /// The plan was refused; the problems say why.
+    Refused {
+        problems: Vec<PlanProblem>,
+        plan_json: Value,
+    },
+}
+
+pub struct AskRequest<'a> {
+    pub question: &'a str,
+    pub today: NaiveDate,
+    /// The last accepted plan of this thread (follow-ups refine it).
+    pub previous: Option<&'a Value>,
+    pub asker: &'a dyn Asker,
+}
+
+/// The question use case, shared by Slack and the command line. Cheap to clone.
+#[derive(Clone)]
+pub struct Asking {
+    sf: SalesforceClient,
+    llm: Arc<Llm>,
+    settings: AskSettings,
+    /// Slack user -> Salesforce user id (None: no active user with that email).
+    me: Cache<String, Option<String>>,
+}
+
+impl Asking {
+    pub fn new(sf: SalesforceClient, llm: Arc<Llm>, settings: AskSettings) -> Asking {
+        Asking {
+            sf,
+            llm,
+            settings,
+            me: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    pub fn instance_url(&self) -> &str {
+        self.sf.instance_url()
+    }
+
+    pub async fn schema(&self) -> Result<QuerySchema, SalesforceError> {
+        let (schema, problems) = query_schema(&self.sf, &self.settings.objects).await?;
+        for p in &problems {
+            tracing::debug!(key = %p.key, problem = %p.message, "query schema problem");
+        }
+        Ok(schema)
+    }
+
+    #[instrument(skip_all, fields(question_len = req.question.len()))]
+    pub async fn ask(&self, req: &AskRequest<'_>) -> Result<Answer, AskError> {
+        tracing::debug!(question = req.question, "ask");
+        if asks_for_change(req.question) {
+            return Ok(Answer::Change);
+        }
+        let schema = self.schema().await?;
+        let limits = PlanLimits {
+            default_limit: self.settings.default_limit,
+            max_limit: self.settings.max_limit,
+        };
+        let check = |v: &Value| -> Result<(), String> {
+            if !is_query(v) {
+                return Ok(());
+            }
+            validate_plan(v, &schema, &limits, Some(SOMEONE))
+                .map(|_| ())
+                .map_err(|problems| describe(&problems))
+        };
+        let reply = self
+            .llm
+            .plan(
+                &PlanRequest {
+                    question: req.question,
+                    today: req.today,
+                    schema: &schema,
+                    previous: req.previous,
+                    max_limit: self.settings.max_limit,
+                },
+                &check,
+            )
+            .await?;
+        let plan_json = reply.value;
+        match plan_json["intent"].as_str() {
+            Some("offline") => return Ok(Answer::Offline),
+            Some("change") => return Ok(Answer::Change),
+            _ if !is_query(&plan_json) => return Ok(Answer::NotAQuestion),
+            _ => {}
+        }
+        let me = if mentions_me(&plan_json) {
+            self.who(req.asker).await
+        } else {
+            None
+        };
+        let plan = match validate_plan(&plan_json, &schema, &limits, me.as_deref()) {
+            Ok(p) => p,
+            Err(problems) => {
+                return Ok(Answer::Refused {
+                    problems,
+                    plan_json,
+                });
+            }
+        };
+        let soql = compile(&plan);
+        let result = self.sf.query(&soql).await?;
+        info!(rows = result.records.len(), "answered");
+        if result.records.is_empty() {
+            return Ok(Answer::NoRows { soql, plan_json });
+        }
+        let Some(object) = schema.objects.get(&plan.object) else {
+            return Ok(Answer::NoRows { soql, plan_json });
+        };
+        let columns: Vec<Column> = plan
+            .fields
+            .iter()
+            .filter(|f| f.as_str() != "Id")
+            .map(|path| {
+                let field: Option<&QueryField> = object.fields.iter().find(|f| &f.path == path);
+                Column {
+                    path: path.clone(),
+                    label: field.map_or_else(|| path.clone(), |f| f.label.clone()),
+                    kind: field.map_or(FieldKind::String, |f| f.kind),
+                }
+            })
+            .collect();
+        let rows: Vec<Row> = result
+            .records
+            .iter()
+            .map(|r| {
+                let id = r.get("Id").and_then(Value::as_str).map(str::to_string);
+                Row {
+                    url: id
+                        .as_ref()
+                        .map(|id| record_url(self.sf.instance_url(), &plan.object, id)),
+                    id,
+                    values: columns.iter().map(|c| path_value(r, &c.path)).collect(),
+                }
+            })
+            .collect();
+        let totals = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.kind == FieldKind::Currency)
+            .map(|(i, c)| {
+                let sum: f64 = rows.iter().filter_map(|r| r.values[i].as_f64()).sum();
+                (c.label.clone(), show_number(sum))
+            })
+            .collect();
+        let maybe_more = rows.len() as u32 >= plan.limit;
+        let mut answer = Rows {
+            object: plan.object.clone(),
+            label: object.label.clone(),
+            soql,
+            capped: plan.capped,
+            plan,
+            plan_json,
+            columns,
+            rows,
+            maybe_more,
+            totals,
+            summary: None,
+        };
+        if self.settings.summarize {
+            answer.summary = self.summary(req.question, &answer).await;
+        }
+        Ok(Answer::Rows(Box::new(answer)))
+    }
+
+    async fn summary(&self, question: &str, answer: &Rows) -> Option<String> {
+        let rows: Vec<Value> = answer
+            .rows
+            .iter()
+            .take(SUMMARY_ROWS)
+            .map(|r| {
+                let m: Map<String, Value> = answer
+                    .columns
+                    .iter()
+                    .zip(&r.values)
+                    .map(|(c, v)| (c.label.clone(), v.clone()))
+                    .collect();
+                Value::Object(m)
+            })
+            .collect();
+        let more = answer.maybe_more || answer.rows.len() > SUMMARY_ROWS;
+        match self
+            .llm
+            .summarize(question, &json!(rows), rows.len(), more)
+            .await
+        {
+            Ok(s) => s.map(|(text, _)| text).filter(|t| !t.is_empty()),
+            Err(e) => {
+                warn!(error = %e, "summary skipped");
+                None
+            }
+        }
+    }
+
+    /// The asker's Salesforce user id, from their email: one query, cached.
+    async fn who(&self, asker: &dyn Asker) -> Option<String> {
+        let key = asker.key();
+        if let Some(hit) = self.me.get(&key).await {
+            return hit;
+        }
+        let email = asker.email().await?;
+        let soql = format!(
+            "SELECT Id FROM User WHERE Email = {} AND IsActive = true LIMIT 2",
+            quote(&email)
+        );
+        let id = match self.sf.query(&soql).await {
+            Ok(r) if r.records.len() == 1 => r.records[0]
+                .get("Id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(error = %e, "cannot look up the asking user");
+                return None;
+            }
+        };
+        self.me.insert(key, id.clone()).await;
+        id
+    }
+}
+
+/// The answer as terminal text (`crmbot ask`).
+pub fn render_text(answer: &Answer) -> String {
+    match answer {
+        Answer::Rows(r) => {
+            let mut out = format!("{} {} record(s)\n", r.rows.len(), r.label);
+            for row in &r.rows {
+                let cells: Vec<String> = row
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => "-".into(),
+                        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), show_number),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                out.push_str(&format!("  {}\n", cells.join(" | ")));
+            }
+            for (label, total) in &r.totals {
+                out.push_str(&format!("Total {label}: {total}\n"));
+            }
+            if r.capped || r.maybe_more {
+                out.push_str(&format!("(the first {} rows; there may be more)\n", r.plan.limit));
+            }
+            if let Some(s) = &r.summary {
+                out.push_str(&format!("\n{s}\n"));
+            }
+            out.push_str(&format!("\nSOQL: {}\n", r.soql));
+            out
+        }
+        Answer::NoRows { soql, .. } => format!("Nothing matches.\nSOQL: {soql}\n"),
+        Answer::Refused { problems, .. } => format!("Refused: {}\n", describe(problems)),
+        Answer::Change => "That asks for a change; crmbot only reads here. Use `/crm log` in Slack (or `crmbot extract`) to draft changes.\n".into(),
+        Answer::NotAQuestion => "That is not a question about your CRM records.\n".into(),
+        Answer::Offline => "Questions need a language model: set LLM_API_KEY (or LLM_PROVIDER and LLM_BASE_URL). The offline rules model drafts logs only.\n".into(),
+    }
+}
+
+/// The plan problems as one sentence list, for the person and for the repair prompt.
+pub fn describe(problems: &[PlanProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A plan to run: intent "query", or no intent (design.md's shape) with an object.
+fn is_query(plan: &Value) -> bool {
+    match plan["intent"].as_str() {
+        Some("query") | None => plan["object"].is_string(),
+        Some(_) => false,
+    }
+}
+
+/// `Account.Name` -> row["Account"]["Name"].
+fn path_value(row: &Map<String, Value>, path: &str) -> Value {
+    let mut parts = path.split('.');
+    let Some(first) = parts.next() else {
+        return Value::Null;
+    };
+    let mut cur = row.get(first).cloned().unwrap_or(Value::Null);
+    for p in parts {
+        cur = cur.get(p).cloned().unwrap_or(Value::Null);
+    }
+    cur
+}
+
+/// "close the Apex deal", "update ...": a request to change something, not a question.
+pub fn asks_for_change(question: &str) -> bool {
+    const VERBS: &[&str] = &[
+        "close", "update", "create", "delete", "remove", "mark", "set", "change", "assign", "add",
+        "log", "move", "rename", "reassign", "convert", "edit", "insert", "make",
+    ];
+    let first = question
+        .trim()
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    let first = if first == "please" {
+        question
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_lowercase()
+    } else {
+        first
+    };
+    VERBS.contains(&first.trim_matches(|c: char| !c.is_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_requests_are_told_apart_from_questions() {
+        assert!(asks_for_change("close the Apex deal"));
+        assert!(asks_for_change("Please update Initech's amount to 50k"));
+        assert!(asks_for_change("  Mark Globex as won"));
+        assert!(!asks_for_change("What's the status of Apex?"));
+        assert!(!asks_for_change("open deals over $20k closing this month?"));
+        assert!(!asks_for_change("Which deals did we close last month?"));
+    }
+
+    #[test]
+    fn relationship_paths_read_nested_values() {
+        let row: Map<String, Value> = serde_json::from_value(
+            json!({"Name": "Deal", "Account": {"Name": "Apex"}, "Owner": null}),
+        )
+        .unwrap();
+        assert_eq!(path_value(&row, "Account.Name"), json!("Apex"));
+        assert_eq!(path_value(&row, "Owner.Name"), Value::Null);
+        assert_eq!(path_value(&row, "Name"), json!("Deal"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Asking the model for a query plan (never for SOQL), and for an optional short summary of
+//! rows code already fetched. The plan's JSON Schema comes from the queryable objects and
+//! fields, with enums for objects, fields, ops and directions, so structured output can only
+//! name what is allowed; code still validates everything.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::{Conversation, DraftReply, Llm, LlmCall, LlmError, Output, Role, Usage};
+use crate::domain::plan::{DATE_LITERALS, QuerySchema};
+
+/// What to plan.
+pub struct PlanRequest<'a> {
+    pub question: &'a str,
+    pub today: NaiveDate,
+    pub schema: &'a QuerySchema,
+    /// The last plan of this thread, for follow-up questions.
+    pub previous: Option<&'a Value>,
+    pub max_limit: u32,
+}
+
+/// The JSON Schema of a plan for `schema`.
+pub fn plan_schema(schema: &QuerySchema, max_limit: u32) -> Value {
+    let objects: Vec<Value> = schema.objects.keys().map(|o| json!(o)).collect();
+    let mut paths: Vec<String> = schema
+        .objects
+        .values()
+        .flat_map(|o| o.fields.iter().map(|f| f.path.clone()))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let field = json!({"type": "string", "enum": paths});
+    let scalar =
+        json!([{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]);
+    let mut value_any = scalar.as_array().cloned().unwrap_or_default();
+    value_any.push(
+        json!({"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "number"}]}}),
+    );
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["intent", "object", "fields", "filters", "sort", "limit"],
+        "properties": {
+            "intent": {"type": "string", "enum": ["query", "change", "other"]},
+            "object": {"anyOf": [{"type": "string", "enum": objects}, {"type": "null"}]},
+            "fields": {"type": "array", "items": field},
+            "filters": {"type": "array", "items": {
+                "type": "object", "additionalProperties": false,
+                "required": ["field", "op", "value"],
+                "properties": {
+                    "field": field,
+                    "op": {"type": "string", "enum": ["eq", "ne", "lt", "lte", "gt", "gte", "like", "in", "not_in"]},
+                    "value": {
+                        "anyOf": value_any,
+                        "description": format!("For date fields: YYYY-MM-DD or one of {}. \"$me\" on OwnerId means the person asking.", DATE_LITERALS.join(", "))
+                    }
+                }
+            }},
+            "sort": {"type": "array", "items": {
+                "type": "object", "additionalProperties": false,
+                "required": ["field", "direction"],
+                "properties": {"field": field, "direction": {"type": "string", "enum": ["asc", "desc"]}}
+            }},
+            "limit": {"type": "integer", "description": format!("1 to {max_limit}")}
+        }
+    })
+}
+
+impl Llm {
+    /// Plans a question. `check` reports what is wrong with a plan (as text the model can
+    /// act on); a non-JSON or refused plan gets one repair retry.
+    pub async fn plan(
+        &self,
+        req: &PlanRequest<'_>,
+        check: &(dyn Fn(&Value) -> Result<(), String> + Send + Sync),
+    ) -> Result<DraftReply, LlmError> {
+        let prompt = self.prompts().plan(
+            req.question,
+            req.today,
+            req.schema,
+            req.previous,
+            req.max_limit,
+        )?;
+        let audit_prompt = format!("{}\n\n{}", prompt.system, prompt.user);
+        if self.is_offline() {
+            // The offline provider cannot read questions; say so instead of guessing.
+            let value = json!({"intent": "offline"});
+            return Ok(DraftReply {
+                raw: value.to_string(),
+                value,
+                prompt: audit_prompt,
+                calls: vec![LlmCall {
+                    provider: "rules".into(),
+                    model: "rules".into(),
+                    latency_ms: 0,
+                    usage: Usage::default(),
+                    purpose: "plan".into(),
+                }],
+            });
+        }
+        let mut conv = Conversation {
+            system: prompt.system,
+            turns: vec![(Role::User, prompt.user)],
+            output: Output::Json {
+                name: "crm_plan",
+                schema: plan_schema(req.schema, req.max_limit),
+            },
+        };
+        let (value, raw, calls) = self.structured(&mut conv, "plan", check).await?;
+        Ok(DraftReply {
+            value,
+            raw,
+            prompt: audit_prompt,
+            calls,
+        })
+    }
+
+    /// A short summary of rows, from the rows alone. `None` offline.
+    pub async fn summarize(
+        &self,
+        question: &str,
+        rows: &Value,
+        count: usize,
+        more: bool,
+    ) -> Result<Option<(String, Vec<LlmCall>)>, LlmError> {
+        if self.is_offline() {
+            return Ok(None);
+        }
+        let conv = Conversation {
+            system: self.prompts().summarize(question, rows, count, more)?,
+            turns: vec![(Role::User, "Summarise the rows.".into())],
+            output: Output::Text,
+        };
+        let mut calls = Vec::new();
+        let text = self.text(&conv, "summarize", &mut calls).await?;
+        Ok(Some((text.trim().to_string(), calls)))
+    }
+}

@@ -1,0 +1,148 @@
+//! A question from Slack (a mention, a DM, `/crm ask`): answered in its thread, with the
+//! accepted plan kept per thread so a follow-up ("only the ones in EMEA?") refines it.
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tracing::warn;
+
+use super::answers::render_answer;
+use super::app::SlackApp;
+use super::web::SlackWeb;
+use crate::flow::ask::{Answer, AskRequest, Asker};
+
+/// The sled tree of each thread's last plan.
+const THREADS: &str = "threads";
+
+struct SlackAsker {
+    web: SlackWeb,
+    user: String,
+}
+
+impl Asker for SlackAsker {
+    fn key(&self) -> String {
+        self.user.clone()
+    }
+
+    fn email(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            match self.web.user_email(&self.user).await {
+                Ok(email) => email,
+                Err(e) => {
+                    warn!(error = %e, "users.info failed; \"$me\" cannot be resolved");
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// Where the answer goes.
+pub enum Reply {
+    /// A message in this thread of this channel.
+    Thread { channel: String, thread_ts: String },
+    /// The slash command's response_url, visible in the channel.
+    ResponseUrl { url: String, channel: String },
+}
+
+pub struct AskJob {
+    pub app: SlackApp,
+    pub user: String,
+    pub question: String,
+    pub reply: Reply,
+}
+
+impl AskJob {
+    pub async fn run(self) {
+        let app = &self.app;
+        let thread_key = match &self.reply {
+            Reply::Thread { channel, thread_ts } => Some(format!("{channel}:{thread_ts}")),
+            Reply::ResponseUrl { .. } => None,
+        };
+        let threads = app.store.records::<Value>(THREADS).ok();
+        let previous = match (&threads, &thread_key) {
+            (Some(t), Some(k)) => t.get(k).ok().flatten(),
+            _ => None,
+        };
+        let asker = SlackAsker {
+            web: app.web.clone(),
+            user: self.user.clone(),
+        };
+        let req = AskRequest {
+            question: &self.question,
+            today: Utc::now().date_naive(),
+            previous: previous.as_ref(),
+            asker: &asker,
+        };
+        let answer = match app.asking.ask(&req).await {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "question failed");
+                self.send(&format!(":x: {e}"), None).await;
+                return;
+            }
+        };
+        if let (Answer::Rows(r), Some(t), Some(k)) = (&answer, &threads, &thread_key) {
+            remember(t, k, &r.plan_json);
+        }
+        if let (Answer::NoRows { plan_json, .. }, Some(t), Some(k)) =
+            (&answer, &threads, &thread_key)
+        {
+            remember(t, k, plan_json);
+        }
+        match render_answer(&app.templates, &self.question, &answer) {
+            Ok(card) => self.send(&card.text, Some(&card.blocks)).await,
+            Err(e) => {
+                warn!(error = %e, "answer template failed");
+                self.send(":x: The answer could not be drawn (template error).", None)
+                    .await;
+            }
+        }
+    }
+
+    async fn send(&self, text: &str, blocks: Option<&Value>) {
+        let web = &self.app.web;
+        let sent = match &self.reply {
+            Reply::Thread { channel, thread_ts } => web
+                .post_message(channel, Some(thread_ts), text, blocks)
+                .await
+                .map(|_| ()),
+            Reply::ResponseUrl { url, channel } => {
+                let mut body = json!({"response_type": "in_channel", "text": text});
+                if let Some(b) = blocks {
+                    body["blocks"] = b.clone();
+                }
+                let r = web.respond(url, &body).await;
+                if r.is_err() {
+                    let _ = web.post_ephemeral(channel, &self.user, None, text).await;
+                }
+                r
+            }
+        };
+        if let Err(e) = sent {
+            warn!(error = %e, "answer not delivered");
+        }
+    }
+}
+
+fn remember(threads: &crate::store::Records<Value>, key: &str, plan: &Value) {
+    let stored = match threads.get(key) {
+        Ok(Some(_)) => threads
+            .update(key, |_| {
+                Ok::<_, ()>(crate::store::Update::Set(plan.clone(), ()))
+            })
+            .map(|_| ()),
+        _ => threads.insert_new(key, plan),
+    };
+    if let Err(e) = stored {
+        warn!(error = %e, "thread plan not kept");
+    }
+}
+
+/// The question of a mention: the text without the bot's `<@U…>`.
+pub fn strip_mention(text: &str, bot_user: &str) -> String {
+    text.replace(&format!("<@{bot_user}>"), " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
