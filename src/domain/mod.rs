@@ -5,6 +5,7 @@
 pub mod action;
 pub mod draft;
 pub mod notes;
+pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod soql;
