@@ -11,6 +11,7 @@
 
 mod dates;
 mod fields;
+mod schema;
 mod values;
 
 #[doc(hidden)]
@@ -18,49 +19,17 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::schema::FieldKind;
 use super::soql;
 pub use dates::{DATE_LITERALS, parse_date_literal};
 pub use fields::allowed_ops;
+pub use schema::{QueryField, QueryObject, QuerySchema};
 pub use values::MAX_TEXT_CHARS;
-
-/// What a plan may read: the objects and fields crmbot may query, keyed by object API name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct QuerySchema {
-    pub objects: BTreeMap<String, QueryObject>,
-}
-
-/// One object a plan may query.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QueryObject {
-    /// API name, exactly as the org spells it.
-    pub name: String,
-    pub label: String,
-    pub fields: Vec<QueryField>,
-}
-
-/// One readable field, or a one-level parent path such as `Account.Name`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QueryField {
-    /// `Amount`, `Account.Name`, `Owner.Name`, `OwnerId`.
-    pub path: String,
-    pub label: String,
-    pub kind: FieldKind,
-    /// Allowed values of a picklist (empty = unrestricted).
-    pub picklist: Vec<String>,
-    /// False for long text areas and other fields SOQL cannot filter on.
-    pub filterable: bool,
-    pub sortable: bool,
-    /// `OwnerId` / `Owner.Id`: the only fields on which `"$me"` is allowed.
-    pub is_owner: bool,
-}
 
 /// How many rows a question may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,28 +184,6 @@ pub const MAX_SORT_FIELDS: usize = 3;
 pub const MAX_LIST_ITEMS: usize = 100;
 /// The special value naming the person who asked.
 pub const ME: &str = "$me";
-
-impl QuerySchema {
-    /// The object with this API name, matched case-insensitively.
-    pub fn object(&self, name: &str) -> Option<&QueryObject> {
-        let name = name.trim();
-        self.objects.get(name).or_else(|| {
-            self.objects
-                .values()
-                .find(|o| o.name.eq_ignore_ascii_case(name))
-        })
-    }
-}
-
-impl QueryObject {
-    /// The field at this path, matched case-insensitively.
-    pub fn field(&self, path: &str) -> Option<&QueryField> {
-        let path = path.trim();
-        self.fields
-            .iter()
-            .find(|f| f.path.eq_ignore_ascii_case(path))
-    }
-}
 
 /// Collects problems in plan order.
 #[derive(Debug, Default)]
