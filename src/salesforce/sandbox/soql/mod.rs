@@ -13,7 +13,8 @@ mod unsupported;
 
 use serde_json::{Map, Value};
 
-pub use parser::Query;
+pub use lexer::LitChar;
+pub use parser::{Cond, Literal, Op, Order, Query, Select};
 
 /// What the engine needs to know about the sandbox's data. Object and field names are matched
 /// case-insensitively, as Salesforce does; the canonical spelling is returned.

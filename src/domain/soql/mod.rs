@@ -1,7 +1,12 @@
-//! SOQL text is built here and nowhere else, only from values that passed validation. This
-//! first part holds literal quoting, which the duplicate check uses; the plan compiler of the
-//! read path (`/crm ask`) joins it later. Quoting follows Salesforce's documented escape list
-//! (salesforce.md §5.4): the backslash first, then quotes and control characters.
+//! SOQL text is built here and nowhere else, only from values that passed validation: literal
+//! quoting (used by the duplicate check and the compiler) and `compile`, which turns a
+//! `ValidatedPlan` of the read path (`/crm ask`) into a query. Quoting follows Salesforce's
+//! documented escape list (salesforce.md §5.4): the backslash first, then quotes and control
+//! characters.
+
+mod compile;
+
+pub use compile::compile;
 
 /// A SOQL string literal, quotes included: `O'Brien` -> `'O\'Brien'`.
 pub fn quote(value: &str) -> String {
@@ -35,8 +40,12 @@ fn push_escaped(out: &mut String, value: &str, like: bool) {
             '\u{c}' => out.push_str("\\f"),
             '%' if like => out.push_str("\\%"),
             '_' if like => out.push_str("\\_"),
-            // Other control characters have no SOQL escape; \uXXXX keeps them exact.
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            // Other control characters have no SOQL escape; \uXXXX keeps them exact. The
+            // Unicode line and paragraph separators too: parsers that read a string literal
+            // line by line (soql-parser-js) stop at them.
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -63,6 +72,7 @@ mod tests {
     #[test]
     fn other_control_characters_become_unicode_escapes() {
         assert_eq!(quote("a\u{1}b"), r"'a\u0001b'");
+        assert_eq!(quote("a\u{2028}b\u{0}"), r"'a\u2028b\u0000'");
     }
 }
 
