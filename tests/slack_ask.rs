@@ -115,7 +115,12 @@ async fn a_mention_asking_for_apex_open_deals_this_quarter_lists_exactly_them() 
         answer.body["thread_ts"], "1700000100.000100",
         "answered in the thread"
     );
-    assert_eq!(linked_names(&answer.body["blocks"]), expected);
+    assert_eq!(
+        linked_names(&answer.body["blocks"]),
+        expected,
+        "{}",
+        answer.body
+    );
     let text = card_text(&answer.body["blocks"]);
     assert!(
         text.contains(&format!("{} Opportunity", expected.len())),
@@ -171,7 +176,12 @@ async fn a_dm_asking_for_my_big_deals_this_month_uses_my_salesforce_user() {
         .find(|c| c.method == "chat.postMessage")
         .unwrap();
     assert_eq!(answer.body["channel"], "D0DANA");
-    assert_eq!(linked_names(&answer.body["blocks"]), expected);
+    assert_eq!(
+        linked_names(&answer.body["blocks"]),
+        expected,
+        "{}",
+        answer.body
+    );
     let text = card_text(&answer.body["blocks"]);
     assert!(text.contains(&format!("OwnerId = '{dana}'")), "{text}");
     assert!(

@@ -276,13 +276,16 @@ impl Llm {
     ) -> Result<(Value, String, Vec<LlmCall>), LlmError> {
         let mut calls = Vec::new();
         let mut last_raw = String::new();
-        for purpose in [purpose, "repair"] {
+        for (attempt, purpose) in [purpose, "repair"].into_iter().enumerate() {
             let completion = self.call(conv, purpose, &mut calls).await?;
             let parsed = completion.value.or_else(|| extract_json(&completion.text));
-            let problem = match &parsed {
+            let problem = match parsed {
                 None => "it is not a JSON object".to_string(),
-                Some(v) => match check(v) {
-                    Ok(()) => return Ok((parsed.unwrap_or_default(), completion.text, calls)),
+                Some(v) => match check(&v) {
+                    Ok(()) => return Ok((v, completion.text, calls)),
+                    // JSON that still fails the check after the repair goes back to the
+                    // caller, whose own validation says what is wrong with it.
+                    Err(_) if attempt == 1 => return Ok((v, completion.text, calls)),
                     Err(e) => e,
                 },
             };

@@ -185,3 +185,116 @@ fn display(kind: FieldKind, v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::{PlanProblem, ValidatedPlan};
+    use crate::flow::ask::{Column, Row};
+    use serde_json::json;
+    use slack_morphism::prelude::SlackBlock;
+
+    fn rows(n: usize) -> Rows {
+        Rows {
+            object: "Opportunity".into(),
+            label: "Opportunity".into(),
+            soql: "SELECT Id, Name, Amount FROM Opportunity LIMIT 20".into(),
+            plan: ValidatedPlan {
+                object: "Opportunity".into(),
+                fields: vec!["Id".into(), "Name".into(), "Amount".into()],
+                filters: vec![],
+                sort: vec![],
+                limit: 20,
+                capped: false,
+            },
+            plan_json: json!({}),
+            columns: vec![
+                Column {
+                    path: "Name".into(),
+                    label: "Name".into(),
+                    kind: FieldKind::String,
+                },
+                Column {
+                    path: "Amount".into(),
+                    label: "Amount".into(),
+                    kind: FieldKind::Currency,
+                },
+            ],
+            rows: (0..n)
+                .map(|i| Row {
+                    id: Some(format!("006{i:015}")),
+                    url: Some(format!("https://x/lightning/r/Opportunity/006{i:015}/view")),
+                    values: vec![
+                        json!(format!("Deal <{i}> & co {}", "x".repeat(200))),
+                        json!(25000),
+                    ],
+                })
+                .collect(),
+            capped: false,
+            maybe_more: n >= 20,
+            totals: vec![("Amount".into(), "50,000".into())],
+            summary: Some("Two deals.".into()),
+        }
+    }
+
+    fn fits(card: &Card) {
+        let blocks = card.blocks.as_array().unwrap();
+        assert!(blocks.len() <= 50);
+        let parsed: Result<Vec<SlackBlock>, _> = serde_json::from_value(card.blocks.clone());
+        assert!(parsed.is_ok(), "{parsed:?}");
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= 3000);
+            }
+        }
+    }
+
+    #[test]
+    fn rows_link_to_records_with_totals_and_the_query() {
+        let t = Templates::load(None).unwrap();
+        let card = render_answer(&t, "big deals?", &Answer::Rows(Box::new(rows(2)))).unwrap();
+        fits(&card);
+        let all = card.blocks.to_string();
+        assert!(
+            all.contains(
+                "<https://x/lightning/r/Opportunity/006000000000000000/view|Deal &lt;0&gt; &amp; co"
+            ),
+            "{all}"
+        );
+        assert!(all.contains("Total Amount: 50,000 over 2 rows"));
+        assert!(all.contains("Query: `SELECT Id, Name, Amount FROM Opportunity LIMIT 20`"));
+        assert!(all.contains("Two deals."));
+    }
+
+    #[test]
+    fn many_rows_are_cut_with_and_n_more() {
+        let t = Templates::load(None).unwrap();
+        let card = render_answer(&t, "all deals", &Answer::Rows(Box::new(rows(200)))).unwrap();
+        fits(&card);
+        assert!(card.blocks.to_string().contains("more not shown here"));
+    }
+
+    #[test]
+    fn refusals_and_pointers_render() {
+        let t = Templates::load(None).unwrap();
+        for a in [
+            Answer::Change,
+            Answer::NotAQuestion,
+            Answer::Offline,
+            Answer::NoRows {
+                soql: "SELECT Id FROM Lead".into(),
+                plan_json: json!({}),
+            },
+            Answer::Refused {
+                problems: vec![PlanProblem {
+                    path: "object".into(),
+                    message: "User is not queryable".into(),
+                }],
+                plan_json: json!({}),
+            },
+        ] {
+            let card = render_answer(&t, "q", &a).unwrap();
+            fits(&card);
+        }
+    }
+}

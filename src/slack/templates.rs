@@ -14,6 +14,7 @@ const BUILT_IN: &[(&str, &str)] = &[
         "edit_modal",
         include_str!("../../blocks/edit_modal.json.j2"),
     ),
+    ("answer", include_str!("../../blocks/answer.json.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -75,8 +75,3 @@ mod tests {
         assert_eq!(quote("a\u{2028}b\u{0}"), r"'a\u2028b\u0000'");
     }
 }
-
-/// TEMPORARY: the compiler lands from the `plan` branch.
-pub fn compile(_plan: &crate::domain::plan::ValidatedPlan) -> String {
-    String::new()
-}
