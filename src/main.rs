@@ -16,6 +16,7 @@ use crmbot::domain::notes::Notes;
 
 mod cli;
 mod cli_audit;
+mod cli_demo;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -35,6 +36,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole product on this machine, nothing to configure: a local Salesforce with demo
+    /// data and a console that stands in for Slack (/crm log, approve, edit, reject, ask).
+    Demo(cli_demo::DemoArgs),
     /// Serve Slack: /crm log -> card -> Approve -> Salesforce. Answers the paths of
     /// manifest.yaml on CRMBOT_LISTEN; needs SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and
     /// Salesforce settings.
@@ -107,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sandbox(args) => cli::sandbox(args).await,
         Command::Serve => cli::serve(config).await,
+        Command::Demo(args) => cli_demo::demo(config, args, SAMPLE_NOTE).await,
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
         Command::Extract(args) => {

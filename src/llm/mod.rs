@@ -12,6 +12,7 @@ mod parse;
 pub mod plan;
 mod prompt;
 pub mod rules;
+mod rules_plan;
 
 use std::time::Instant;
 

@@ -83,8 +83,8 @@ impl Llm {
         )?;
         let audit_prompt = format!("{}\n\n{}", prompt.system, prompt.user);
         if self.is_offline() {
-            // The offline provider cannot read questions; say so instead of guessing.
-            let value = json!({"intent": "offline"});
+            // The offline provider reads a few keywords; beyond them it says so.
+            let value = super::rules_plan::plan(req.question, req.schema);
             return Ok(DraftReply {
                 raw: value.to_string(),
                 value,
