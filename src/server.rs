@@ -77,11 +77,15 @@ pub struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     ticker: JoinHandle<()>,
+    socket: Option<crate::slack::socket::SocketMode>,
 }
 
 impl Running {
     /// Stops accepting requests, waits for jobs in flight, flushes the database.
     pub async fn shutdown(self) {
+        if let Some(socket) = &self.socket {
+            socket.shutdown().await;
+        }
         let _ = self.stop.send(true);
         let _ = self.task.await;
         self.ticker.abort();
@@ -91,11 +95,12 @@ impl Running {
 
 /// Builds everything from `config` and serves on `listener`.
 pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, ServeError> {
-    let signing_secret = config
-        .slack
-        .signing_secret
-        .clone()
-        .ok_or(ServeError::Missing("SLACK_SIGNING_SECRET"))?;
+    // Socket Mode is not signed; the HTTP endpoints then refuse everything without a secret.
+    let signing_secret = match (&config.slack.signing_secret, &config.slack.app_token) {
+        (Some(s), _) => s.clone(),
+        (None, Some(_)) => secrecy::SecretString::from(""),
+        (None, None) => return Err(ServeError::Missing("SLACK_SIGNING_SECRET")),
+    };
     let bot_token = config
         .slack
         .bot_token
@@ -154,6 +159,10 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         .forget_events_before(Utc::now().timestamp() - 86_400);
 
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
+    let socket = match &config.slack.app_token {
+        Some(token) => Some(crate::slack::socket::start(app.clone(), token).await?),
+        None => None,
+    };
     let (stop, mut stopped) = watch::channel(false);
     let ticker = tokio::spawn(expire_loop(app.clone()));
     let served = app.clone();
@@ -176,12 +185,16 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         info!("stopped");
     });
     info!(%addr, "crmbot serving Slack");
+    if socket.is_some() {
+        info!("Socket Mode connected");
+    }
     Ok(Running {
         addr,
         app,
         stop,
         task,
         ticker,
+        socket,
     })
 }
 

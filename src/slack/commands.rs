@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
 use super::app::SlackApp;
@@ -34,10 +34,6 @@ pub(super) fn unauthorized(kind: &str, e: &super::verify::VerifyError) -> Respon
         .into_response()
 }
 
-fn ephemeral(text: &str) -> Response {
-    Json(json!({"response_type": "ephemeral", "text": text})).into_response()
-}
-
 #[instrument(skip_all, fields(kind = "command", user = tracing::field::Empty, channel = tracing::field::Empty))]
 pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match verify(&app.signing_secret, &headers, &body) {
@@ -50,15 +46,46 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
     if form.contains_key("ssl_check") {
         return StatusCode::OK.into_response();
     }
-    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
-    let (user, channel) = (get("user_id").to_string(), get("channel_id").to_string());
-    let span = tracing::Span::current();
-    span.record("user", user.as_str());
-    span.record("channel", channel.as_str());
-    if user.is_empty() || channel.is_empty() {
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let command = Command {
+        user: get("user_id"),
+        channel: get("channel_id"),
+        text: get("text"),
+        response_url: get("response_url"),
+        thread_ts: form.get("thread_ts").filter(|t| !t.is_empty()).cloned(),
+    };
+    if command.user.is_empty() || command.channel.is_empty() {
         return (StatusCode::BAD_REQUEST, "missing user_id or channel_id").into_response();
     }
-    let text = get("text").trim();
+    Json(dispatch(&app, command)).into_response()
+}
+
+/// A slash command, from HTTP or Socket Mode.
+pub struct Command {
+    pub user: String,
+    pub channel: String,
+    pub text: String,
+    pub response_url: String,
+    pub thread_ts: Option<String>,
+}
+
+fn ephemeral(text: &str) -> Value {
+    json!({"response_type": "ephemeral", "text": text})
+}
+
+/// Answers `/crm …` at once (an ephemeral message) and starts the slow work as a job.
+pub fn dispatch(app: &SlackApp, command: Command) -> Value {
+    let span = tracing::Span::current();
+    span.record("user", command.user.as_str());
+    span.record("channel", command.channel.as_str());
+    let Command {
+        user,
+        channel,
+        text,
+        response_url,
+        thread_ts,
+    } = command;
+    let text = text.trim();
     let (verb, rest) = match text.split_once(char::is_whitespace) {
         Some((v, r)) => (v, r.trim()),
         None => (text, ""),
@@ -72,7 +99,7 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
                 user,
                 question: rest.to_string(),
                 reply: super::ask::Reply::ResponseUrl {
-                    url: get("response_url").to_string(),
+                    url: response_url,
                     channel,
                 },
             };
@@ -90,16 +117,12 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
                     app.max_notes_chars
                 ));
             }
-            let place = Place {
-                channel: channel.clone(),
-                thread_ts: form.get("thread_ts").filter(|t| !t.is_empty()).cloned(),
-            };
             let job = LogJob {
                 app: app.clone(),
                 user,
-                place,
+                place: Place { channel, thread_ts },
                 notes: rest.to_string(),
-                response_url: get("response_url").to_string(),
+                response_url,
             };
             app.jobs.spawn(job.run());
             ephemeral(

@@ -32,28 +32,32 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
             Json(json!({"challenge": envelope["challenge"]})).into_response()
         }
         Some("event_callback") => {
-            let event_id = envelope["event_id"].as_str().unwrap_or("");
-            let span = tracing::Span::current();
-            span.record("event_id", event_id);
             if let Some(retry) = headers
                 .get("x-slack-retry-num")
                 .and_then(|v| v.to_str().ok())
             {
-                span.record("retry", retry);
+                tracing::Span::current().record("retry", retry);
             }
-            match app.store.first_sight(event_id, Utc::now().timestamp()) {
-                Ok(true) => {}
-                Ok(false) => {
-                    debug!("event already handled");
-                    return StatusCode::OK.into_response();
-                }
-                Err(e) => warn!(error = %e, "cannot record the event id; handling it anyway"),
-            }
-            on_event(&app, &envelope["event"]);
+            on_callback(&app, &envelope);
             StatusCode::OK.into_response()
         }
         _ => StatusCode::OK.into_response(),
     }
+}
+
+/// An event_callback envelope, from HTTP or Socket Mode: handled once per event id.
+pub fn on_callback(app: &SlackApp, envelope: &Value) {
+    let event_id = envelope["event_id"].as_str().unwrap_or("");
+    tracing::Span::current().record("event_id", event_id);
+    match app.store.first_sight(event_id, Utc::now().timestamp()) {
+        Ok(true) => {}
+        Ok(false) => {
+            debug!("event already handled");
+            return;
+        }
+        Err(e) => warn!(error = %e, "cannot record the event id; handling it anyway"),
+    }
+    on_event(app, &envelope["event"]);
 }
 
 fn on_event(app: &SlackApp, event: &Value) {

@@ -38,6 +38,23 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
     else {
         return (StatusCode::BAD_REQUEST, "no payload").into_response();
     };
+    match on_payload(&app, &payload).await {
+        Reply::Empty => StatusCode::OK.into_response(),
+        Reply::ViewErrors(errors) => {
+            Json(json!({"response_action": "errors", "errors": errors})).into_response()
+        }
+    }
+}
+
+/// What Slack gets back for an interaction.
+pub enum Reply {
+    Empty,
+    /// Inline errors of the Edit modal, by block id.
+    ViewErrors(serde_json::Map<String, Value>),
+}
+
+/// Handles an interaction payload, from HTTP or Socket Mode.
+pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
     let s = |v: &Value, path: &[&str]| -> String {
         let mut cur = v;
         for p in path {
@@ -50,7 +67,7 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
     match payload["type"].as_str() {
         Some("block_actions") => {
             let Some(action) = payload["actions"].get(0) else {
-                return StatusCode::OK.into_response();
+                return Reply::Empty;
             };
             let click = Click {
                 app: app.clone(),
@@ -76,12 +93,12 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
                 }
                 _ => {}
             }
-            StatusCode::OK.into_response()
+            Reply::Empty
         }
         Some("view_submission") if payload["view"]["callback_id"] == "crm_edit" => {
-            submit_edit(&app, &user, &payload["view"]).await
+            submit_edit(app, &user, &payload["view"]).await
         }
-        _ => StatusCode::OK.into_response(),
+        _ => Reply::Empty,
     }
 }
 
@@ -196,12 +213,12 @@ pub async fn show(app: &SlackApp, action: &PendingAction) {
 }
 
 /// view_submission: inline errors in the response, or a new revision and a redrawn card.
-async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Response {
+async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
     let meta: Option<ModalMeta> = view["private_metadata"]
         .as_str()
         .and_then(|m| serde_json::from_str(m).ok());
     let Some(meta) = meta else {
-        return StatusCode::OK.into_response();
+        return Reply::Empty;
     };
     let span = info_span!("action", id = %meta.pa);
     async {
@@ -211,8 +228,7 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Response {
             .and_then(|b| b["block_id"].as_str())
             .unwrap_or("")
             .to_string();
-        let errors =
-            |map: Value| Json(json!({"response_action": "errors", "errors": map})).into_response();
+        let errors = |map: Value| Reply::ViewErrors(map.as_object().cloned().unwrap_or_default());
         let action = match app.actions.get(&meta.pa) {
             Ok(Some(a)) => a,
             _ => return errors(json!({first_block: "This draft no longer exists."})),
@@ -245,7 +261,7 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Response {
                 app.jobs
                     .clone()
                     .spawn(async move { show(&app, &updated).await });
-                StatusCode::OK.into_response()
+                Reply::Empty
             }
             Ok(Outcome::Refused { reason, .. }) => errors(json!({first_block: reason})),
             Err(e) => errors(json!({first_block: e.to_string()})),

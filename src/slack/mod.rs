@@ -10,6 +10,7 @@ pub mod commands;
 pub mod events;
 pub mod interactions;
 pub mod modal;
+pub mod socket;
 pub mod templates;
 pub mod verify;
 pub mod web;

@@ -120,6 +120,11 @@ impl SlackWeb {
         }
     }
 
+    /// The slack-morphism client (Socket Mode listens through it).
+    pub fn client(&self) -> Arc<SlackHyperClient> {
+        self.client.clone()
+    }
+
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
         let me = call!(self, "auth.test", |s| s.auth_test().await)?;
         Ok(BotIdentity {

@@ -46,6 +46,8 @@ struct FakeState {
     ts: Arc<AtomicU64>,
     /// users.info: Slack user id -> profile email.
     emails: Arc<Mutex<HashMap<String, String>>>,
+    /// What apps.connections.open hands out (Socket Mode).
+    socket_url: Arc<Mutex<Option<String>>>,
 }
 
 pub struct FakeSlack {
@@ -91,6 +93,11 @@ impl FakeSlack {
             .entry(method.to_string())
             .or_default()
             .push(error.to_string());
+    }
+
+    /// apps.connections.open answers this WebSocket URL.
+    pub fn set_socket_url(&self, url: &str) {
+        *self.state.socket_url.lock().expect("socket url") = Some(url.to_string());
     }
 
     /// users.info answers this email for `user`.
@@ -166,6 +173,10 @@ async fn api(
         "chat.update" => json!({"ok": true, "channel": parsed["channel"], "ts": parsed["ts"],
             "text": parsed["text"], "message": {"text": parsed["text"]}}),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
+        "apps.connections.open" => match state.socket_url.lock().expect("socket url").clone() {
+            Some(url) => json!({"ok": true, "url": url}),
+            None => json!({"ok": false, "error": "invalid_auth"}),
+        },
         "users.info" => {
             let user = parsed["user"].as_str().unwrap_or("").to_string();
             match state.emails.lock().expect("emails").get(&user) {
@@ -233,6 +244,15 @@ impl Bot {
 
     /// Starts everything with this stub model.
     pub async fn start_with_model(model: StubModel, tune: impl FnOnce(&mut Config)) -> Bot {
+        Bot::start_full(model, None, tune).await
+    }
+
+    /// Starts everything; `socket_url` is what the fake's apps.connections.open answers.
+    pub async fn start_full(
+        model: StubModel,
+        socket_url: Option<&str>,
+        tune: impl FnOnce(&mut Config),
+    ) -> Bot {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind sandbox");
@@ -242,6 +262,9 @@ impl Bot {
         };
         let sandbox = sandbox::start(listener, options).await.expect("sandbox");
         let slack = FakeSlack::start().await;
+        if let Some(url) = socket_url {
+            slack.set_socket_url(url);
+        }
         let data = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             data_dir: data.path().join("db"),

@@ -1,0 +1,124 @@
+//! Socket Mode, for teams without a public URL: with SLACK_APP_TOKEN set, crmbot opens an
+//! outbound WebSocket (slack-morphism's client, which reconnects after a drop) and Slack
+//! delivers commands, clicks and events over it. Each envelope is acknowledged by the
+//! client after our callback returns, and the callbacks are the same flows as HTTP: they
+//! only start jobs, so the acknowledgement stays fast. Socket Mode requests are not signed.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use slack_morphism::prelude::*;
+use tracing::{error, warn};
+
+use super::app::SlackApp;
+use super::commands::{Command, dispatch};
+use super::events::on_callback;
+use super::interactions::{Reply, on_payload};
+use super::web::SlackError;
+
+/// A running Socket Mode connection; `shutdown` closes it.
+pub struct SocketMode {
+    listener: SlackClientSocketModeListener<SlackClientHyperHttpsConnector>,
+}
+
+impl SocketMode {
+    pub async fn shutdown(&self) {
+        self.listener.shutdown().await;
+    }
+}
+
+/// Connects (apps.connections.open with the app token, then the WebSocket) and starts
+/// delivering to `app`.
+pub async fn start(app: SlackApp, app_token: &SecretString) -> Result<SocketMode, SlackError> {
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(app.web.client())
+            .with_error_handler(on_error)
+            .with_user_state(app),
+    );
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_command_events(on_command)
+        .with_interaction_events(on_interaction)
+        .with_push_events(on_push);
+    let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
+    let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
+    let token = SlackApiToken::new(app_token.expose_secret().to_string().into());
+    listener.listen_for(&token).await?;
+    listener.start().await;
+    Ok(SocketMode { listener })
+}
+
+async fn state(states: &SlackClientEventsUserState) -> Option<SlackApp> {
+    states.read().await.get_user_state::<SlackApp>().cloned()
+}
+
+fn on_error(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<SlackHyperClient>,
+    _states: SlackClientEventsUserState,
+) -> axum::http::StatusCode {
+    warn!(error = %err, "Socket Mode envelope not handled");
+    axum::http::StatusCode::OK
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let Some(app) = state(&states).await else {
+        error!("Socket Mode: no app state");
+        return Err("no app state".into());
+    };
+    let reply = dispatch(
+        &app,
+        Command {
+            user: event.user_id.to_string(),
+            channel: event.channel_id.to_string(),
+            text: event.text.unwrap_or_default(),
+            response_url: event.response_url.0.to_string(),
+            thread_ts: None,
+        },
+    );
+    let text = reply["text"].as_str().unwrap_or_default().to_string();
+    Ok(
+        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+            .with_response_type(SlackMessageResponseType::Ephemeral),
+    )
+}
+
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackInteractionResponse> {
+    let Some(app) = state(&states).await else {
+        return Err("no app state".into());
+    };
+    // The typed event goes back to Slack's JSON, which the HTTP path reads too.
+    let payload = serde_json::to_value(&event)?;
+    Ok(match on_payload(&app, &payload).await {
+        Reply::Empty => SlackInteractionResponse::Empty,
+        Reply::ViewErrors(errors) => SlackInteractionResponse::ViewSubmission(
+            SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(
+                errors
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+                    .collect(),
+            )),
+        ),
+    })
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let Some(app) = state(&states).await else {
+        return Err("no app state".into());
+    };
+    let envelope: Value = serde_json::to_value(&event)?;
+    on_callback(&app, &envelope);
+    Ok(())
+}
