@@ -62,7 +62,7 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
         }
         cur.as_str().unwrap_or("").to_string()
     };
-    let user = s(&payload, &["user", "id"]);
+    let user = s(payload, &["user", "id"]);
     tracing::Span::current().record("user", user.as_str());
     match payload["type"].as_str() {
         Some("block_actions") => {
@@ -74,14 +74,14 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                 user,
                 action_id: s(action, &["value"]),
                 channel: {
-                    let c = s(&payload, &["channel", "id"]);
+                    let c = s(payload, &["channel", "id"]);
                     if c.is_empty() {
-                        s(&payload, &["container", "channel_id"])
+                        s(payload, &["container", "channel_id"])
                     } else {
                         c
                     }
                 },
-                trigger_id: s(&payload, &["trigger_id"]),
+                trigger_id: s(payload, &["trigger_id"]),
             };
             let span = info_span!("action", id = %click.action_id);
             match action["action_id"].as_str() {
