@@ -341,3 +341,99 @@ fn is_value_issue(kind: IssueKind) -> bool {
             | IssueKind::NotWritable
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::draft::{Issue, IssueKind};
+    use crate::domain::resolve::Candidate;
+    use crate::flow::testing::{action, field, record};
+
+    fn schema() -> CrmSchema {
+        crate::domain::validate::tests::schema()
+    }
+
+    fn ambiguous() -> Proposal {
+        let mut r = record(
+            "Contact",
+            "ambiguous",
+            vec![field("LastName", json!("Lee"))],
+        );
+        r.candidates = vec![
+            Candidate {
+                id: "003A".into(),
+                label: "Kim Lee (Globex)".into(),
+            },
+            Candidate {
+                id: "003B".into(),
+                label: "Kim Lee (Initech)".into(),
+            },
+        ];
+        r.issues.push(Issue::blocking(
+            IssueKind::Ambiguous,
+            None,
+            "2 existing Contacts match",
+        ));
+        r.blocked = true;
+        let mut p = action(vec![r], false).proposal;
+        p.blocked = true;
+        p
+    }
+
+    #[test]
+    fn the_form_offers_the_candidates_and_every_settable_field() {
+        let form = edit_form(&ambiguous(), 4, &schema());
+        assert_eq!(form.revision, 4);
+        let r = &form.records[0];
+        assert_eq!(r.choices[0].key, "r0.choose.record");
+        let values: Vec<&str> = r.choices[0]
+            .options
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .collect();
+        assert_eq!(values, ["003A", "003B", CREATE_NEW]);
+        assert!(
+            r.fields.iter().any(|f| f.name == "Email"),
+            "fields the notes left out too"
+        );
+        assert_eq!(
+            r.fields
+                .iter()
+                .find(|f| f.name == "LastName")
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("Lee")
+        );
+    }
+
+    #[test]
+    fn choosing_a_candidate_makes_an_update_and_unblocks() {
+        let mut values = EditValues::new();
+        values.insert("r0.choose.record".into(), Some("003B".into()));
+        values.insert("r0.LastName".into(), Some("Lee".into()));
+        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap();
+        let r = &p.records[0];
+        assert_eq!(r.action, "update");
+        assert_eq!(r.id.as_deref(), Some("003B"));
+        assert_eq!(
+            r.url.as_deref(),
+            Some("https://acme/lightning/r/Contact/003B/view")
+        );
+        assert!(!r.blocked && !p.blocked, "{:?}", r.issues);
+    }
+
+    #[test]
+    fn a_missing_choice_or_a_bad_value_comes_back_as_inline_errors() {
+        let mut values = EditValues::new();
+        values.insert("r0.LastName".into(), Some("Lee".into()));
+        values.insert("r0.Email".into(), Some("not an email".into()));
+        let errors = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap_err();
+        assert_eq!(
+            errors.get("r0.choose.record").map(String::as_str),
+            Some("Choose one")
+        );
+    }
+}

@@ -422,4 +422,4 @@ fn validate_field(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
