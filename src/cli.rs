@@ -71,9 +71,8 @@ pub async fn extract(
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_string())
         .unwrap_or_default();
-    let client = SalesforceClient::new(&config.salesforce).context(
-        "Salesforce (set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or try --sandbox)",
-    )?;
+    let client = SalesforceClient::new(&config.salesforce)
+        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let drafting = Drafting::new(
         client.clone(),
@@ -135,9 +134,8 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
     } else {
         None
     };
-    let client = SalesforceClient::new(&config.salesforce).context(
-        "Salesforce (set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or try --sandbox)",
-    )?;
+    let client = SalesforceClient::new(&config.salesforce)
+        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let asking = crmbot::flow::ask::Asking::new(client, Arc::new(llm), config.ask.clone());
     let asker = CliAsker(args.as_email.clone());

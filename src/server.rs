@@ -111,7 +111,9 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         .instance_url
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_string())
-        .ok_or(ServeError::Missing("SALESFORCE_INSTANCE_URL"))?;
+        // Optional with OAuth (the token answer names it); the client refuses a static token
+        // without it.
+        .unwrap_or_default();
     let salesforce = SalesforceClient::new(&config.salesforce)?;
     let llm = Arc::new(Llm::from_settings(&config.llm)?);
     let asking = Asking::new(salesforce.clone(), llm.clone(), config.ask.clone());

@@ -260,6 +260,7 @@ impl Actions {
                         | SalesforceError::Rejected { .. }
                         | SalesforceError::LimitExceeded { .. }
                         | SalesforceError::Unauthorized { .. }
+                        | SalesforceError::Login { .. }
                 ) && let Ok(Some(found)) = self.find_marker(action).await
                 {
                     return Ok(found);

@@ -163,7 +163,12 @@ impl Drafting {
         let queries = match_queries(&validated, &schema);
         let (rows, requests) = self.find_existing(&queries).await?;
         let resolved = resolve(&validated, &schema, &rows);
-        let records = propose_records(&resolved, &schema, &self.instance_url);
+        // Without a configured instance URL (OAuth), the one the token endpoint returned.
+        let instance_url = match self.instance_url.as_str() {
+            "" => self.salesforce.instance_url(),
+            configured => configured,
+        };
+        let records = propose_records(&resolved, &schema, instance_url);
         let blocked =
             validated.issues.iter().any(|i| i.is_blocking()) || records.iter().any(|r| r.blocked);
         info!(

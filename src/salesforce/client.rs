@@ -2,7 +2,8 @@
 //! the token, counts the request, keeps `Sforce-Limit-Info`, maps errors, and retries only
 //! what is safe to repeat: reads (and composites made only of reads) on 5xx, 429 and
 //! connection errors. A write is never retried blindly — a timed-out create may have
-//! succeeded. Describe answers are cached per object (moka), fetched once even when many
+//! succeeded. A 401 is the exception: Salesforce did not process the request, so after one
+//! token refresh (`Auth::refresh`) it is sent once more, write or not. Describe answers are cached per object (moka), fetched once even when many
 //! drafts ask at the same moment.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +32,9 @@ pub struct SalesforceClient {
 
 struct Inner {
     http: reqwest::Client,
-    /// Instance URL without a trailing slash.
-    instance: String,
+    /// SALESFORCE_INSTANCE_URL without a trailing slash. Without one (OAuth only), the
+    /// instance URL the token endpoint returns is used.
+    instance: Option<String>,
     /// `v62.0`.
     version: String,
     auth: Auth,
@@ -54,16 +56,13 @@ impl SalesforceClient {
         let instance = settings
             .instance_url
             .as_ref()
-            .ok_or_else(|| {
-                SalesforceError::Config(
-                    "no org: set SALESFORCE_INSTANCE_URL (e.g. https://acme.my.salesforce.com)"
-                        .into(),
-                )
-            })?
-            .as_str()
-            .trim_end_matches('/')
-            .to_string();
+            .map(|u| u.as_str().trim_end_matches('/').to_string());
         let auth = Auth::from_settings(settings)?;
+        if instance.is_none() && !auth.discovers_instance() {
+            return Err(SalesforceError::Config(
+                "no org: set SALESFORCE_INSTANCE_URL (e.g. https://acme.my.salesforce.com)".into(),
+            ));
+        }
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("crmbot/", env!("CARGO_PKG_VERSION")))
@@ -87,9 +86,14 @@ impl SalesforceClient {
         })
     }
 
-    /// The org's base URL, without a trailing slash.
+    /// The org's base URL, without a trailing slash: the configured one, else the one the
+    /// token endpoint returned (empty before the first token).
     pub fn instance_url(&self) -> &str {
-        &self.inner.instance
+        self.inner
+            .instance
+            .as_deref()
+            .or_else(|| self.inner.auth.instance_url())
+            .unwrap_or_default()
     }
 
     /// Requests sent so far and the org's last reported API usage.
@@ -278,7 +282,10 @@ impl SalesforceClient {
         decode(&answer.body)
     }
 
-    /// Sends one request; `path` is relative to the instance (`/services/data/...`).
+    /// Sends one request; `path` is relative to the instance (`/services/data/...`). A 401
+    /// (Salesforce's INVALID_SESSION_ID) means the request was not processed: the auth gets
+    /// one chance to refresh the token, and the same request — read or write — is sent once
+    /// more; a second 401 is reported.
     async fn send(
         &self,
         method: Method,
@@ -286,12 +293,20 @@ impl SalesforceClient {
         body: Option<&Value>,
         retry_safe: bool,
     ) -> Result<Answer, SalesforceError> {
-        let url = format!("{}{path}", self.inner.instance);
         let shown_path = path.split('?').next().unwrap_or(path);
         let mut attempt: u32 = 0;
         let mut refreshed = false;
         loop {
             let token = self.inner.auth.token().await?;
+            // After the token: a client without a configured instance learns it from there.
+            let base = self.instance_url();
+            if base.is_empty() {
+                return Err(SalesforceError::Config(
+                    "the token endpoint returned no instance_url: set SALESFORCE_INSTANCE_URL"
+                        .into(),
+                ));
+            }
+            let url = format!("{base}{path}");
             let mut request = self
                 .inner
                 .http
@@ -332,7 +347,7 @@ impl SalesforceClient {
                     let error = SalesforceError::from_response(status.as_u16(), &bytes);
                     if status == StatusCode::UNAUTHORIZED
                         && !refreshed
-                        && self.inner.auth.refresh().await?
+                        && self.inner.auth.refresh(&token).await?
                     {
                         refreshed = true;
                         continue;

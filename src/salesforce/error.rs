@@ -50,6 +50,14 @@ pub enum SalesforceError {
     Unavailable { status: u16 },
     #[error("Salesforce rejected the request: {}", join(.errors))]
     Rejected { status: u16, errors: Vec<ApiError> },
+    /// The token endpoint refused an OAuth grant (`{"error","error_description"}`); nothing
+    /// was sent to the API.
+    #[error("Salesforce login ({flow}) failed: {code}: {message}")]
+    Login {
+        flow: String,
+        code: String,
+        message: String,
+    },
     #[error("several Salesforce records match {field} = {value}; nothing was written")]
     MultipleMatches {
         field: String,
@@ -143,6 +151,7 @@ impl SalesforceError {
                 errors.iter().map(|e| e.code.as_str()).collect()
             }
             SalesforceError::LimitExceeded { .. } => vec!["REQUEST_LIMIT_EXCEEDED"],
+            SalesforceError::Login { code, .. } => vec![code.as_str()],
             _ => vec![],
         }
     }

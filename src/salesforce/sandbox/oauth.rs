@@ -5,7 +5,8 @@
 //!
 //! The JWT grant checks the assertion's structure and claims (RS256 header, `iss` = client
 //! id, `sub` = username, `aud`, `exp` in the future and at most 3 minutes away) but NOT its
-//! signature: the crate has no RSA verifier and the sandbox holds no certificate.
+//! signature: the sandbox holds no certificate of the client's key (real Salesforce verifies it
+//! with the one uploaded to the connected app). tests/sf_oauth.rs checks the signature itself.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
