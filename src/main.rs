@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crmbot::config::Config;
-use crmbot::domain::notes::Notes;
+use crmbot::domain::notes::{Notes, SAMPLE_NOTE};
 
 mod cli;
 mod cli_audit;
@@ -75,9 +75,6 @@ struct ExtractArgs {
     #[arg(long)]
     sandbox: bool,
 }
-
-/// The note `--sample` drafts from.
-const SAMPLE_NOTE: &str = "We spoke with Daniel Reed from Apex Corp. He wants a demo next week for the enterprise plan. His email is daniel@apex.example.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
