@@ -16,6 +16,7 @@ use crmbot::domain::notes::{Notes, SAMPLE_NOTE};
 
 mod cli;
 mod cli_audit;
+mod cli_doctor;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -51,6 +52,9 @@ enum Command {
     Sandbox(cli::SandboxArgs),
     /// Read and check the audit log (in data_dir): list, show, export, verify.
     Audit(cli_audit::AuditArgs),
+    /// Check every configured part (Slack, Salesforce, the model, the config) and say what
+    /// is wrong and how to fix it. Exit status 1 when something is.
+    Doctor(cli_doctor::DoctorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => cli::serve(config).await,
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
+        Command::Doctor(args) => cli_doctor::run(&config, args).await,
         Command::Extract(args) => {
             let notes = read_notes(&args)?;
             let today = args
