@@ -12,11 +12,13 @@
 //!   a local Salesforce for tests and the demo.
 //! * `flow`: the use cases (drafting today), used by every front end.
 //! * `store`: sled storage; today the hash-chained audit log.
+//! * `doctor`: checks every configured part and says how to fix what is wrong.
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
 //! `salesforce` knows nothing of Slack.
 
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod flow;
 pub mod llm;

@@ -12,11 +12,12 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crmbot::config::Config;
-use crmbot::domain::notes::Notes;
+use crmbot::domain::notes::{Notes, SAMPLE_NOTE};
 
 mod cli;
 mod cli_audit;
 mod cli_demo;
+mod cli_doctor;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -55,6 +56,9 @@ enum Command {
     Sandbox(cli::SandboxArgs),
     /// Read and check the audit log (in data_dir): list, show, export, verify.
     Audit(cli_audit::AuditArgs),
+    /// Check every configured part (Slack, Salesforce, the model, the config) and say what
+    /// is wrong and how to fix it. Exit status 1 when something is.
+    Doctor(cli_doctor::DoctorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,9 +83,6 @@ struct ExtractArgs {
     #[arg(long)]
     sandbox: bool,
 }
-
-/// The note `--sample` drafts from.
-const SAMPLE_NOTE: &str = "We spoke with Daniel Reed from Apex Corp. He wants a demo next week for the enterprise plan. His email is daniel@apex.example.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -114,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => cli_demo::demo(config, args, SAMPLE_NOTE).await,
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
+        Command::Doctor(args) => cli_doctor::run(&config, args).await,
         Command::Extract(args) => {
             let notes = read_notes(&args)?;
             let today = args

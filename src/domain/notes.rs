@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+/// The built-in sample note: what `crmbot extract --sample` drafts from and what
+/// `crmbot doctor` drafts to prove the model and the org work together.
+pub const SAMPLE_NOTE: &str = "We spoke with Daniel Reed from Apex Corp. He wants a demo next week for the enterprise plan. His email is daniel@apex.example.";
+
 /// Notes as typed after `/crm log`, or read by `crmbot extract`. Untrusted data.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Notes(String);

@@ -104,6 +104,13 @@ impl SalesforceClient {
         }
     }
 
+    /// Any read, as JSON: `path` is relative to the instance, e.g. `/services/data/` (the
+    /// versions the org offers) or `/services/data/v62.0/limits`. For `crmbot doctor`.
+    pub async fn get_json(&self, path: &str) -> Result<Value, SalesforceError> {
+        let answer = self.send(Method::GET, path, None, true).await?;
+        decode(&answer.body)
+    }
+
     /// `/services/data/v62.0/sobjects/{object}` — for composite subrequests.
     pub fn sobject_url(&self, object: &str) -> String {
         format!("/services/data/{}/sobjects/{object}", self.inner.version)

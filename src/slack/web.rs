@@ -38,11 +38,16 @@ impl From<SlackClientError> for SlackError {
     }
 }
 
-/// Who the bot is (from auth.test), to ignore its own messages.
+/// Who the bot is (from auth.test), to ignore its own messages; the names are for
+/// `crmbot doctor`.
 #[derive(Debug, Clone, Default)]
 pub struct BotIdentity {
     pub user_id: String,
     pub bot_id: Option<String>,
+    /// The workspace's name.
+    pub team: String,
+    /// The bot user's name.
+    pub user: Option<String>,
 }
 
 /// A message the bot posted.
@@ -130,6 +135,8 @@ impl SlackWeb {
         Ok(BotIdentity {
             user_id: me.user_id.to_string(),
             bot_id: me.bot_id.map(|b| b.to_string()),
+            team: me.team,
+            user: me.user,
         })
     }
 
