@@ -71,6 +71,22 @@ pub struct DraftReply {
 }
 
 impl DraftReply {
+    /// The reply of the offline `rules` provider: no call, no tokens.
+    pub(crate) fn offline(value: Value, prompt: String, purpose: &str) -> DraftReply {
+        DraftReply {
+            raw: value.to_string(),
+            value,
+            prompt,
+            calls: vec![LlmCall {
+                provider: "rules".into(),
+                model: "rules".into(),
+                latency_ms: 0,
+                usage: Usage::default(),
+                purpose: purpose.into(),
+            }],
+        }
+    }
+
     /// Tokens summed over every call.
     pub fn usage(&self) -> Usage {
         self.calls.iter().fold(Usage::default(), |acc, c| Usage {
@@ -237,18 +253,7 @@ impl Llm {
         let audit_prompt = format!("{}\n\n{}", prompt.system, prompt.user);
         if let Provider::Rules = self.provider {
             let value = rules::draft(req.notes.as_str(), req.schema);
-            return Ok(DraftReply {
-                raw: value.to_string(),
-                value,
-                prompt: audit_prompt,
-                calls: vec![LlmCall {
-                    provider: "rules".into(),
-                    model: "rules".into(),
-                    latency_ms: 0,
-                    usage: Usage::default(),
-                    purpose: "draft".into(),
-                }],
-            });
+            return Ok(DraftReply::offline(value, audit_prompt, "draft"));
         }
         let mut conv = Conversation {
             system: prompt.system,

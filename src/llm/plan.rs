@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use super::{Conversation, DraftReply, Llm, LlmCall, LlmError, Output, Role, Usage};
+use super::{Conversation, DraftReply, Llm, LlmCall, LlmError, Output, Role};
 use crate::domain::plan::{DATE_LITERALS, QuerySchema};
 
 /// What to plan.
@@ -85,18 +85,7 @@ impl Llm {
         if self.is_offline() {
             // The offline provider reads a few keywords; beyond them it says so.
             let value = super::rules_plan::plan(req.question, req.schema);
-            return Ok(DraftReply {
-                raw: value.to_string(),
-                value,
-                prompt: audit_prompt,
-                calls: vec![LlmCall {
-                    provider: "rules".into(),
-                    model: "rules".into(),
-                    latency_ms: 0,
-                    usage: Usage::default(),
-                    purpose: "plan".into(),
-                }],
-            });
+            return Ok(DraftReply::offline(value, audit_prompt, "plan"));
         }
         let mut conv = Conversation {
             system: prompt.system,
