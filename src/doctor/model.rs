@@ -32,7 +32,7 @@ pub(super) async fn checks(config: &Config, org: Option<SalesforceClient>) -> Ve
         Check::warning(
             MODEL,
             "provider",
-            "offline rules model: drafting works, questions need a model",
+            "offline rules model: drafting works, questions only by keywords; a model reads them properly",
             "set LLM_API_KEY (OpenAI), LLM_PROVIDER=anthropic with LLM_API_KEY, or LLM_BASE_URL for a local OpenAI-compatible server",
         )
     } else {

@@ -354,7 +354,7 @@ pub fn render_text(answer: &Answer) -> String {
         Answer::Refused { problems, .. } => format!("Refused: {}\n", describe(problems)),
         Answer::Change => "That asks for a change; crmbot only reads here. Use `/crm log` in Slack (or `crmbot extract`) to draft changes.\n".into(),
         Answer::NotAQuestion => "That is not a question about your CRM records.\n".into(),
-        Answer::Offline => "Questions need a language model: set LLM_API_KEY (or LLM_PROVIDER and LLM_BASE_URL). The offline rules model drafts logs only.\n".into(),
+        Answer::Offline => "The offline rules model could not read that question (it knows a few keywords: leads, contacts, deals, accounts, tasks; at/for a name; open; my; over an amount; this month/quarter/week). Set LLM_API_KEY (or LLM_PROVIDER and LLM_BASE_URL) for a model.\n".into(),
     }
 }
 

@@ -18,7 +18,7 @@ const TEXT_BUDGET: usize = 10_000;
 
 pub const CHANGE: &str = "I only read Salesforce when asked a question. To change records, log what happened with `/crm log <notes>`: you see a draft and approve it before anything is written.";
 pub const NOT_A_QUESTION: &str = "I answer questions about your pipeline, e.g. _open deals over $20k closing this month?_ or _contacts at Globex_. To record a meeting, use `/crm log <notes>`.";
-pub const OFFLINE: &str = "Questions need a language model, and crmbot runs with the offline `rules` model (it drafts logs only). Ask your admin to set LLM_API_KEY.";
+pub const OFFLINE: &str = "crmbot runs with the offline `rules` model, which reads only simple questions (leads, contacts, deals, accounts or tasks; at a name; open; my; over an amount; this month or quarter). Ask your admin to set LLM_API_KEY for a model.";
 
 #[derive(Serialize)]
 struct AnswerView {
