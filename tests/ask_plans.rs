@@ -8,6 +8,7 @@
 //! skipped with a note, except under CI (env `CI` set), where it fails.
 
 mod ask_support;
+mod soql_check;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,7 +18,8 @@ use crmbot::domain::plan::{PlanLimits, mentions_me, validate_plan};
 use crmbot::domain::soql::compile;
 use crmbot::salesforce::sandbox::soql;
 
-use ask_support::{TEXT_FIELDS, TEXT_OPS, hostile_values, independent_parser, plan_with, validate};
+use ask_support::{TEXT_FIELDS, TEXT_OPS, hostile_values, plan_with, validate};
+use soql_check::independent_parser;
 
 #[derive(Debug, Deserialize)]
 struct Fixture {
