@@ -209,3 +209,90 @@ async fn healthz_answers() {
     let res = bot.http.get(bot.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_record() {
+    let reply = json!({"records": [{"object": "Lead", "lookup": null, "link": null,
+        "fields": {"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp"}}]});
+    let bot = Bot::start(&reply.to_string()).await;
+    // Two existing Leads match by name and company.
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for email in ["kim.a@dup.example", "kim.b@dup.example"] {
+        let created: Value = http
+            .post(format!("{}/services/data/v62.0/sobjects/Lead", bot.sandbox.base_url().trim_end_matches('/')))
+            .bearer_auth("sandbox-token")
+            .json(&json!({"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp", "Email": email}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let (id, ts, blocks) = bot.log("Met Kim Lee from Dup Corp").await;
+    let select = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions" && b["elements"][0]["action_id"] == "crm_choose")
+        .expect("a choice on the card")
+        .clone();
+    let options: Vec<String> = select["elements"][0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        options.len(),
+        3,
+        "two candidates and 'create new': {options:?}"
+    );
+
+    // Undecided: Approve is refused and nothing is written.
+    bot.sandbox.reset_requests();
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    let calls = bot
+        .wait_for("the refusal", |c| {
+            c.iter().any(|c| c.method == "chat.postEphemeral")
+        })
+        .await;
+    let refusal = calls
+        .iter()
+        .find(|c| c.method == "chat.postEphemeral")
+        .unwrap();
+    assert!(
+        refusal.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("several existing records match")
+    );
+    assert_eq!(bot.sandbox.request_count(), 0);
+
+    // Choosing the second Lead makes the card an update of it; Approve patches it.
+    let second = options.iter().find(|o| o.ends_with(&ids[1])).unwrap();
+    let block_id = select["block_id"].as_str().unwrap();
+    assert_eq!(bot.select(REQUESTER, block_id, second, &ts).await, 200);
+    let updated = wait_for_update(&bot, "the decided card", "revision 2").await;
+    assert!(card_text(&updated["blocks"]).contains(&ids[1]));
+    assert!(
+        !updated["blocks"].to_string().contains("crm_choose"),
+        "the choice is made"
+    );
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    wait_for_update(&bot, "the done card", "Updated Lead").await;
+    let composite: Value = serde_json::from_str(
+        &bot.sandbox
+            .requests()
+            .iter()
+            .find(|r| r.path.ends_with("/composite"))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    let patch = &composite["compositeRequest"][0];
+    assert_eq!(patch["method"], "PATCH");
+    assert!(patch["url"].as_str().unwrap().ends_with(&ids[1]));
+}

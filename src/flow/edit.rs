@@ -283,6 +283,34 @@ pub fn apply_edit(
     Ok(next)
 }
 
+/// Applies one choice made outside the form (a select on the card): only that choice
+/// changes; every value, held back or not, stays as it was.
+pub fn apply_choice(
+    proposal: &Proposal,
+    key: &str,
+    value: &str,
+    instance_url: &str,
+) -> Result<Proposal, EditErrors> {
+    let index = key
+        .strip_prefix('r')
+        .and_then(|k| k.split_once(".choose."))
+        .and_then(|(i, _)| i.parse::<usize>().ok())
+        .filter(|i| *i < proposal.records.len())
+        .ok_or_else(|| EditErrors::from([(key.to_string(), "No such choice".to_string())]))?;
+    let mut next = proposal.clone();
+    let values = EditValues::from([(key.to_string(), Some(value.to_string()))]);
+    let mut errors = EditErrors::new();
+    let record = &mut next.records[index];
+    apply_choices(record, index, &values, instance_url, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    record.blocked = record.issues.iter().any(|x| x.is_blocking());
+    next.blocked =
+        next.issues.iter().any(|x| x.is_blocking()) || next.records.iter().any(|r| r.blocked);
+    Ok(next)
+}
+
 fn apply_choices(
     record: &mut ProposedRecord,
     i: usize,
@@ -308,8 +336,10 @@ fn apply_choices(
                     f.changed = true;
                 }
             }
-            _ => {
-                errors.insert(key, "Choose one".into());
+            // Not chosen yet: it stays undecided (and the draft blocked).
+            None => {}
+            Some(_) => {
+                errors.insert(key, "Choose one of the listed records".into());
             }
         }
     }
@@ -321,8 +351,10 @@ fn apply_choices(
                 l.status = "existing".into();
                 l.id = Some(id);
             }
-            _ => {
-                errors.insert(key, "Choose one".into());
+            // Not chosen yet: it stays undecided (and the draft blocked).
+            None => {}
+            Some(_) => {
+                errors.insert(key, "Choose one of the listed records".into());
             }
         }
     }
@@ -426,14 +458,32 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_choice_or_a_bad_value_comes_back_as_inline_errors() {
+    fn a_choice_on_the_card_changes_only_the_choice() {
+        let mut p = ambiguous();
+        p.records[0].fields[0].include = false;
+        let next = apply_choice(&p, "r0.choose.record", "003A", "https://acme").unwrap();
+        assert_eq!(next.records[0].id.as_deref(), Some("003A"));
+        assert!(
+            !next.records[0].fields[0].include,
+            "a held-back value stays held back"
+        );
+        assert!(!next.blocked);
+        assert!(apply_choice(&p, "r0.choose.record", "nope", "https://acme").is_err());
+        assert!(apply_choice(&p, "r7.choose.record", "003A", "https://acme").is_err());
+    }
+
+    #[test]
+    fn an_open_choice_stays_blocked_and_an_unknown_one_is_an_inline_error() {
         let mut values = EditValues::new();
         values.insert("r0.LastName".into(), Some("Lee".into()));
-        values.insert("r0.Email".into(), Some("not an email".into()));
+        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap();
+        assert_eq!(p.records[0].action, "ambiguous");
+        assert!(p.blocked);
+        values.insert("r0.choose.record".into(), Some("003Z".into()));
         let errors = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap_err();
         assert_eq!(
             errors.get("r0.choose.record").map(String::as_str),
-            Some("Choose one")
+            Some("Choose one of the listed records")
         );
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::action::ActionState;
 use crate::domain::draft::Severity;
 use crate::domain::validate::show_number;
 use crate::flow::action::{PendingAction, capitalise};
+use crate::flow::edit::{CREATE_NEW, NO_LINK, choice_key};
 use crate::flow::proposal::{ProposedField, ProposedRecord};
 use crate::flow::write::record_name;
 
@@ -54,11 +55,26 @@ struct RecordView {
     title: String,
     chunks: Vec<Vec<String>>,
     notes: Vec<String>,
+    /// Selects on the card for what several existing records could be.
+    choices: Vec<ChoiceView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChoiceView {
+    label: String,
+    options: Vec<OptionView>,
+}
+
+#[derive(Debug, Serialize)]
+struct OptionView {
+    text: String,
+    /// `<form key>=<value>`: what the click chooses (≤ 150 characters).
+    value: String,
 }
 
 impl RecordView {
     fn blocks(&self) -> usize {
-        self.chunks.len().max(1) + usize::from(!self.notes.is_empty())
+        self.chunks.len().max(1) + usize::from(!self.notes.is_empty()) + self.choices.len()
     }
 
     fn chars(&self) -> usize {
@@ -186,6 +202,9 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         esc(&cut(a.notes.trim(), EXCERPT_CHARS))
     ));
     let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed);
+    if !buttons {
+        records.iter_mut().for_each(|r| r.choices.clear());
+    }
     let footer = match a.state {
         ActionState::Drafted | ActionState::Failed => format!(
             "Draft {} · revision {} · expires {}",
@@ -394,7 +413,55 @@ fn record_view(index: usize, r: &ProposedRecord) -> RecordView {
         title: cut(&title, 2_900),
         chunks,
         notes,
+        choices: choices(index, r),
     }
+}
+
+/// One select per open choice (which existing record; which parent), as the Edit form offers
+/// them; the option value carries the form key so a click applies like a saved form.
+fn choices(index: usize, r: &ProposedRecord) -> Vec<ChoiceView> {
+    let mut out = Vec::new();
+    let option = |key: &str, value: &str, text: &str| OptionView {
+        text: cut(text, 75),
+        value: format!("{key}={value}"),
+    };
+    if r.action == "ambiguous" && !r.candidates.is_empty() {
+        let key = choice_key(index, "record");
+        let mut options: Vec<OptionView> = r
+            .candidates
+            .iter()
+            .take(99)
+            .map(|c| option(&key, &c.id, &c.label))
+            .collect();
+        options.push(option(
+            &key,
+            CREATE_NEW,
+            &format!("Create a new {}", r.label),
+        ));
+        out.push(ChoiceView {
+            label: cut(&format!("Which {}?", r.label), 150),
+            options,
+        });
+    }
+    for l in r
+        .links
+        .iter()
+        .filter(|l| l.status == "ambiguous" && !l.candidates.is_empty())
+    {
+        let key = choice_key(index, &l.field);
+        let mut options: Vec<OptionView> = l
+            .candidates
+            .iter()
+            .take(99)
+            .map(|c| option(&key, &c.id, &c.label))
+            .collect();
+        options.push(option(&key, NO_LINK, "No link"));
+        out.push(ChoiceView {
+            label: cut(&format!("Which {}?", l.object), 150),
+            options,
+        });
+    }
+    out
 }
 
 fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {

@@ -21,7 +21,7 @@ use super::modal::{ModalMeta, read_values, render_modal};
 use super::verify::verify;
 use crate::flow::action::PendingAction;
 use crate::flow::actions::{Approval, Outcome};
-use crate::flow::edit::{apply_edit, edit_form};
+use crate::flow::edit::{apply_choice, apply_edit, edit_form};
 
 #[instrument(skip_all, fields(kind = "interaction", user = tracing::field::Empty))]
 pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
@@ -69,10 +69,21 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
             let Some(action) = payload["actions"].get(0) else {
                 return Reply::Empty;
             };
+            // A select on the card carries its action in the block id: choose:<id>:<revision>:…
+            let block = s(action, &["block_id"]);
+            let chosen = block.strip_prefix("choose:").and_then(|rest| {
+                let mut parts = rest.split(':');
+                let id = parts.next()?.to_string();
+                let revision = parts.next()?.parse::<u32>().ok()?;
+                let value = action["selected_option"]["value"].as_str()?.to_string();
+                Some((id, revision, value))
+            });
             let click = Click {
                 app: app.clone(),
                 user,
-                action_id: s(action, &["value"]),
+                action_id: chosen
+                    .as_ref()
+                    .map_or_else(|| s(action, &["value"]), |(id, _, _)| id.clone()),
                 channel: {
                     let c = s(payload, &["channel", "id"]);
                     if c.is_empty() {
@@ -90,6 +101,12 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                 // views.open must follow the trigger within 3 seconds: not queued.
                 Some("crm_edit") => {
                     tokio::spawn(click.edit().instrument(span));
+                }
+                Some("crm_choose") => {
+                    if let Some((_, revision, value)) = chosen {
+                        app.jobs
+                            .spawn(click.choose(revision, value).instrument(span));
+                    }
                 }
                 _ => {}
             }
@@ -161,6 +178,45 @@ impl Click {
                 ":x: Slack did not open the editor ({e}); click Edit again."
             ))
             .await;
+        }
+    }
+
+    /// A choice made on the card (`<form key>=<value>`): a new revision with only that
+    /// choice changed.
+    async fn choose(self, revision: u32, choice: String) {
+        let Some((key, value)) = choice.split_once('=') else {
+            return;
+        };
+        let action = match self.app.actions.may_edit(&self.action_id, &self.user) {
+            Ok(Ok(a)) => a,
+            Ok(Err(reason)) => return self.tell(&reason).await,
+            Err(e) => return self.tell(&format!(":x: {e}")).await,
+        };
+        if action.revision != revision {
+            return self
+                .tell("This card changed since you chose; choose again on the new card.")
+                .await;
+        }
+        let instance = self
+            .app
+            .actions
+            .drafting()
+            .salesforce()
+            .instance_url()
+            .to_string();
+        match apply_choice(&action.proposal, key, value, &instance) {
+            Ok(p) => match self
+                .app
+                .actions
+                .save_edit(&self.action_id, &self.user, revision, p)
+            {
+                Ok(outcome) => self.settle(outcome).await,
+                Err(e) => self.tell(&format!(":x: {e}")).await,
+            },
+            Err(errors) => {
+                let all: Vec<String> = errors.into_values().collect();
+                self.tell(&format!(":x: {}", all.join("; "))).await
+            }
         }
     }
 

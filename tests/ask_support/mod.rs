@@ -3,7 +3,6 @@
 //! (tools/soql-check, `@jetstreamapp/soql-parser-js`).
 #![allow(dead_code)]
 
-
 use serde_json::{Value, json};
 
 use crmbot::domain::plan::testing::{SAMPLE_ME, sample_schema};

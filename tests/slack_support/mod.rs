@@ -417,6 +417,32 @@ impl Bot {
         .as_u16()
     }
 
+    /// A choice in a select on the card: `block_id` and the chosen option's value.
+    pub async fn select(&self, user: &str, block_id: &str, value: &str, message_ts: &str) -> u16 {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user, "name": user, "team_id": "T1"},
+            "api_app_id": "A1", "token": "legacy",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL, "is_ephemeral": false},
+            "trigger_id": "111.444.trigger",
+            "team": {"id": "T1", "domain": "acme"},
+            "channel": {"id": CHANNEL, "name": "sales"},
+            "response_url": self.slack.response_url(),
+            "actions": [{"type": "static_select", "action_id": "crm_choose", "block_id": block_id,
+                         "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": value},
+                         "action_ts": "1700000001.000300"}]
+        });
+        self.post_signed(
+            "/slack/interactivity",
+            "application/x-www-form-urlencoded",
+            &form_payload(&payload),
+            &[],
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
     /// Submits the Edit modal `view` (as views.open received it) with `values` by block id.
     pub async fn submit(&self, user: &str, view: &Value, values: Value) -> (u16, Value) {
         let mut view = view.clone();
