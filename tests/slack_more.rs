@@ -296,3 +296,34 @@ async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_recor
     assert_eq!(patch["method"], "PATCH");
     assert!(patch["url"].as_str().unwrap().ends_with(&ids[1]));
 }
+
+#[tokio::test]
+async fn a_forty_lead_draft_is_approved_in_one_request() {
+    let names: Vec<String> = (0..40).map(|i| format!("Person{i}")).collect();
+    let notes = format!("Expo booth scans, all at Expo Corp: {}", names.join(", "));
+    let records: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            json!({"object": "Lead", "lookup": null, "link": null,
+                        "fields": {"LastName": n, "Company": "Expo Corp"}})
+        })
+        .collect();
+    let bot = Bot::start(&json!({"records": records}).to_string()).await;
+    let (id, ts, blocks) = bot.log(&notes).await;
+    assert!(blocks.as_array().unwrap().len() <= 50);
+    bot.sandbox.reset_requests();
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    wait_for_update(&bot, "the done card", "Created Lead").await;
+    assert_eq!(
+        bot.sandbox.request_count(),
+        1,
+        "one request for 40 leads and the task"
+    );
+    let created = bot
+        .sandbox
+        .records("Lead")
+        .into_iter()
+        .filter(|l| l["Company"] == "Expo Corp")
+        .count();
+    assert_eq!(created, 40);
+}

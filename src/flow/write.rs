@@ -22,6 +22,9 @@ const DESCRIPTION_MAX: usize = 32_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub reference: String,
+    /// The row within a collection subrequest's answer (large drafts); `None` for a single
+    /// record subrequest.
+    pub index: Option<usize>,
     /// Index into the proposal's records; `None` for the meeting Task.
     pub record: Option<usize>,
     pub object: String,
@@ -86,28 +89,11 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
     })?;
     let mut subrequests = Vec::new();
     let mut steps = Vec::new();
-    for i in order {
+    let single_ref = |j: usize| Value::String(format!("@{{r{j}.id}}"));
+    for &i in &order {
         let r = &records[i];
-        let mut body = Map::new();
         let update = r.action == "update";
-        for f in r
-            .fields
-            .iter()
-            .filter(|f| f.include && (!update || f.changed))
-        {
-            body.insert(f.name.clone(), f.value.clone());
-        }
-        for l in &r.links {
-            match (l.status.as_str(), &l.id, l.record) {
-                ("existing", Some(id), _) => {
-                    body.insert(l.field.clone(), Value::String(id.clone()));
-                }
-                ("in_draft", _, Some(j)) => {
-                    body.insert(l.field.clone(), Value::String(format!("@{{r{j}.id}}")));
-                }
-                _ => {}
-            }
-        }
+        let body = record_body(r, &single_ref);
         let reference = format!("r{i}");
         let (method, url) = match (&r.id, update) {
             (Some(id), true) => {
@@ -124,44 +110,27 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
             reference_id: reference.clone(),
             body: Some(Value::Object(body)),
         });
-        steps.push(Step {
-            reference,
-            record: Some(i),
-            object: r.object.clone(),
-            label: r.label.clone(),
-            name: record_name(r),
-            outcome: if update { "updated" } else { "created" },
-            id: if update { r.id.clone() } else { None },
-        });
+        steps.push(step(reference, None, i, r));
+    }
+    if subrequests.len() + usize::from(action.meeting_task) > MAX_SUBREQUESTS {
+        // Too many for one subrequest each: sObject collections inside the composite.
+        return batch::plan(action, sf, &order);
     }
     if action.meeting_task {
-        let (body, name) = meeting_task(action);
+        let refs = |i: usize| created_or_id(records, i, &single_ref);
+        let (body, name) = meeting_task(action, &refs);
         subrequests.push(CompositeSubrequest {
             method: "POST".into(),
             url: sf.sobject_url("Task"),
             reference_id: "meeting".into(),
             body: Some(body),
         });
-        steps.push(Step {
-            reference: "meeting".into(),
-            record: None,
-            object: "Task".into(),
-            label: "Task".into(),
-            name,
-            outcome: "created",
-            id: None,
-        });
+        steps.push(meeting_step(name));
     }
     if subrequests.is_empty() {
         return Err(vec![
             "Nothing to write: every value already matches Salesforce".into(),
         ]);
-    }
-    if subrequests.len() > MAX_SUBREQUESTS {
-        return Err(vec![format!(
-            "This draft needs {} writes; one approval writes at most {MAX_SUBREQUESTS}. Split the notes into smaller logs.",
-            subrequests.len()
-        )]);
     }
     Ok(WritePlan {
         request: CompositeRequest {
@@ -175,16 +144,11 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
 
 /// The Task that logs the meeting: linked to the draft's person (WhoId) and deal or account
 /// (WhatId; never next to a Lead, which Salesforce refuses).
-fn meeting_task(action: &PendingAction) -> (Value, String) {
+pub(super) fn meeting_task(
+    action: &PendingAction,
+    reference: &dyn Fn(usize) -> Option<Value>,
+) -> (Value, String) {
     let records = &action.proposal.records;
-    let reference = |i: usize| -> Option<Value> {
-        let r = &records[i];
-        match (r.action.as_str(), &r.id) {
-            ("update", Some(id)) => Some(Value::String(id.clone())),
-            ("create", _) => Some(Value::String(format!("@{{r{i}.id}}"))),
-            _ => None,
-        }
-    };
     let find = |object: &str| records.iter().position(|r| r.object == object);
     let who_index = find("Contact").or_else(|| find("Lead"));
     let who = who_index.and_then(reference);
@@ -225,6 +189,85 @@ fn meeting_task(action: &PendingAction) -> (Value, String) {
         }
     }
     (body, format!("Meeting: {summary}"))
+}
+
+/// What a record sends: its kept values (for an update, only the changed ones) and its
+/// links; a parent created in the same write is referenced through `parent`.
+pub(super) fn record_body(
+    r: &ProposedRecord,
+    parent: &dyn Fn(usize) -> Value,
+) -> Map<String, Value> {
+    let update = r.action == "update";
+    let mut body = Map::new();
+    for f in r
+        .fields
+        .iter()
+        .filter(|f| f.include && (!update || f.changed))
+    {
+        body.insert(f.name.clone(), f.value.clone());
+    }
+    for l in &r.links {
+        match (l.status.as_str(), &l.id, l.record) {
+            ("existing", Some(id), _) => {
+                body.insert(l.field.clone(), Value::String(id.clone()));
+            }
+            ("in_draft", _, Some(j)) => {
+                body.insert(l.field.clone(), parent(j));
+            }
+            _ => {}
+        }
+    }
+    body
+}
+
+/// How the meeting Task points at record `i`: its reference when created by this write,
+/// its id when updated.
+pub(super) fn created_or_id(
+    records: &[ProposedRecord],
+    i: usize,
+    created: &dyn Fn(usize) -> Value,
+) -> Option<Value> {
+    let r = records.get(i)?;
+    match (r.action.as_str(), &r.id) {
+        ("update", Some(id)) => Some(Value::String(id.clone())),
+        ("create", _) => Some(created(i)),
+        _ => None,
+    }
+}
+
+pub(super) fn step(reference: String, index: Option<usize>, i: usize, r: &ProposedRecord) -> Step {
+    let update = r.action == "update";
+    Step {
+        reference,
+        index,
+        record: Some(i),
+        object: r.object.clone(),
+        label: r.label.clone(),
+        name: record_name(r),
+        outcome: if update { "updated" } else { "created" },
+        id: if update { r.id.clone() } else { None },
+    }
+}
+
+pub(super) fn meeting_step(name: String) -> Step {
+    Step {
+        reference: "meeting".into(),
+        index: None,
+        record: None,
+        object: "Task".into(),
+        label: "Task".into(),
+        name,
+        outcome: "created",
+        id: None,
+    }
+}
+
+/// The errors a rolled-back write reports for the steps that did not cause it.
+fn is_rollback_noise(code: &str) -> bool {
+    matches!(
+        code,
+        "PROCESSING_HALTED" | "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    )
 }
 
 /// Record indexes with every in-draft parent before its children; `None` on a cycle.
@@ -303,9 +346,19 @@ pub fn read_outcome(
             });
             continue;
         };
-        if (200..300).contains(&sub.http_status_code) {
-            let id = sub
-                .body
+        // A row of a collection answers inside the array, with its own success flag.
+        let (ok, body) = match step.index {
+            Some(k) => {
+                let row = sub.body.get(k).cloned().unwrap_or(Value::Null);
+                let ok = (200..300).contains(&sub.http_status_code)
+                    && row["success"].as_bool().unwrap_or(false);
+                let body = if ok { row } else { row["errors"].clone() };
+                (ok, body)
+            }
+            None => ((200..300).contains(&sub.http_status_code), sub.body.clone()),
+        };
+        if ok {
+            let id = body
                 .get("id")
                 .and_then(Value::as_str)
                 .map(str::to_string)
@@ -321,13 +374,19 @@ pub fn read_outcome(
             });
             continue;
         }
-        let errors = sub.body.as_array().cloned().unwrap_or_default();
+        let errors = body
+            .as_array()
+            .cloned()
+            .or_else(|| sub.body.as_array().cloned())
+            .unwrap_or_default();
         let first = errors.first().cloned().unwrap_or(Value::Null);
+        // Collections say `statusCode`, the rest `errorCode`.
         let code = first
             .get("errorCode")
+            .or_else(|| first.get("statusCode"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        if code.as_deref() == Some("PROCESSING_HALTED") && failure.is_some() {
+        if code.as_deref().is_some_and(is_rollback_noise) && failure.is_some() {
             continue;
         }
         let candidate = WriteFailure {
@@ -350,9 +409,9 @@ pub fn read_outcome(
             transient: sub.http_status_code >= 500,
             code,
         };
-        // A rolled-back step's PROCESSING_HALTED gives way to the step that caused it.
+        // A rolled-back step's noise gives way to the step that caused it.
         match &failure {
-            Some(f) if f.code.as_deref() != Some("PROCESSING_HALTED") => {}
+            Some(f) if !f.code.as_deref().is_some_and(is_rollback_noise) => {}
             _ => failure = Some(candidate),
         }
     }
@@ -362,5 +421,6 @@ pub fn read_outcome(
     }
 }
 
+mod batch;
 #[cfg(test)]
 mod tests;

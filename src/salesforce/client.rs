@@ -116,6 +116,12 @@ impl SalesforceClient {
         format!("/services/data/{}/sobjects/{object}", self.inner.version)
     }
 
+    /// `/services/data/v62.0/composite/sobjects` — sObject collections, for composite
+    /// subrequests.
+    pub fn collections_url(&self) -> String {
+        format!("/services/data/{}/composite/sobjects", self.inner.version)
+    }
+
     /// `/services/data/v62.0/query?q=...` — for composite subrequests.
     pub fn query_url(&self, soql: &str) -> String {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();

@@ -1,8 +1,9 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::config::SalesforceSettings;
 use crate::domain::draft::{Issue, IssueKind};
+use crate::flow::proposal::ProposedRecord;
 use crate::flow::testing::{action, field, link, record};
 use crate::salesforce::CompositeSubresponse;
 
@@ -144,8 +145,70 @@ fn undecided_or_blocked_records_cannot_be_written() {
 }
 
 #[test]
-fn more_than_one_composite_of_work_is_refused_with_a_reason() {
-    let records = (0..25)
+fn a_large_draft_is_still_one_request_through_collections() {
+    let mut records: Vec<ProposedRecord> = vec![record(
+        "Account",
+        "create",
+        vec![field("Name", json!("Globex"))],
+    )];
+    for i in 0..60 {
+        let mut c = record(
+            "Contact",
+            "create",
+            vec![field("LastName", json!(format!("C{i}")))],
+        );
+        c.links
+            .push(link("AccountId", "Account", "in_draft", None, Some(0)));
+        records.push(c);
+    }
+    let plan = plan_write(&action(records, true), &client()).unwrap();
+    let subs = &plan.request.subrequests;
+    assert!(plan.request.all_or_none);
+    assert_eq!(subs.len(), 3, "accounts, contacts, the meeting task");
+    assert_eq!(subs[0].url, "/services/data/v62.0/composite/sobjects");
+    assert_eq!(subs[0].reference_id, "c0_0");
+    let contacts = subs[1].body.as_ref().unwrap();
+    assert_eq!(contacts["allOrNone"], true);
+    assert_eq!(contacts["records"].as_array().unwrap().len(), 60);
+    assert_eq!(contacts["records"][0]["AccountId"], "@{c0_0[0].id}");
+    assert_eq!(contacts["records"][0]["attributes"]["type"], "Contact");
+    let task = subs[2].body.as_ref().unwrap();
+    assert_eq!(task["WhoId"], "@{c1_0[0].id}");
+    assert_eq!(task["WhatId"], "@{c0_0[0].id}");
+    assert_eq!(plan.steps.len(), 62);
+
+    // Reading the answer: rows of the collections, then the task.
+    let response = CompositeResponse {
+        responses: vec![
+            CompositeSubresponse {
+                reference_id: "c0_0".into(),
+                http_status_code: 200,
+                body: json!([{"id": "001A", "success": true, "errors": []}]),
+            },
+            CompositeSubresponse {
+                reference_id: "c1_0".into(),
+                http_status_code: 200,
+                body: json!(
+                    (0..60)
+                        .map(|i| json!({"id": format!("003{i}"), "success": true, "errors": []}))
+                        .collect::<Vec<_>>()
+                ),
+            },
+            CompositeSubresponse {
+                reference_id: "meeting".into(),
+                http_status_code: 201,
+                body: json!({"id": "00T1", "success": true, "errors": []}),
+            },
+        ],
+    };
+    let written = read_outcome(&plan, &response, "https://acme").unwrap();
+    assert_eq!(written.len(), 62);
+    assert_eq!(written[1].id, "0030");
+}
+
+#[test]
+fn a_failed_collection_row_names_salesforces_reason() {
+    let records = (0..30)
         .map(|i| {
             record(
                 "Lead",
@@ -154,8 +217,22 @@ fn more_than_one_composite_of_work_is_refused_with_a_reason() {
             )
         })
         .collect();
-    let err = plan_write(&action(records, true), &client()).unwrap_err();
-    assert!(err[0].contains("26 writes"), "{err:?}");
+    let plan = plan_write(&action(records, false), &client()).unwrap();
+    let mut rows: Vec<Value> = (0..30)
+        .map(|_| json!({"success": false, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "rolled back", "fields": []}]}))
+        .collect();
+    rows[7] = json!({"success": false, "errors": [{"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Company]", "fields": ["Company"]}]});
+    let response = CompositeResponse {
+        responses: vec![CompositeSubresponse {
+            reference_id: "c0_0".into(),
+            http_status_code: 200,
+            body: Value::Array(rows),
+        }],
+    };
+    let failure = read_outcome(&plan, &response, "https://acme").unwrap_err();
+    assert_eq!(failure.code.as_deref(), Some("REQUIRED_FIELD_MISSING"));
+    assert_eq!(failure.fields, ["Company"]);
+    assert_eq!(failure.record.as_deref(), Some("Lead L7"));
 }
 
 #[test]

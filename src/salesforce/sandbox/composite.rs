@@ -227,13 +227,22 @@ fn resolve_value(value: &Value, results: &HashMap<String, Value>) -> Result<Valu
 
 /// `refId.field`, `refId.records[0].Id`, ...
 fn lookup(expr: &str, results: &HashMap<String, Value>) -> Result<Value, String> {
-    let (reference, path) = expr.split_once('.').unwrap_or((expr, ""));
+    let (head, path) = expr.split_once('.').unwrap_or((expr, ""));
+    // `collection[0].id`: a collection's result is an array.
+    let (reference, head_indexes) = match head.find('[') {
+        Some(i) => (&head[..i], &head[i..]),
+        None => (head, ""),
+    };
     let missing = || {
         format!(
             "Invalid reference specified. No value for {expr} found in {reference}. Provided referenceId ensure you are referencing only successfully completed requests."
         )
     };
     let mut current = results.get(reference).ok_or_else(missing)?;
+    for index in head_indexes.split('[').filter(|s| !s.is_empty()) {
+        let n: usize = index.trim_end_matches(']').parse().map_err(|_| missing())?;
+        current = current.get(n).ok_or_else(missing)?;
+    }
     for part in path.split('.').filter(|p| !p.is_empty()) {
         let (name, indexes) = match part.find('[') {
             Some(i) => (&part[..i], &part[i..]),
