@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use futures::future::join_all;
 use serde_json::Value;
 use tracing::{debug, info, instrument};
 
 use super::proposal::{LlmSummary, PROPOSAL_VERSION, Proposal, SalesforceSummary, propose_records};
+use super::query_schema::describe_all;
 use super::schema::{SchemaProblem, build_schema};
 use crate::config::{DraftingSettings, ObjectConfig};
 use crate::domain::notes::Notes;
@@ -90,17 +90,9 @@ impl Drafting {
     /// The allowed schema: config ∩ describe. Describe comes from the client's cache, so
     /// after the first call this costs no request until the TTL runs out.
     pub async fn schema(&self) -> Result<(CrmSchema, Vec<SchemaProblem>), SalesforceError> {
-        let names: Vec<&String> = self.objects.keys().collect();
-        let results = join_all(names.iter().map(|n| self.salesforce.describe(n))).await;
-        let mut described = Vec::new();
-        for (name, result) in names.into_iter().zip(results) {
-            match result {
-                Ok(d) => described.push((name.clone(), d)),
-                // An object the org lacks is a schema problem, not a failure.
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let names: Vec<String> = self.objects.keys().cloned().collect();
+        let mut described = BTreeMap::new();
+        describe_all(&self.salesforce, &names, &mut described).await?;
         let describes = described
             .iter()
             .map(|(n, d)| (n.clone(), d.as_ref()))

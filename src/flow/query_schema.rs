@@ -19,7 +19,7 @@ pub async fn query_schema(
 ) -> Result<(QuerySchema, Vec<SchemaProblem>), SalesforceError> {
     let mut describes: BTreeMap<String, std::sync::Arc<SObjectDescribe>> = BTreeMap::new();
     let names: Vec<String> = objects.keys().cloned().collect();
-    fetch(sf, &names, &mut describes).await?;
+    describe_all(sf, &names, &mut describes).await?;
     // The parents named by relationship paths.
     let mut targets = Vec::new();
     for (name, config) in objects {
@@ -37,7 +37,7 @@ pub async fn query_schema(
             }
         }
     }
-    fetch(sf, &targets, &mut describes).await?;
+    describe_all(sf, &targets, &mut describes).await?;
 
     let mut schema = QuerySchema::default();
     let mut problems = Vec::new();
@@ -71,7 +71,9 @@ pub async fn query_schema(
     Ok((schema, problems))
 }
 
-async fn fetch(
+/// Describes `names` at once (from the client's cache when fresh) into `into`. An object
+/// the org lacks is left out (a schema problem for the caller), not a failure.
+pub(super) async fn describe_all(
     sf: &SalesforceClient,
     names: &[String],
     into: &mut BTreeMap<String, std::sync::Arc<SObjectDescribe>>,
