@@ -392,6 +392,22 @@ impl Bot {
 
     /// A button click on the card (`crm_approve`, `crm_edit`, `crm_reject`).
     pub async fn click(&self, user: &str, action_id: &str, value: &str, message_ts: &str) -> u16 {
+        let action = json!({"type": "button", "action_id": action_id, "block_id": format!("pa:{value}"),
+                            "text": {"type": "plain_text", "text": "x"}, "value": value,
+                            "action_ts": "1700000001.000200"});
+        self.block_action(user, message_ts, action).await
+    }
+
+    /// A choice in a select on the card: `block_id` and the chosen option's value.
+    pub async fn select(&self, user: &str, block_id: &str, value: &str, message_ts: &str) -> u16 {
+        let action = json!({"type": "static_select", "action_id": "crm_choose", "block_id": block_id,
+                            "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": value},
+                            "action_ts": "1700000001.000300"});
+        self.block_action(user, message_ts, action).await
+    }
+
+    /// A block_actions payload for `action` on the card at `message_ts`, signed and posted.
+    async fn block_action(&self, user: &str, message_ts: &str, action: Value) -> u16 {
         let payload = json!({
             "type": "block_actions",
             "user": {"id": user, "username": user, "name": user, "team_id": "T1"},
@@ -401,36 +417,7 @@ impl Bot {
             "team": {"id": "T1", "domain": "acme"},
             "channel": {"id": CHANNEL, "name": "sales"},
             "response_url": self.slack.response_url(),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": format!("pa:{value}"),
-                         "text": {"type": "plain_text", "text": "x"}, "value": value,
-                         "action_ts": "1700000001.000200"}]
-        });
-        let body = form_payload(&payload);
-        self.post_signed(
-            "/slack/interactivity",
-            "application/x-www-form-urlencoded",
-            &body,
-            &[],
-        )
-        .await
-        .status()
-        .as_u16()
-    }
-
-    /// A choice in a select on the card: `block_id` and the chosen option's value.
-    pub async fn select(&self, user: &str, block_id: &str, value: &str, message_ts: &str) -> u16 {
-        let payload = json!({
-            "type": "block_actions",
-            "user": {"id": user, "username": user, "name": user, "team_id": "T1"},
-            "api_app_id": "A1", "token": "legacy",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL, "is_ephemeral": false},
-            "trigger_id": "111.444.trigger",
-            "team": {"id": "T1", "domain": "acme"},
-            "channel": {"id": CHANNEL, "name": "sales"},
-            "response_url": self.slack.response_url(),
-            "actions": [{"type": "static_select", "action_id": "crm_choose", "block_id": block_id,
-                         "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": value},
-                         "action_ts": "1700000001.000300"}]
+            "actions": [action]
         });
         self.post_signed(
             "/slack/interactivity",
