@@ -35,6 +35,14 @@ pub struct SandboxArgs {
     /// Extra schema (custom objects and `__c` fields), JSON.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
+    /// Remove a field from the schema, e.g. `*.Crmbot_Key__c` to play an org without
+    /// crmbot's idempotency key field (repeatable).
+    #[arg(long, value_name = "OBJECT.FIELD")]
+    drop_field: Vec<String>,
+    /// Hold every write this many milliseconds before it commits, as a slow org does (the
+    /// write still commits if the client gives up waiting).
+    #[arg(long, value_name = "MS")]
+    commit_delay_ms: Option<u64>,
 }
 
 pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
@@ -46,6 +54,8 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         options.seed = sandbox::Seed::File(seed);
     }
     options.extra_schema = args.schema;
+    options.drop_fields = args.drop_field;
+    options.faults.commit_delay = args.commit_delay_ms.map(std::time::Duration::from_millis);
     sandbox::run(options, args.listen)
         .await
         .context("sandbox")?;

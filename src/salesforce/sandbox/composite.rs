@@ -1,14 +1,15 @@
 //! The composite family (salesforce.md §2): `/composite` (≤25 subrequests, `@{ref.path}`
 //! references, allOrNone rollback with PROCESSING_HALTED), `/composite/tree/{O}` (nested
 //! inserts, all or nothing) and `/composite/sobjects` collections (≤200 rows, allOrNone with
-//! ALL_OR_NONE_OPERATION_ROLLED_BACK). Each is one API call; rollback uses `Tx` savepoints.
+//! ALL_OR_NONE_OPERATION_ROLLED_BACK, in `collections`). Each is one API call; rollback uses
+//! `Tx` savepoints.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
 use super::duplicates;
-use super::errors::{ApiError, SfError};
+use super::errors::ApiError;
 use super::records;
 use super::routes::{self, Call, Env, Reply};
 use super::store::Tx;
@@ -16,7 +17,7 @@ use super::validate::Mode;
 
 const MAX_SUBREQUESTS: usize = 25;
 const MAX_QUERIES: usize = 5;
-const MAX_RECORDS: usize = 200;
+pub(super) const MAX_RECORDS: usize = 200;
 
 fn bad_request(message: &str) -> Reply {
     Reply::json(
@@ -175,7 +176,7 @@ fn run_sub(
         batch_size: call.batch_size,
         if_modified_since: header("If-Modified-Since").map(str::to_string),
     };
-    if call.path.starts_with("composite") && call.path != "composite/sobjects" {
+    if call.path.starts_with("composite") && !call.path.starts_with("composite/sobjects") {
         return ApiError::not_found().into();
     }
     routes::route(env, tx, &call)
@@ -379,113 +380,4 @@ fn insert_tree(
         }
     }
     Ok(())
-}
-
-/// `POST|PATCH|DELETE /composite/sobjects`.
-pub fn collections(env: &Env<'_>, tx: &mut Tx<'_>, call: &Call) -> Reply {
-    let ctx = routes::write_ctx(env, call);
-    let (all_or_none, rows): (bool, Vec<Value>) = if call.method == "DELETE" {
-        let ids = call.param("ids").unwrap_or_default();
-        let rows = ids
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|id| json!(id))
-            .collect();
-        (call.param("allOrNone").is_some_and(|v| v == "true"), rows)
-    } else {
-        let Some(body) = call.body.as_ref() else {
-            return ApiError::json_parse("The request body is empty.").into();
-        };
-        let rows = body["records"].as_array().cloned().unwrap_or_default();
-        (body["allOrNone"].as_bool().unwrap_or(false), rows)
-    };
-    if rows.len() > MAX_RECORDS {
-        return ApiError::bad(
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 200 records into this call",
-        )
-        .into();
-    }
-    let start = tx.savepoint();
-    let mut outcomes: Vec<Result<String, ApiError>> = Vec::new();
-    for row in &rows {
-        let outcome = match call.method.as_str() {
-            "DELETE" => {
-                let id = row.as_str().unwrap_or_default();
-                match env.schema.object_for_id(id) {
-                    Some(o) => records::delete(&ctx, tx, &o.name, id).map(|_| id.to_string()),
-                    None => Err(ApiError::bad("MALFORMED_ID", format!("malformed id {id}"))),
-                }
-            }
-            method => collection_row(&ctx, tx, method, row),
-        };
-        outcomes.push(outcome);
-    }
-    let any_failed = outcomes.iter().any(Result::is_err);
-    if all_or_none && any_failed {
-        tx.rollback_to(start);
-    }
-    let rolled_back = SfError::new(
-        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-        "Record rolled back because not all records were valid and the request was using AllOrNone header",
-    )
-    .with_fields(vec![]);
-    let body: Vec<Value> = outcomes
-        .into_iter()
-        .map(|o| match o {
-            Ok(_) if all_or_none && any_failed => {
-                json!({"success": false, "errors": [rolled_back.save_json()]})
-            }
-            Ok(id) => json!({"id": id, "success": true, "errors": []}),
-            Err(e) => json!({"success": false, "errors": e.save_errors()}),
-        })
-        .collect();
-    Reply::json(200, Value::Array(body))
-}
-
-fn collection_row(
-    ctx: &records::WriteCtx<'_>,
-    tx: &mut Tx<'_>,
-    method: &str,
-    row: &Value,
-) -> Result<String, ApiError> {
-    let object = row["attributes"]["type"]
-        .as_str()
-        .ok_or_else(|| ApiError::bad("INVALID_TYPE", "Must send a concrete entity type."))?;
-    let mut fields = row.as_object().cloned().unwrap_or_default();
-    fields.remove("attributes");
-    if method == "POST" {
-        return records::create(ctx, tx, object, &Value::Object(fields), Mode::Create);
-    }
-    let id = fields
-        .remove("id")
-        .or_else(|| fields.remove("Id"))
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| ApiError::bad("MISSING_ARGUMENT", "Id not specified in an update call"))?;
-    records::update(ctx, tx, object, &id, &Value::Object(fields))
-}
-
-/// `GET /composite/sobjects/{O}?ids=...&fields=...`.
-pub fn collections_get(
-    env: &Env<'_>,
-    tx: &mut Tx<'_>,
-    call: &Call,
-    object: &str,
-) -> Result<Reply, ApiError> {
-    let def = records::object(env.schema, object)?;
-    let fields: Vec<String> = call
-        .param("fields")
-        .ok_or_else(|| ApiError::bad("MISSING_ARGUMENT", "fields is required"))?
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect();
-    let ids = call.param("ids").unwrap_or_default();
-    let mut out = Vec::new();
-    for id in ids.split(',').filter(|s| !s.is_empty()) {
-        match records::find(env.schema, tx, def, id) {
-            Ok(r) => out.push(records::record_json(&call.version, def, r, Some(&fields))?),
-            Err(_) => out.push(Value::Null),
-        }
-    }
-    Ok(Reply::json(200, Value::Array(out)))
 }

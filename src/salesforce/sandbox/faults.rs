@@ -1,7 +1,9 @@
 //! Fault injection, so client retry, refresh and limit handling can be tested against real
 //! HTTP: a deterministic share of 503s, added latency, REQUEST_LIMIT_EXCEEDED after N calls,
-//! expiry of minted tokens, and "fail the next N requests under this path". Settable when
-//! starting and at runtime (`RunningSandbox::set_faults`); counters restart at each set.
+//! expiry of minted tokens, "fail the next N requests under this path", a slow commit (the
+//! write lands even when the client has gone), and answers lost after a commit (504, an
+//! empty 200, no answer at all). Settable when starting and at runtime
+//! (`RunningSandbox::set_faults`); counters restart at each set.
 
 use std::time::Duration;
 
@@ -23,6 +25,42 @@ pub struct Faults {
     pub expire_minted_tokens: bool,
     /// One-shot failures for requests whose path starts with a prefix.
     pub fail_next: Vec<FailNext>,
+    /// Every write waits this long before it commits, as an org busy with triggers and
+    /// flows does. The write is carried out even if the client stops waiting or is killed,
+    /// as Salesforce carries on with a request whose connection dropped.
+    pub commit_delay: Option<Duration>,
+    /// One-shot: the next requests under a path commit, then their answer is lost.
+    pub after_commit: Vec<AfterCommit>,
+}
+
+/// What the client gets instead of the real answer of a request that did commit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LostAnswer {
+    /// 504 Gateway Timeout from a proxy in front of the org, with an HTML body.
+    GatewayTimeout,
+    /// 200 with an empty body.
+    EmptyOk,
+    /// No answer for this long (the client's timeout fires first), then the real one.
+    Silence(Duration),
+}
+
+/// The next `count` requests whose path starts with `path_prefix` commit normally and then
+/// answer `answer` instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AfterCommit {
+    pub path_prefix: String,
+    pub count: u32,
+    pub answer: LostAnswer,
+}
+
+impl AfterCommit {
+    pub fn new(path_prefix: &str, count: u32, answer: LostAnswer) -> AfterCommit {
+        AfterCommit {
+            path_prefix: path_prefix.to_string(),
+            count,
+            answer,
+        }
+    }
 }
 
 /// Fail the next `count` requests whose path starts with `path_prefix` (any path, the OAuth
@@ -81,6 +119,17 @@ impl FaultState {
             _ => ("INJECTED_FAULT", "injected failure"),
         };
         Some((status, json!([{"message": message, "errorCode": code}])))
+    }
+
+    /// A lost answer armed for this path, if any.
+    pub fn take_after_commit(&mut self, path: &str) -> Option<LostAnswer> {
+        let rule = self
+            .faults
+            .after_commit
+            .iter_mut()
+            .find(|r| r.count > 0 && path.starts_with(&r.path_prefix))?;
+        rule.count -= 1;
+        Some(rule.answer)
     }
 
     /// The 503 share and the call limit, for an authenticated API request.

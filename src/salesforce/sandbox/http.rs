@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::faults;
+use super::faults::{self, LostAnswer};
 use super::oauth;
 use super::routes::{self, Call, Env, Reply};
 use super::server::{RecordedRequest, Shared, lock};
@@ -50,6 +50,11 @@ fn respond(
     }
     if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert("location", loc);
+    }
+    // The org's clock, which stamps CreatedDate: shifted with `today` like everything else.
+    let date = shared.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        headers.insert("date", v);
     }
     response
 }
@@ -153,8 +158,57 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         batch_size,
         if_modified_since: header(&parts.headers, "if-modified-since").map(str::to_string),
     };
-    let reply = execute(&shared, &call);
-    respond(&shared, reply.status, reply.body, reply.location)
+    let (delay, lost) = {
+        let mut faults = lock(&shared.faults);
+        let delay = faults.faults.commit_delay.filter(|_| writes(&call));
+        (delay, faults.take_after_commit(&path))
+    };
+    let reply = match delay {
+        // A task of its own: dropping this handler (the client went away) does not stop it.
+        Some(delay) => {
+            let (shared, call) = (shared.clone(), call.clone());
+            let committing = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                execute(&shared, &call)
+            });
+            match committing.await {
+                Ok(reply) => reply,
+                Err(_) => Reply::json(
+                    500,
+                    json!([{"errorCode": "UNKNOWN_EXCEPTION", "message": "commit interrupted"}]),
+                ),
+            }
+        }
+        None => execute(&shared, &call),
+    };
+    match lost {
+        Some(LostAnswer::GatewayTimeout) => {
+            let mut response = Response::new(Body::from(
+                "<html><body><h1>504 Gateway Time-out</h1></body></html>",
+            ));
+            *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+            response
+        }
+        Some(LostAnswer::EmptyOk) => respond(&shared, 200, None, None),
+        Some(LostAnswer::Silence(quiet)) => {
+            tokio::time::sleep(quiet).await;
+            respond(&shared, reply.status, reply.body, reply.location)
+        }
+        None => respond(&shared, reply.status, reply.body, reply.location),
+    }
+}
+
+/// Whether a call changes data (a composite of reads only does not).
+fn writes(call: &Call) -> bool {
+    match call.method.as_str() {
+        "GET" | "HEAD" => false,
+        "POST" if call.path == "composite" => call
+            .body
+            .as_ref()
+            .and_then(|b| b["compositeRequest"].as_array())
+            .is_none_or(|subs| subs.iter().any(|s| s["method"] != "GET")),
+        _ => true,
+    }
 }
 
 /// Runs a call in one transaction and commits what it wrote.

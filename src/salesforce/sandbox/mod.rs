@@ -8,11 +8,12 @@
 //! * `http`: each request: recording, faults, auth, `Sforce-Limit-Info`, versions, OAuth.
 //! * `routes`: one REST call -> handler, shared by top-level requests and composite subrequests.
 //! * `records`, `validate`, `duplicates`: writes as Salesforce checks them.
-//! * `composite`: composite, tree and collections. `query`: SOQL paging over `soql` (the engine).
+//! * `composite`: composite and tree; `collections`: sObject collections (upsert too). `query`: SOQL paging over `soql` (the engine).
 //! * `schema` (+ `default_schema.json`), `describe`: objects and fields, describe JSON.
 //! * `store`: in-memory records with a memory or sled backend, transactions with rollback.
 //! * `seed` (+ `default_seed.json`), `oauth`, `faults`, `ids`, `errors`.
 
+mod collections;
 mod composite;
 mod describe;
 mod duplicates;
@@ -35,7 +36,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-pub use faults::{FailNext, Faults};
+pub use faults::{AfterCommit, FailNext, Faults, LostAnswer};
 pub use oauth::{OAuthOptions, ORG_ID};
 pub use server::{RecordedRequest, RunningSandbox, run, start};
 
@@ -78,6 +79,9 @@ pub struct SandboxOptions {
     pub extra_schema: Option<PathBuf>,
     /// Extra schema given inline, same format (applied after the file).
     pub extra_schema_json: Option<serde_json::Value>,
+    /// Fields removed from the schema (`Object.Field`, or `*.Field` on every object), e.g.
+    /// `*.Crmbot_Key__c` for an org without crmbot's idempotency key.
+    pub drop_fields: Vec<String>,
     /// Rows per query page (Salesforce: 2000). Tests set e.g. 2 to exercise paging.
     pub page_size: usize,
     /// Static access tokens accepted as `Authorization: Bearer <token>`.
@@ -98,6 +102,7 @@ impl Default for SandboxOptions {
             seed: Seed::Default,
             extra_schema: None,
             extra_schema_json: None,
+            drop_fields: Vec::new(),
             page_size: 2000,
             tokens: vec![DEFAULT_TOKEN.to_string()],
             oauth: OAuthOptions::default(),

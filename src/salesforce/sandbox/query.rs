@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn pages_follow_next_records_url_until_done() {
-        let schema = Schema::load(None, None).unwrap();
+        let schema = Schema::load(None, None, &[]).unwrap();
         let ctx = QueryCtx {
             schema: &schema,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),

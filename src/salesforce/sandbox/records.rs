@@ -81,6 +81,7 @@ pub fn create(
     }
     validate::derive(object, &mut record, &values, tx);
     validate::check_required(object, &record)?;
+    validate::check_unique(object, &record, None, tx)?;
     if mode != Mode::Seed {
         duplicates::check(tx, object, &record, None, ctx.allow_save, ctx.version)?;
     }
@@ -163,6 +164,7 @@ pub fn update(
     }
     validate::derive(object, &mut record, &values, tx);
     validate::check_required(object, &record)?;
+    validate::check_unique(object, &record, Some(&existing.id), tx)?;
     if values.contains_key("Email") {
         duplicates::check(
             tx,

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
+use super::collections;
 use super::composite;
 use super::describe;
 use super::errors::ApiError;
@@ -151,9 +152,12 @@ pub fn route(env: &Env<'_>, tx: &mut Tx<'_>, call: &Call) -> Reply {
         (["composite"], "POST") => Ok(composite::composite(env, tx, call)),
         (["composite", "tree", o], "POST") => Ok(composite::tree(env, tx, call, o)),
         (["composite", "sobjects"], "POST" | "PATCH" | "DELETE") => {
-            Ok(composite::collections(env, tx, call))
+            Ok(collections::collections(env, tx, call))
         }
-        (["composite", "sobjects", o], "GET") => composite::collections_get(env, tx, call, o),
+        (["composite", "sobjects", o], "GET") => collections::collections_get(env, tx, call, o),
+        (["composite", "sobjects", o, field], "PATCH") => {
+            Ok(collections::upsert(env, tx, call, o, field))
+        }
         ([] | ["limits"] | ["sobjects"] | ["query" | "queryAll", ..], m) => {
             Ok(not_allowed(m, "GET"))
         }

@@ -247,9 +247,12 @@ pub struct Schema {
 
 impl Schema {
     /// The default schema plus an optional extra schema (file and/or inline JSON).
+    /// `drop` removes fields (`Object.Field`, or `*.Field` on every object), so a test can
+    /// play an org that lacks, say, the `Crmbot_Key__c` field.
     pub fn load(
         extra_file: Option<&Path>,
         extra_inline: Option<&serde_json::Value>,
+        drop: &[String],
     ) -> Result<Schema, SandboxError> {
         let base: SchemaFile = serde_json::from_str(DEFAULT_SCHEMA)
             .map_err(|e| SandboxError::Schema(format!("built-in schema: {e}")))?;
@@ -269,6 +272,19 @@ impl Schema {
         }
         for extra in extras {
             merge(&mut specs, extra)?;
+        }
+        for spec in drop {
+            let Some((object, field)) = spec.split_once('.') else {
+                return Err(SandboxError::Schema(format!(
+                    "{spec}: name a field to drop as Object.Field (or *.Field)"
+                )));
+            };
+            for o in specs
+                .iter_mut()
+                .filter(|o| object == "*" || o.name.eq_ignore_ascii_case(object))
+            {
+                o.fields.retain(|f| !f.name.eq_ignore_ascii_case(field));
+            }
         }
         let objects = specs.into_iter().map(build).collect::<Result<_, _>>()?;
         Ok(Schema { objects })
@@ -420,7 +436,7 @@ mod tests {
 
     #[test]
     fn default_schema_loads_with_required_fields_as_clients_compute_them() {
-        let schema = Schema::load(None, None).unwrap();
+        let schema = Schema::load(None, None, &[]).unwrap();
         let required = |o: &str| -> Vec<String> {
             let obj = schema.object(o).unwrap();
             obj.fields
@@ -457,7 +473,7 @@ mod tests {
             {"name": "Lead", "fields": [{"name": "Key__c", "type": "string", "length": 10, "externalId": true}]},
             {"name": "Invoice__c", "keyPrefix": "a01", "fields": [{"name": "Name", "type": "string", "length": 80}]}
         ]});
-        let schema = Schema::load(None, Some(&extra)).unwrap();
+        let schema = Schema::load(None, Some(&extra), &[]).unwrap();
         assert!(
             schema
                 .object("lead")
@@ -468,6 +484,6 @@ mod tests {
         );
         assert_eq!(schema.object("Invoice__c").unwrap().key_prefix, "a01");
         let bad = serde_json::json!({"objects": [{"name": "Lead", "fields": [{"name": "Key", "type": "string"}]}]});
-        assert!(Schema::load(None, Some(&bad)).is_err());
+        assert!(Schema::load(None, Some(&bad), &[]).is_err());
     }
 }

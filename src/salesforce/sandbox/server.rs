@@ -196,6 +196,7 @@ pub async fn start(
     let schema = Schema::load(
         options.extra_schema.as_deref(),
         options.extra_schema_json.as_ref(),
+        &options.drop_fields,
     )?;
     let backend: Box<dyn Backend> = match &options.storage {
         Storage::Memory => Box::new(MemoryBackend::default()),

@@ -152,6 +152,9 @@ impl Data {
 #[derive(Debug, Default)]
 pub struct Changes(BTreeMap<String, StoredRecord>);
 
+/// What `Tx::rollback_to` returns to.
+pub type Savepoint = BTreeMap<String, StoredRecord>;
+
 /// Reads see committed records overlaid with this transaction's writes.
 pub struct Tx<'a> {
     base: &'a BTreeMap<String, StoredRecord>,
@@ -181,7 +184,7 @@ impl Tx<'_> {
     }
 
     /// A savepoint: the writes so far, to return to with `rollback_to`.
-    pub fn savepoint(&self) -> BTreeMap<String, StoredRecord> {
+    pub fn savepoint(&self) -> Savepoint {
         self.changes.clone()
     }
 

@@ -310,6 +310,45 @@ pub fn check_required(object: &ObjectDef, record: &Map<String, Value>) -> Result
     })
 }
 
+/// Unique fields (an external id such as `Crmbot_Key__c`): a value another live record of
+/// the object holds is refused with DUPLICATE_VALUE, case-insensitively as Salesforce's
+/// default (case-insensitive) unique text fields do.
+pub fn check_unique(
+    object: &ObjectDef,
+    record: &Map<String, Value>,
+    except: Option<&str>,
+    tx: &Tx<'_>,
+) -> Result<(), ApiError> {
+    for field in object.fields.iter().filter(|f| f.unique && f.name != "Id") {
+        let Some(Value::String(value)) = record.get(&field.name) else {
+            continue;
+        };
+        let holder = tx.list(&object.name, false).into_iter().find(|r| {
+            Some(r.id.as_str()) != except
+                && r.fields
+                    .get(&field.name)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+        });
+        if let Some(other) = holder {
+            return Err(ApiError {
+                status: 400,
+                errors: vec![
+                    SfError::new(
+                        "DUPLICATE_VALUE",
+                        format!(
+                            "duplicate value found: {} duplicates value on record with id: {}",
+                            field.name, other.id
+                        ),
+                    )
+                    .with_fields(vec![field.name.clone()]),
+                ],
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Values Salesforce derives on every write: compound names, stage-driven flags, Task's
 /// IsClosed and AccountId.
 pub fn derive(
