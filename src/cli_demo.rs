@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use crmbot::config::Config;
 use crmbot::domain::notes::Notes;
 use crmbot::flow::action::{PendingAction, Place};
-use crmbot::flow::actions::{Actions, Outcome};
+use crmbot::flow::actions::{Actions, Outcome, WriteSettings};
 use crmbot::flow::ask::{AskRequest, Asker, Asking, render_text};
 use crmbot::flow::drafting::Drafting;
 use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key};
@@ -84,7 +84,13 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
         instance,
     );
     let store = Store::temporary().context("in-memory database")?;
-    let actions = Actions::new(store, drafting, vec![], config.drafting.clone())?;
+    let actions = Actions::new(
+        store,
+        drafting,
+        vec![],
+        config.drafting.clone(),
+        WriteSettings::from_settings(&config.salesforce),
+    )?;
     let asking = Asking::new(client, llm.clone(), config.ask.clone());
     let mut demo = Demo {
         actions,
@@ -225,7 +231,7 @@ impl Demo {
         let Some(id) = self.last.clone() else {
             return self.say("No draft yet: start with /crm log <notes>.");
         };
-        match self.actions.approve(&id, YOU).await {
+        match self.actions.approve(&id, YOU, None).await {
             Ok(o) => self.outcome(o),
             Err(e) => self.say(&format!("✗ {e}")),
         }

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::flow::actions::{ActionError, Actions};
+use crate::flow::actions::{ActionError, Actions, WriteSettings};
 use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
 use crate::llm::{Llm, LlmError};
@@ -130,6 +130,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         drafting,
         config.slack.approvers.clone(),
         config.drafting.clone(),
+        WriteSettings::from_settings(&config.salesforce),
     )?;
     let web = SlackWeb::new(config.slack.api_url.as_str(), &bot_token)?;
     let bot = web.auth_test().await?;
@@ -146,7 +147,8 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         max_notes_chars: config.drafting.max_notes_chars,
     };
 
-    // Writes a previous run left in the middle: completed or failed, never written twice.
+    // Writes a previous run left in the middle: looked for in Salesforce, never sent again
+    // blindly.
     match app.actions.reconcile().await {
         Ok(settled) => {
             for a in &settled {
@@ -166,7 +168,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         None => None,
     };
     let (stop, mut stopped) = watch::channel(false);
-    let ticker = tokio::spawn(expire_loop(app.clone()));
+    let ticker = tokio::spawn(housekeeping(app.clone()));
     let served = app.clone();
     let task = tokio::spawn(async move {
         let shutdown = async move {
@@ -200,16 +202,36 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     })
 }
 
-async fn expire_loop(app: SlackApp) {
+/// Expires stale drafts every few minutes, and looks again for unknown writes as often as
+/// `salesforce.recheck_interval` says; each settled action's card is redrawn.
+async fn housekeeping(app: SlackApp) {
+    let recheck = app
+        .actions
+        .write_settings()
+        .recheck
+        .max(Duration::from_millis(100));
+    let mut last_expiry: Option<std::time::Instant> = None;
     loop {
-        match app.actions.expire_due(Utc::now()) {
-            Ok(expired) => {
-                for a in &expired {
+        if last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
+            last_expiry = Some(std::time::Instant::now());
+            match app.actions.expire_due(Utc::now()) {
+                Ok(expired) => {
+                    for a in &expired {
+                        show(&app, a).await;
+                    }
+                }
+                Err(e) => warn!(error = %e, "expiry check failed"),
+            }
+        }
+        tokio::time::sleep(recheck.min(EXPIRY_TICK)).await;
+        match app.actions.recheck_unknown().await {
+            Ok(settled) => {
+                for a in &settled {
+                    info!(action = %a.id, state = a.state.as_str(), "unknown write settled");
                     show(&app, a).await;
                 }
             }
-            Err(e) => warn!(error = %e, "expiry check failed"),
+            Err(e) => warn!(error = %e, "checking unknown writes failed"),
         }
-        tokio::time::sleep(EXPIRY_TICK).await;
     }
 }

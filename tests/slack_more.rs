@@ -67,8 +67,8 @@ async fn an_update_of_an_existing_opportunity_shows_old_and_new_and_patches_once
         .sandbox
         .records("Task")
         .into_iter()
-        .find(|t| t["Subject"].as_str().unwrap_or("").contains(&id))
-        .expect("meeting task");
+        .find(|t| t.get("Crmbot_Key__c") == Some(&json!(format!("{id}-m"))))
+        .expect("the meeting task, upserted by its key");
     assert_eq!(task["WhatId"], json!(opp_id));
 }
 

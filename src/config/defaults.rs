@@ -58,6 +58,9 @@ impl Default for SalesforceSettings {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             max_rows: 2000,
+            key_field: "Crmbot_Key__c".to_string(),
+            write_time_limit: Duration::from_secs(660),
+            recheck_interval: Duration::from_secs(30),
         }
     }
 }

@@ -82,6 +82,17 @@ pub struct SalesforceSettings {
     pub max_retries: u32,
     /// Most rows a query returns across pages.
     pub max_rows: usize,
+    /// The external-id text field (unique) crmbot upserts its creates by, on the objects
+    /// that have it, so a repeated write cannot create a second record. Empty: never.
+    pub key_field: String,
+    /// How long Salesforce may still be working on a write whose answer crmbot never got
+    /// (its request time limit, 10 minutes, plus a margin). A write not found after this
+    /// never happened; before it, "not found yet" proves nothing.
+    #[serde(with = "secs")]
+    pub write_time_limit: Duration,
+    /// How often crmbot looks again for a write whose outcome it does not know.
+    #[serde(with = "secs")]
+    pub recheck_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -139,8 +150,7 @@ pub struct DraftingSettings {
     /// A draft nobody approved or rejected expires after this many days.
     pub expire_after_days: u32,
     /// Approval also writes a completed Task that logs the meeting against the person and
-    /// the deal of the draft. It carries the action's marker, which lets a restart tell
-    /// whether an interrupted write reached Salesforce.
+    /// the deal of the draft (its Description ends with where it came from).
     pub meeting_task: bool,
 }
 

@@ -3,10 +3,15 @@
 //!
 //! ```text
 //! Drafted --approve--> Writing --ok--> Done
-//!    |  \--reject--> Rejected          \--error--> Failed --approve (retry)--> Writing
-//!    |--edit--> Drafted (new revision)
-//!    \--timeout--> Expired
+//!    |  \--reject--> Rejected   |  \--error--> Failed --approve (retry)--> Writing
+//!    |--edit--> Drafted          \--no proof--> Unknown --found--> Done
+//!    \--timeout--> Expired                        |  \--proven absent--> Failed
+//!                                                  \--approve (after a check)--> Writing
 //! ```
+//!
+//! `Unknown` is the honest state of a write whose outcome crmbot cannot prove (killed
+//! mid-request, a timeout, a 5xx, an answer it cannot read): nobody may reject or edit it,
+//! because Salesforce may hold it, until a check in Salesforce settles it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +21,8 @@ use serde::{Deserialize, Serialize};
 pub enum ActionState {
     Drafted,
     Writing,
+    /// The write may or may not have reached Salesforce; a check will tell.
+    Unknown,
     Done,
     Failed,
     Rejected,
@@ -27,6 +34,7 @@ impl ActionState {
         match self {
             ActionState::Drafted => "drafted",
             ActionState::Writing => "writing",
+            ActionState::Unknown => "unknown",
             ActionState::Done => "done",
             ActionState::Failed => "failed",
             ActionState::Rejected => "rejected",
@@ -50,7 +58,10 @@ pub enum Event {
     Reject,
     Edit,
     WriteSucceeded,
+    /// Salesforce refused the write, or a check proved it never landed.
     WriteFailed,
+    /// The write's outcome cannot be proven.
+    WriteUnknown,
     Expire,
 }
 
@@ -65,6 +76,10 @@ pub enum TransitionError {
     Rejected,
     #[error("This draft has expired. Run `/crm log` again to make a new one.")]
     Expired,
+    #[error(
+        "crmbot is still checking whether Salesforce saved this draft; the card will say as soon as it knows."
+    )]
+    Checking,
     #[error("This draft can't be changed now.")]
     NotAllowed,
 }
@@ -83,13 +98,17 @@ pub fn next(
         return Err(TransitionError::Expired);
     }
     match (state, event) {
-        (Drafted | Failed, Event::Approve) => Ok(Writing),
+        (Drafted | Failed | Unknown, Event::Approve) => Ok(Writing),
         (Drafted | Failed, Event::Reject) => Ok(Rejected),
         (Drafted | Failed, Event::Edit) => Ok(Drafted),
         (Drafted | Failed, Event::Expire) if now >= expires_at => Ok(Expired),
         (Writing, Event::WriteSucceeded) => Ok(Done),
         (Writing, Event::WriteFailed) => Ok(Failed),
+        (Writing | Unknown, Event::WriteUnknown) => Ok(Unknown),
+        (Unknown, Event::WriteSucceeded) => Ok(Done),
+        (Unknown, Event::WriteFailed) => Ok(Failed),
         (Writing, _) => Err(TransitionError::InProgress),
+        (Unknown, _) => Err(TransitionError::Checking),
         (Done, _) => Err(TransitionError::AlreadyDone),
         (Rejected, _) => Err(TransitionError::Rejected),
         (Expired, _) => Err(TransitionError::Expired),
@@ -166,6 +185,31 @@ mod tests {
             next(ActionState::Writing, Event::Reject, now, exp),
             Err(TransitionError::InProgress)
         );
+    }
+
+    #[test]
+    fn an_unknown_write_is_settled_by_a_check_never_by_a_person() {
+        let (now, exp) = at();
+        use ActionState::*;
+        assert_eq!(next(Writing, Event::WriteUnknown, now, exp), Ok(Unknown));
+        assert_eq!(next(Unknown, Event::WriteUnknown, now, exp), Ok(Unknown));
+        assert_eq!(next(Unknown, Event::WriteSucceeded, now, exp), Ok(Done));
+        assert_eq!(next(Unknown, Event::WriteFailed, now, exp), Ok(Failed));
+        for event in [Event::Reject, Event::Edit] {
+            assert_eq!(
+                next(Unknown, event, now, exp),
+                Err(TransitionError::Checking)
+            );
+        }
+        // Not expired by the clock: Salesforce may hold it.
+        let past = now - Duration::seconds(1);
+        assert_eq!(
+            next(Unknown, Event::Expire, now, past),
+            Err(TransitionError::Checking)
+        );
+        // Approve is allowed by the machine; the flow checks Salesforce first.
+        assert_eq!(next(Unknown, Event::Approve, now, exp), Ok(Writing));
+        assert!(next(Drafted, Event::WriteUnknown, now, exp).is_err());
     }
 
     #[test]

@@ -45,6 +45,65 @@ pub struct PendingAction {
     pub error: Option<WriteFailure>,
     /// Write attempts so far.
     pub attempts: u32,
+    /// The last write attempt: when it began and how to recognise it in Salesforce. Stored
+    /// (durably) before the request leaves, so a restart knows what to look for.
+    #[serde(default)]
+    pub attempt: Option<Attempt>,
+}
+
+/// One write attempt, as a later check needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// When crmbot began the attempt (its own clock).
+    pub started_at: DateTime<Utc>,
+    /// The revision approved.
+    pub revision: u32,
+    /// Records created with a lower `CreatedDate` (Salesforce's clock, with a margin for
+    /// skew) cannot be this attempt's.
+    pub created_since: DateTime<Utc>,
+    /// Every record the write creates carries the org's idempotency key, so sending it again
+    /// cannot create a second record.
+    pub retry_safe: bool,
+    /// How to find each record of the write in Salesforce.
+    pub probes: Vec<Probe>,
+    /// Why the outcome is unknown (Unknown only), in words for the card.
+    #[serde(default)]
+    pub doubt: Option<String>,
+    /// Checks made so far, and the last one.
+    #[serde(default)]
+    pub checks: u32,
+    #[serde(default)]
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+/// How to find one record of a write after the fact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub object: String,
+    pub label: String,
+    pub name: String,
+    /// `created` or `updated`.
+    pub outcome: String,
+    pub find: Find,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Find {
+    /// A created record carrying the idempotency key: proof by itself.
+    Key { field: String, value: String },
+    /// A created record without a key: one created since the attempt began with these
+    /// values (and, when set, whose `confirm.0` field contains `confirm.1`).
+    Values {
+        values: serde_json::Map<String, serde_json::Value>,
+        #[serde(default)]
+        confirm: Option<(String, String)>,
+    },
+    /// An updated record: it holds these values.
+    Id {
+        id: String,
+        values: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,18 +141,23 @@ pub struct WriteFailure {
 }
 
 impl PendingAction {
-    /// The idempotency marker the meeting Task's Subject carries.
-    pub fn marker(&self) -> String {
-        marker(&self.id)
-    }
-
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         matches!(self.state, ActionState::Drafted | ActionState::Failed) && now >= self.expires_at
     }
 }
 
-pub fn marker(id: &str) -> String {
-    format!("[crmbot:{id}]")
+/// The idempotency key of record `index` of action `id` (`m` for the meeting Task).
+pub fn record_key(id: &str, index: Option<usize>) -> String {
+    match index {
+        Some(i) => format!("{id}-{i}"),
+        None => format!("{id}-m"),
+    }
+}
+
+/// The line the meeting Task's Description ends with: where the record came from, in words
+/// a person can follow back to the card and the audit.
+pub fn provenance(id: &str) -> String {
+    format!("Logged from Slack by crmbot (draft {id}).")
 }
 
 /// A new action id: 12 lowercase hex characters (48 random bits).

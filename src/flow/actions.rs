@@ -1,21 +1,24 @@
-//! The decisions on a pending action: store a new draft, approve (the one Salesforce write),
-//! reject, edit, expire, and reconcile after a restart. Front ends (Slack, the console) call
-//! these and then show the returned action; every change is a compare-and-swap, and the
-//! audit record of a write is stored before anyone is told it is done.
+//! The decisions on a pending action: store a new draft, reject, edit (approve and the write
+//! live in `approve`, expiry and the checks of unknown writes in `settle`). Front ends (Slack,
+//! the console) call these and then show the returned action; every change is a
+//! compare-and-swap, durable before anyone is told.
+
+use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use tracing::{info, instrument, warn};
+use tracing::instrument;
 
-use super::action::{Edit, PendingAction, Place, WriteFailure, Written, capitalise, new_id};
+use super::action::{Edit, PendingAction, Place, new_id};
+pub use super::approve::Approval;
 pub use super::drafting::DraftTrace;
 use super::drafting::Drafting;
 use super::proposal::Proposal;
-use super::write::{WritePlan, plan_write, read_outcome, record_name};
-use crate::config::DraftingSettings;
+use super::write::record_name;
+use crate::config::{DraftingSettings, SalesforceSettings};
 use crate::domain::action::{ActionState, Event, may_decide, next};
-use crate::salesforce::{SalesforceClient, SalesforceError};
-use crate::store::{AuditEntry, AuditKind, Records, Store, StoreError, Update};
+use crate::salesforce::SalesforceClient;
+use crate::store::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 
 /// The sled tree the actions live in.
 const TREE: &str = "actions";
@@ -40,10 +43,31 @@ pub enum ActionError {
     Missing,
 }
 
-/// The decision of `begin_approve`.
-pub enum Approval {
-    Refused(Outcome),
-    Writing(Box<PendingAction>, WritePlan),
+/// How writes are made and checked (from `[salesforce]`).
+#[derive(Debug, Clone)]
+pub struct WriteSettings {
+    /// The idempotency key field; `None` never upserts.
+    pub key_field: Option<String>,
+    /// After this, a write that cannot be found never happened.
+    pub time_limit: StdDuration,
+    /// How often an unknown write is looked for again.
+    pub recheck: StdDuration,
+}
+
+impl WriteSettings {
+    pub fn from_settings(s: &SalesforceSettings) -> WriteSettings {
+        WriteSettings {
+            key_field: Some(s.key_field.trim().to_string()).filter(|k| !k.is_empty()),
+            time_limit: s.write_time_limit,
+            recheck: s.recheck_interval,
+        }
+    }
+}
+
+impl Default for WriteSettings {
+    fn default() -> Self {
+        WriteSettings::from_settings(&SalesforceSettings::default())
+    }
 }
 
 /// The pending-action use cases. Cheap to clone.
@@ -52,8 +76,9 @@ pub struct Actions {
     store: Store,
     pub(super) records: Records<PendingAction>,
     drafting: Drafting,
-    approvers: Vec<String>,
+    pub(super) approvers: Vec<String>,
     settings: DraftingSettings,
+    pub(super) writes: WriteSettings,
 }
 
 impl Actions {
@@ -62,6 +87,7 @@ impl Actions {
         drafting: Drafting,
         approvers: Vec<String>,
         settings: DraftingSettings,
+        writes: WriteSettings,
     ) -> Result<Self, ActionError> {
         Ok(Actions {
             records: store.records(TREE)?,
@@ -69,7 +95,13 @@ impl Actions {
             drafting,
             approvers,
             settings,
+            writes,
         })
+    }
+
+    /// How writes are made and checked.
+    pub fn write_settings(&self) -> &WriteSettings {
+        &self.writes
     }
 
     pub fn drafting(&self) -> &Drafting {
@@ -117,6 +149,7 @@ impl Actions {
             written: vec![],
             error: None,
             attempts: 0,
+            attempt: None,
         };
         self.records.insert_new(&action.id, &action)?;
         self.audit(AuditEntry {
@@ -152,185 +185,6 @@ impl Actions {
             Ok::<_, ()>(Update::Set(a.clone(), a))
         })?;
         r.map_err(|_| ActionError::Missing)
-    }
-
-    /// Approve: only the requester and approvers; Drafted or Failed -> Writing by
-    /// compare-and-swap, so concurrent clicks write once; then one composite request.
-    #[instrument(skip(self), fields(action = %id))]
-    pub async fn approve(&self, id: &str, user: &str) -> Result<Outcome, ActionError> {
-        match self.begin_approve(id, user)? {
-            Approval::Refused(outcome) => Ok(outcome),
-            Approval::Writing(action, plan) => self.complete_approve(*action, plan).await,
-        }
-    }
-
-    /// The first half of `approve`: the decision and the move to Writing, without the
-    /// write, so a front end can show "Writing…" in between.
-    pub fn begin_approve(&self, id: &str, user: &str) -> Result<Approval, ActionError> {
-        let now = Utc::now();
-        let sf = self.salesforce().clone();
-        let approvers = self.approvers.clone();
-        let decided = self.records.update(id, |a| {
-            if !may_decide(&a.requester, &approvers, user) {
-                return Err(format!(
-                    "Only <@{}> or an approver can approve this draft.",
-                    a.requester
-                ));
-            }
-            next(a.state, Event::Approve, now, a.expires_at).map_err(|e| e.to_string())?;
-            let plan = plan_write(a, &sf).map_err(|problems| {
-                format!("This draft can't be approved yet: {}", problems.join("; "))
-            })?;
-            let mut w = a.clone();
-            w.state = ActionState::Writing;
-            w.decided_by = Some(user.to_string());
-            w.decided_at = Some(now);
-            w.updated_at = now;
-            w.attempts += 1;
-            w.error = None;
-            Ok(Update::Set(w.clone(), (w, plan)))
-        });
-        let (action, plan) = match decided {
-            Err(StoreError::Missing(_)) => return Err(ActionError::Missing),
-            Err(e) => return Err(e.into()),
-            Ok(Err(reason)) => {
-                if reason.starts_with("Only ") {
-                    self.audit(AuditEntry {
-                        action_id: id.to_string(),
-                        kind: AuditKind::Refused,
-                        actor: Some(user.to_string()),
-                        summary: format!("{user} may not approve"),
-                        detail: Value::Null,
-                    });
-                }
-                return Ok(Approval::Refused(Outcome::Refused {
-                    reason,
-                    action: self.records.get(id)?.map(Box::new),
-                }));
-            }
-            Ok(Ok(x)) => x,
-        };
-        self.audit(AuditEntry {
-            action_id: action.id.clone(),
-            kind: AuditKind::ApproveRequested,
-            actor: Some(user.to_string()),
-            summary: format!("Approved by {user} (attempt {})", action.attempts),
-            detail: json!({"revision": action.revision, "request": plan.request}),
-        });
-        Ok(Approval::Writing(Box::new(action), plan))
-    }
-
-    /// The second half of `approve`: the one composite request, then Done or Failed.
-    pub async fn complete_approve(
-        &self,
-        action: PendingAction,
-        plan: WritePlan,
-    ) -> Result<Outcome, ActionError> {
-        let result = self.write(&action, &plan).await;
-        self.finish_write(action, result).await
-    }
-
-    async fn write(
-        &self,
-        action: &PendingAction,
-        plan: &WritePlan,
-    ) -> Result<Vec<Written>, WriteFailure> {
-        let sf = self.salesforce();
-        match sf.composite(&plan.request).await {
-            Ok(response) => {
-                self.audit(AuditEntry {
-                    action_id: action.id.clone(),
-                    kind: AuditKind::WriteRequest,
-                    actor: None,
-                    summary: "Salesforce answered the write".into(),
-                    detail: json!({"response": response.responses.iter().map(|s| json!({
-                        "referenceId": s.reference_id,
-                        "httpStatusCode": s.http_status_code,
-                        "body": s.body,
-                    })).collect::<Vec<_>>()}),
-                });
-                read_outcome(plan, &response, sf.instance_url())
-            }
-            Err(e) => {
-                warn!(error = %e, "write failed");
-                // Without an answer the write may still have happened: ask Salesforce.
-                if !matches!(
-                    e,
-                    SalesforceError::Unavailable { .. }
-                        | SalesforceError::Rejected { .. }
-                        | SalesforceError::LimitExceeded { .. }
-                        | SalesforceError::Unauthorized { .. }
-                        | SalesforceError::Login { .. }
-                ) && let Ok(Some(found)) = self.find_marker(action).await
-                {
-                    return Ok(found);
-                }
-                Err(failure_from(&e))
-            }
-        }
-    }
-
-    pub(super) async fn finish_write(
-        &self,
-        action: PendingAction,
-        result: Result<Vec<Written>, WriteFailure>,
-    ) -> Result<Outcome, ActionError> {
-        let now = Utc::now();
-        let (event, kind, summary, detail) = match &result {
-            Ok(written) => (
-                Event::WriteSucceeded,
-                AuditKind::Written,
-                written
-                    .iter()
-                    .map(|w| {
-                        format!(
-                            "{} {} {} ({})",
-                            capitalise(&w.outcome),
-                            w.label,
-                            w.name,
-                            w.id
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                json!({"written": written}),
-            ),
-            Err(f) => (
-                Event::WriteFailed,
-                AuditKind::WriteFailed,
-                format!("Write failed: {}", f.message),
-                json!({"error": f}),
-            ),
-        };
-        // The audit record of a write is stored before the card says so.
-        self.audit(AuditEntry {
-            action_id: action.id.clone(),
-            kind,
-            actor: action.decided_by.clone(),
-            summary,
-            detail,
-        });
-        let updated = self.records.update(&action.id, |a| {
-            let state = next(a.state, event, now, a.expires_at).map_err(|e| e.to_string())?;
-            let mut a = a.clone();
-            a.state = state;
-            a.updated_at = now;
-            match &result {
-                Ok(w) => a.written = w.clone(),
-                Err(f) => a.error = Some(f.clone()),
-            }
-            Ok::<_, String>(Update::Set(a.clone(), a))
-        })?;
-        match updated {
-            Ok(a) => {
-                info!(state = a.state.as_str(), "write finished");
-                Ok(Outcome::Changed(Box::new(a)))
-            }
-            Err(reason) => Ok(Outcome::Refused {
-                reason,
-                action: self.records.get(&action.id)?.map(Box::new),
-            }),
-        }
     }
 
     /// Reject: the requester and approvers only; nothing reaches Salesforce.
@@ -459,22 +313,12 @@ impl Actions {
             tracing::error!(error = %e, "audit record could not be stored");
         }
     }
-}
 
-fn failure_from(e: &SalesforceError) -> WriteFailure {
-    let (code, fields) = match e {
-        SalesforceError::Rejected { errors, .. } => (
-            errors.first().map(|x| x.code.clone()),
-            errors.first().map(|x| x.fields.clone()).unwrap_or_default(),
-        ),
-        SalesforceError::LimitExceeded { .. } => (Some("REQUEST_LIMIT_EXCEEDED".into()), vec![]),
-        _ => (None, vec![]),
-    };
-    WriteFailure {
-        message: e.to_string(),
-        code,
-        fields,
-        record: None,
-        transient: e.is_transient() || matches!(e, SalesforceError::LimitExceeded { .. }),
+    /// An audit record that must be stored before anything else happens (an approval):
+    /// the caller stops on an error.
+    pub(super) fn audit_first(&self, entry: AuditEntry) -> Result<(), AuditError> {
+        self.store.audit.append(entry).map(|_| ()).inspect_err(|e| {
+            tracing::error!(error = %e, "audit record could not be stored");
+        })
     }
 }

@@ -3,13 +3,14 @@
 
 pub mod action;
 pub mod actions;
+pub mod approve;
 pub mod ask;
 pub mod drafting;
 pub mod edit;
 pub mod proposal;
 pub mod query_schema;
-mod recover;
 pub mod schema;
+pub mod settle;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;

@@ -90,5 +90,6 @@ pub fn action(records: Vec<ProposedRecord>, meeting_task: bool) -> PendingAction
         written: vec![],
         error: None,
         attempts: 0,
+        attempt: None,
     }
 }

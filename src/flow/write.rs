@@ -1,10 +1,13 @@
 //! Turns an approved action into one composite request (allOrNone) and reads its answer.
-//! Parents go before the records that reference them (`@{r0.id}`), and the meeting Task
-//! carries the action's marker so a restart can tell whether the write happened.
+//! Parents go before the records that reference them (`@{r0.id}`). Where the org has
+//! crmbot's key field, every create is an upsert by a key made of the action id and the
+//! record's index, so the same request sent twice cannot create a second record; either
+//! way the plan says how to find each record afterwards (`Probe`), for when nobody can tell
+//! whether the write landed.
 
 use serde_json::{Map, Value, json};
 
-use super::action::{PendingAction, WriteFailure, Written};
+use super::action::{PendingAction, Probe, WriteFailure, Written, provenance, record_key};
 use super::proposal::{ProposedRecord, record_url};
 use crate::salesforce::{
     CompositeRequest, CompositeResponse, CompositeSubrequest, SalesforceClient,
@@ -40,10 +43,18 @@ pub struct Step {
 pub struct WritePlan {
     pub request: CompositeRequest,
     pub steps: Vec<Step>,
+    /// How to find each record afterwards, in step order.
+    pub probes: Vec<Probe>,
+    /// Every create is an upsert by key: sending the request again cannot duplicate.
+    pub retry_safe: bool,
 }
 
 /// Builds the write, or says why it can't be approved yet.
-pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<WritePlan, Vec<String>> {
+pub fn plan_write(
+    action: &PendingAction,
+    sf: &SalesforceClient,
+    facts: &OrgFacts,
+) -> Result<WritePlan, Vec<String>> {
     let records = &action.proposal.records;
     let mut problems = Vec::new();
     for (i, r) in records.iter().enumerate() {
@@ -89,12 +100,14 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
     })?;
     let mut subrequests = Vec::new();
     let mut steps = Vec::new();
+    let mut probes = Vec::new();
     let single_ref = |j: usize| Value::String(format!("@{{r{j}.id}}"));
     for &i in &order {
         let r = &records[i];
         let update = r.action == "update";
         let body = record_body(r, &single_ref);
         let reference = format!("r{i}");
+        let step = step(reference.clone(), None, i, r);
         let (method, url) = match (&r.id, update) {
             (Some(id), true) => {
                 if body.is_empty() {
@@ -102,30 +115,41 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
                 }
                 ("PATCH", format!("{}/{id}", sf.sobject_url(&r.object)))
             }
-            _ => ("POST", sf.sobject_url(&r.object)),
+            _ => create_target(sf, facts, &r.object, &record_key(&action.id, Some(i))),
         };
+        probes.push(proof::probe(&action.id, &step, &body, facts, None));
         subrequests.push(CompositeSubrequest {
             method: method.into(),
             url,
-            reference_id: reference.clone(),
+            reference_id: reference,
             body: Some(Value::Object(body)),
         });
-        steps.push(step(reference, None, i, r));
+        steps.push(step);
     }
     if subrequests.len() + usize::from(action.meeting_task) > MAX_SUBREQUESTS {
         // Too many for one subrequest each: sObject collections inside the composite.
-        return batch::plan(action, sf, &order);
+        return batch::plan(action, sf, facts, &order);
     }
     if action.meeting_task {
         let refs = |i: usize| created_or_id(records, i, &single_ref);
         let (body, name) = meeting_task(action, &refs);
+        let step = meeting_step(name);
+        let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
+        let confirm = Some(("Description".to_string(), provenance(&action.id)));
+        probes.push(proof::probe(
+            &action.id,
+            &step,
+            as_map(&body),
+            facts,
+            confirm,
+        ));
         subrequests.push(CompositeSubrequest {
-            method: "POST".into(),
-            url: sf.sobject_url("Task"),
+            method: method.into(),
+            url,
             reference_id: "meeting".into(),
             body: Some(body),
         });
-        steps.push(meeting_step(name));
+        steps.push(step);
     }
     if subrequests.is_empty() {
         return Err(vec![
@@ -138,8 +162,29 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
             collate_subrequests: false,
             subrequests,
         },
+        retry_safe: proof::retry_safe(&probes),
         steps,
+        probes,
     })
+}
+
+/// Where a create goes: an upsert by key when the org has the key field on the object
+/// (`PATCH .../Lead/Crmbot_Key__c/<key>`), else a plain `POST`.
+fn create_target(
+    sf: &SalesforceClient,
+    facts: &OrgFacts,
+    object: &str,
+    key: &str,
+) -> (&'static str, String) {
+    match facts.key(object) {
+        Some(field) => ("PATCH", format!("{}/{field}/{key}", sf.sobject_url(object))),
+        None => ("POST", sf.sobject_url(object)),
+    }
+}
+
+fn as_map(v: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    v.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
 /// The Task that logs the meeting: linked to the draft's person (WhoId) and deal or account
@@ -166,14 +211,20 @@ pub(super) fn meeting_task(
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim();
-    let marker = action.marker();
-    let room = SUBJECT_MAX - marker.chars().count() - "Meeting: ".len() - 1;
+    let room = SUBJECT_MAX - "Meeting: ".len() - 1;
     let mut summary: String = first_line.chars().take(room.min(80)).collect();
     if summary.chars().count() < first_line.chars().count() {
         summary.push('…');
     }
-    let subject = format!("Meeting: {summary} {marker}");
-    let description: String = action.notes.chars().take(DESCRIPTION_MAX).collect();
+    let subject = format!("Meeting: {summary}");
+    // The notes, then where they came from: a later check confirms the Task by this line.
+    let footer = format!("\n\n{}", provenance(&action.id));
+    let notes: String = action
+        .notes
+        .chars()
+        .take(DESCRIPTION_MAX - footer.chars().count())
+        .collect();
+    let description = format!("{notes}{footer}");
     let mut body = json!({
         "Subject": subject,
         "Description": description,
@@ -188,7 +239,7 @@ pub(super) fn meeting_task(
             map.insert("WhatId".into(), what);
         }
     }
-    (body, format!("Meeting: {summary}"))
+    (body, subject)
 }
 
 /// What a record sends: its kept values (for an update, only the changed ones) and its
@@ -322,13 +373,24 @@ pub fn record_name(r: &ProposedRecord) -> String {
         .unwrap_or_else(|| format!("(new {})", r.label))
 }
 
+/// What a composite answer says about the write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    Written(Vec<Written>),
+    /// Salesforce refused it (allOrNone: nothing was written).
+    Refused(WriteFailure),
+    /// The answer is not one a write gets: it proves nothing either way.
+    Unreadable(String),
+}
+
 /// Reads a composite answer. allOrNone: either every step succeeded, or the first real
-/// error (not the "rolled back" noise of the others) says why nothing was written.
+/// error (not the "rolled back" noise of the others) says why nothing was written. An
+/// answer lacking a step's subresponse proves nothing.
 pub fn read_outcome(
     plan: &WritePlan,
     response: &CompositeResponse,
     instance_url: &str,
-) -> Result<Vec<Written>, WriteFailure> {
+) -> WriteOutcome {
     let mut written = Vec::new();
     let mut failure: Option<WriteFailure> = None;
     for step in &plan.steps {
@@ -337,14 +399,10 @@ pub fn read_outcome(
             .iter()
             .find(|s| s.reference_id == step.reference)
         else {
-            failure.get_or_insert(WriteFailure {
-                message: format!("Salesforce did not answer for {} {}", step.label, step.name),
-                code: None,
-                fields: vec![],
-                record: Some(format!("{} {}", step.label, step.name)),
-                transient: false,
-            });
-            continue;
+            return WriteOutcome::Unreadable(format!(
+                "Salesforce's answer has nothing for {} {}",
+                step.label, step.name
+            ));
         };
         // A row of a collection answers inside the array, with its own success flag.
         let (ok, body) = match step.index {
@@ -416,11 +474,15 @@ pub fn read_outcome(
         }
     }
     match failure {
-        Some(f) => Err(f),
-        None => Ok(written),
+        Some(f) => WriteOutcome::Refused(f),
+        None => WriteOutcome::Written(written),
     }
 }
 
 mod batch;
+mod facts;
+mod proof;
 #[cfg(test)]
 mod tests;
+
+pub use facts::OrgFacts;

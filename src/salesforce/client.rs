@@ -6,7 +6,7 @@
 //! token refresh (`Auth::refresh`) it is sent once more, write or not. Describe answers are cached per object (moka), fetched once even when many
 //! drafts ask at the same moment.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ struct Inner {
     auth: Auth,
     describes: Cache<String, Arc<SObjectDescribe>>,
     requests: AtomicU64,
+    /// The org's clock minus ours, from the `Date` of its last answer (milliseconds).
+    clock_offset_ms: AtomicI64,
     usage: Mutex<Option<ApiUsage>>,
     max_retries: u32,
     max_rows: usize,
@@ -79,6 +81,7 @@ impl SalesforceClient {
                     .time_to_live(settings.describe_ttl)
                     .build(),
                 requests: AtomicU64::new(0),
+                clock_offset_ms: AtomicI64::new(0),
                 usage: Mutex::new(None),
                 max_retries: settings.max_retries,
                 max_rows: settings.max_rows.max(1),
@@ -102,6 +105,13 @@ impl SalesforceClient {
             requests: self.inner.requests.load(Ordering::Relaxed),
             api_usage: self.inner.usage.lock().ok().and_then(|u| *u),
         }
+    }
+
+    /// "Now" on the org's clock, as its last answer's `Date` header put it (our clock before
+    /// the first answer). `CreatedDate` is stamped by that clock.
+    pub fn server_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::milliseconds(self.inner.clock_offset_ms.load(Ordering::Relaxed))
     }
 
     /// Any read, as JSON: `path` is relative to the instance, e.g. `/services/data/` (the
@@ -343,6 +353,16 @@ impl SalesforceClient {
                         && let Ok(mut kept) = self.inner.usage.lock()
                     {
                         *kept = Some(usage);
+                    }
+                    if let Some(date) = response
+                        .headers()
+                        .get("date")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+                    {
+                        let offset =
+                            date.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+                        self.inner.clock_offset_ms.store(offset, Ordering::Relaxed);
                     }
                     let retry_after = retry_after(response.headers());
                     let bytes = response

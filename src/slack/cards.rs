@@ -45,6 +45,8 @@ struct CardView {
     problems: Vec<String>,
     excerpt: Option<String>,
     buttons: bool,
+    /// Edit and Reject next to Approve.
+    edit: bool,
     approve_label: &'static str,
     footer: String,
 }
@@ -137,6 +139,7 @@ fn fallback_text(a: &PendingAction) -> String {
     let text = match a.state {
         ActionState::Drafted => format!("Draft: {names} - approve, edit or reject"),
         ActionState::Writing => format!("Writing to Salesforce: {names}"),
+        ActionState::Unknown => format!("Checking whether Salesforce saved: {names}"),
         ActionState::Done => format!(
             "Written to Salesforce: {}",
             a.written
@@ -174,7 +177,7 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
     let status = status_line(a, now);
     let show_records = matches!(
         a.state,
-        ActionState::Drafted | ActionState::Failed | ActionState::Writing
+        ActionState::Drafted | ActionState::Failed | ActionState::Writing | ActionState::Unknown
     );
     let mut records: Vec<RecordView> = if show_records {
         p.records
@@ -192,7 +195,10 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         .map(|s| cut(&s, CONTEXT_CHARS))
         .take(10)
         .collect();
-    if show_records && a.meeting_task && a.state != ActionState::Writing {
+    if show_records
+        && a.meeting_task
+        && matches!(a.state, ActionState::Drafted | ActionState::Failed)
+    {
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);
     }
@@ -201,8 +207,13 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         a.requester,
         esc(&cut(a.notes.trim(), EXCERPT_CHARS))
     ));
-    let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed);
-    if !buttons {
+    // While unknown, only a write that cannot duplicate may be sent again; nobody may edit
+    // or reject what Salesforce may already hold.
+    let retry_safe = a.attempt.as_ref().is_some_and(|t| t.retry_safe);
+    let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed)
+        || (a.state == ActionState::Unknown && retry_safe);
+    let edit = matches!(a.state, ActionState::Drafted | ActionState::Failed);
+    if !edit {
         records.iter_mut().for_each(|r| r.choices.clear());
     }
     let footer = match a.state {
@@ -258,7 +269,8 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         problems,
         excerpt,
         buttons,
-        approve_label: if a.state == ActionState::Failed {
+        edit,
+        approve_label: if matches!(a.state, ActionState::Failed | ActionState::Unknown) {
             "Approve again"
         } else {
             "Approve"
@@ -281,6 +293,7 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
         }
         ActionState::Drafted => return None,
         ActionState::Writing => ":hourglass_flowing_sand: Writing to Salesforce…".to_string(),
+        ActionState::Unknown => unknown_line(a),
         ActionState::Done => {
             let lines: Vec<String> = a
                 .written
@@ -337,6 +350,27 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
         ),
     };
     Some(cut(&line, 2_900))
+}
+
+/// The card of a write nobody can yet prove landed or not.
+fn unknown_line(a: &PendingAction) -> String {
+    let t = a.attempt.as_ref();
+    let why = t
+        .and_then(|t| t.doubt.clone())
+        .unwrap_or_else(|| "the write was interrupted".into());
+    let checks = t.map_or(0, |t| t.checks);
+    let last = t.and_then(|t| t.checked_at).map_or_else(String::new, |at| {
+        format!(" (looked {checks} time(s), last at {})", slack_time(at))
+    });
+    let safe = if t.is_some_and(|t| t.retry_safe) {
+        " Approving again is safe: it cannot create a second record."
+    } else {
+        " Nothing will be written again until crmbot knows."
+    };
+    format!(
+        ":hourglass_flowing_sand: Checking whether Salesforce saved this… {}, so crmbot is looking for it in Salesforce{last} and will update this card by itself.{safe}",
+        capitalise(&esc(&why))
+    )
 }
 
 fn icon(s: Severity) -> &'static str {

@@ -78,9 +78,15 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                 let value = action["selected_option"]["value"].as_str()?.to_string();
                 Some((id, revision, value))
             });
+            // The card's buttons sit in block `pa:<id>:<revision>`: the revision the person saw.
+            let seen = block
+                .strip_prefix("pa:")
+                .and_then(|rest| rest.split(':').nth(1))
+                .and_then(|r| r.parse::<u32>().ok());
             let click = Click {
                 app: app.clone(),
                 user,
+                seen,
                 action_id: chosen
                     .as_ref()
                     .map_or_else(|| s(action, &["value"]), |(id, _, _)| id.clone()),
@@ -122,6 +128,8 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
 struct Click {
     app: SlackApp,
     user: String,
+    /// The revision on the clicked card, when it says.
+    seen: Option<u32>,
     action_id: String,
     channel: String,
     trigger_id: String,
@@ -129,7 +137,21 @@ struct Click {
 
 impl Click {
     async fn approve(self) {
-        let begun = match self.app.actions.begin_approve(&self.action_id, &self.user) {
+        // A card that does not say which revision it shows cannot approve one.
+        let Some(seen) = self.seen else {
+            if let Ok(Some(a)) = self.app.actions.get(&self.action_id) {
+                show(&self.app, &a).await;
+            }
+            return self
+                .tell("This card is out of date; nothing was written. Check the card again and approve from there.")
+                .await;
+        };
+        let begun = match self
+            .app
+            .actions
+            .begin_approve(&self.action_id, &self.user, Some(seen))
+            .await
+        {
             Ok(b) => b,
             Err(e) => return self.tell(&format!(":x: {e}")).await,
         };
@@ -224,6 +246,12 @@ impl Click {
         match outcome {
             Outcome::Changed(action) => show(&self.app, &action).await,
             Outcome::Refused { reason, action } => {
+                // A click on an older card: the card shows what there is to approve now.
+                if let (Some(a), Some(seen)) = (&action, self.seen)
+                    && a.revision != seen
+                {
+                    show(&self.app, a).await;
+                }
                 // A draft found expired by a click is marked so, and its card says it.
                 if action.is_some_and(|a| a.is_expired(Utc::now()))
                     && let Ok(expired) = self.app.actions.expire_due(Utc::now())

@@ -390,12 +390,43 @@ impl Bot {
         (status, json)
     }
 
-    /// A button click on the card (`crm_approve`, `crm_edit`, `crm_reject`).
+    /// A button click on the card (`crm_approve`, `crm_edit`, `crm_reject`), as Slack sends
+    /// it: from the card as last drawn at `message_ts` (its buttons' block carries the
+    /// revision shown).
     pub async fn click(&self, user: &str, action_id: &str, value: &str, message_ts: &str) -> u16 {
-        let action = json!({"type": "button", "action_id": action_id, "block_id": format!("pa:{value}"),
+        let block = self
+            .card_buttons_block(message_ts)
+            .unwrap_or_else(|| format!("pa:{value}"));
+        self.click_block(user, action_id, value, message_ts, &block)
+            .await
+    }
+
+    /// A button click from a block named `block_id` (e.g. an older card's `pa:<id>:1`).
+    pub async fn click_block(
+        &self,
+        user: &str,
+        action_id: &str,
+        value: &str,
+        message_ts: &str,
+        block_id: &str,
+    ) -> u16 {
+        let action = json!({"type": "button", "action_id": action_id, "block_id": block_id,
                             "text": {"type": "plain_text", "text": "x"}, "value": value,
                             "action_ts": "1700000001.000200"});
         self.block_action(user, message_ts, action).await
+    }
+
+    /// The block id of the buttons on the card at `ts`, as last posted or updated.
+    pub fn card_buttons_block(&self, ts: &str) -> Option<String> {
+        let calls = self.slack.calls();
+        let card = calls.iter().rev().find(|c| {
+            (c.method == "chat.update" && c.body["ts"] == ts)
+                || (c.method == "chat.postMessage" && c.ts == ts)
+        })?;
+        card.body["blocks"].as_array()?.iter().find_map(|b| {
+            let id = b["block_id"].as_str()?;
+            (b["type"] == "actions" && id.starts_with("pa:")).then(|| id.to_string())
+        })
     }
 
     /// A choice in a select on the card: `block_id` and the chosen option's value.

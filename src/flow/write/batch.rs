@@ -1,16 +1,22 @@
 //! A draft too large for one subrequest per record is still one request: its records go
 //! into sObject-collection subrequests (200 rows each) inside the same composite, in waves
 //! so parents are created before the children that reference them (`@{c0_0[3].id}`).
+//! Creates of an object that has the key field go in upsert collections by that key (one
+//! object per collection, as Salesforce requires).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use super::{
-    MAX_SUBREQUESTS, Step, WritePlan, created_or_id, meeting_step, meeting_task, record_body, step,
+    MAX_SUBREQUESTS, OrgFacts, Step, WritePlan, as_map, create_target, created_or_id, meeting_step,
+    meeting_task, proof, record_body, step,
 };
-use crate::flow::action::PendingAction;
+use crate::flow::action::{PendingAction, provenance, record_key};
 use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient};
+
+/// A record's index and its collection row.
+type Row = (usize, Map<String, Value>);
 
 /// Rows in one sObject-collection request.
 const ROWS: usize = 200;
@@ -20,6 +26,7 @@ const MAX_COLLECTIONS: usize = 5;
 pub(super) fn plan(
     action: &PendingAction,
     sf: &SalesforceClient,
+    facts: &OrgFacts,
     order: &[usize],
 ) -> Result<WritePlan, Vec<String>> {
     let records = &action.proposal.records;
@@ -42,34 +49,60 @@ pub(super) fn plan(
     let mut refs: Vec<Option<String>> = vec![None; records.len()];
     let mut subrequests = Vec::new();
     let mut steps: Vec<Step> = Vec::new();
+    let mut probes = Vec::new();
     for (wave, members) in &waves {
-        for (kind, update) in [("c", false), ("u", true)] {
-            let mut rows: Vec<(usize, Map<String, Value>)> = Vec::new();
-            for &i in members {
-                let r = &records[i];
-                if (r.action == "update") != update {
+        // One collection kind per group: plain creates, upserts of one object by key, updates.
+        let mut groups: BTreeMap<(u8, String), Vec<Row>> = BTreeMap::new();
+        for &i in members {
+            let r = &records[i];
+            let update = r.action == "update";
+            let parent = |j: usize| Value::String(refs[j].clone().unwrap_or_default());
+            let mut body = record_body(r, &parent);
+            let plain = body.clone();
+            let group = if update {
+                if body.is_empty() {
                     continue;
                 }
-                let parent = |j: usize| Value::String(refs[j].clone().unwrap_or_default());
-                let mut body = record_body(r, &parent);
-                if update {
-                    if body.is_empty() {
-                        continue;
-                    }
-                    body.insert("id".into(), json!(r.id));
+                body.insert("id".into(), json!(r.id));
+                (2, String::new())
+            } else if let Some(field) = facts.key(&r.object) {
+                body.insert(field.into(), json!(record_key(&action.id, Some(i))));
+                (1, r.object.clone())
+            } else {
+                (0, String::new())
+            };
+            body.insert("attributes".into(), json!({"type": r.object}));
+            let probe_step = step(String::new(), None, i, r);
+            probes.push(proof::probe(&action.id, &probe_step, &plain, facts, None));
+            groups.entry(group).or_default().push((i, body));
+        }
+        for ((kind, object), rows) in groups {
+            let (prefix, method, url) = match kind {
+                0 => ("c", "POST", sf.collections_url()),
+                1 => {
+                    let field = facts.key(&object).unwrap_or_default();
+                    (
+                        "k",
+                        "PATCH",
+                        format!("{}/{object}/{field}", sf.collections_url()),
+                    )
                 }
-                body.insert("attributes".into(), json!({"type": r.object}));
-                rows.push((i, body));
-            }
+                _ => ("u", "PATCH", sf.collections_url()),
+            };
+            let tag = if kind == 1 {
+                format!("{object}_")
+            } else {
+                String::new()
+            };
             for (chunk, part) in rows.chunks(ROWS).enumerate() {
-                let reference = format!("{kind}{wave}_{chunk}");
+                let reference = format!("{prefix}{wave}_{tag}{chunk}");
                 for (k, (i, _)) in part.iter().enumerate() {
                     refs[*i] = Some(format!("@{{{reference}[{k}].id}}"));
                     steps.push(step(reference.clone(), Some(k), *i, &records[*i]));
                 }
                 subrequests.push(CompositeSubrequest {
-                    method: if update { "PATCH" } else { "POST" }.into(),
-                    url: sf.collections_url(),
+                    method: method.into(),
+                    url: url.clone(),
                     reference_id: reference,
                     body: Some(json!({
                         "allOrNone": true,
@@ -83,17 +116,27 @@ pub(super) fn plan(
         let created = |i: usize| Value::String(refs[i].clone().unwrap_or_default());
         let reference = |i: usize| created_or_id(records, i, &created);
         let (body, name) = meeting_task(action, &reference);
+        let step = meeting_step(name);
+        let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
+        let confirm = Some(("Description".to_string(), provenance(&action.id)));
+        probes.push(proof::probe(
+            &action.id,
+            &step,
+            as_map(&body),
+            facts,
+            confirm,
+        ));
         subrequests.push(CompositeSubrequest {
-            method: "POST".into(),
-            url: sf.sobject_url("Task"),
+            method: method.into(),
+            url,
             reference_id: "meeting".into(),
             body: Some(body),
         });
-        steps.push(meeting_step(name));
+        steps.push(step);
     }
     let collections = subrequests
         .iter()
-        .filter(|s| s.url.ends_with("/composite/sobjects"))
+        .filter(|s| s.url.contains("/composite/sobjects"))
         .count();
     if collections > MAX_COLLECTIONS || subrequests.len() > MAX_SUBREQUESTS {
         return Err(vec![format!(
@@ -109,6 +152,8 @@ pub(super) fn plan(
             collate_subrequests: false,
             subrequests,
         },
+        retry_safe: proof::retry_safe(&probes),
         steps,
+        probes,
     })
 }

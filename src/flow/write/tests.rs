@@ -3,6 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::SalesforceSettings;
 use crate::domain::draft::{Issue, IssueKind};
+use crate::flow::action::Find;
 use crate::flow::proposal::ProposedRecord;
 use crate::flow::testing::{action, field, link, record};
 use crate::salesforce::CompositeSubresponse;
@@ -27,7 +28,12 @@ fn parents_are_written_first_and_children_reference_them() {
         .links
         .push(link("AccountId", "Account", "in_draft", None, Some(1)));
     let account = record("Account", "create", vec![field("Name", json!("Globex"))]);
-    let plan = plan_write(&action(vec![contact, account], false), &client()).unwrap();
+    let plan = plan_write(
+        &action(vec![contact, account], false),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap();
     let refs: Vec<&str> = plan
         .request
         .subrequests
@@ -45,7 +51,7 @@ fn parents_are_written_first_and_children_reference_them() {
 }
 
 #[test]
-fn the_meeting_task_links_the_person_and_the_deal_and_carries_the_marker() {
+fn the_meeting_task_links_the_person_and_the_deal_and_says_where_it_came_from() {
     let contact = record(
         "Contact",
         "create",
@@ -57,7 +63,12 @@ fn the_meeting_task_links_the_person_and_the_deal_and_carries_the_marker() {
         vec![field("StageName", json!("Closed Won"))],
     );
     opp.id = Some("006000000000001AAA".into());
-    let plan = plan_write(&action(vec![contact, opp], true), &client()).unwrap();
+    let plan = plan_write(
+        &action(vec![contact, opp], true),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap();
     let task = plan.request.subrequests.last().unwrap();
     assert_eq!(task.reference_id, "meeting");
     let body = task.body.as_ref().unwrap();
@@ -66,7 +77,12 @@ fn the_meeting_task_links_the_person_and_the_deal_and_carries_the_marker() {
     assert_eq!(body["Status"], "Completed");
     assert_eq!(body["ActivityDate"], "2026-11-25");
     let subject = body["Subject"].as_str().unwrap();
-    assert!(subject.contains("[crmbot:abc123def456]"), "{subject}");
+    assert!(!subject.contains("crmbot"), "no internal marker: {subject}");
+    let description = body["Description"].as_str().unwrap();
+    assert!(
+        description.ends_with("Logged from Slack by crmbot (draft abc123def456)."),
+        "{description}"
+    );
     assert!(
         subject.starts_with("Meeting: Met Priya at Globex"),
         "{subject}"
@@ -84,7 +100,12 @@ fn the_meeting_task_links_the_person_and_the_deal_and_carries_the_marker() {
 fn a_task_about_a_lead_has_no_what() {
     let lead = record("Lead", "create", vec![field("LastName", json!("Reed"))]);
     let opp = record("Opportunity", "create", vec![field("Name", json!("Deal"))]);
-    let plan = plan_write(&action(vec![lead, opp], true), &client()).unwrap();
+    let plan = plan_write(
+        &action(vec![lead, opp], true),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap();
     let body = plan
         .request
         .subrequests
@@ -109,14 +130,19 @@ fn held_back_and_unchanged_values_are_not_sent() {
         vec![held, same, field("Title", json!("CTO"))],
     );
     lead.id = Some("00Q000000000001AAA".into());
-    let plan = plan_write(&action(vec![lead.clone()], false), &client()).unwrap();
+    let plan = plan_write(
+        &action(vec![lead.clone()], false),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap();
     assert_eq!(
         plan.request.subrequests[0].body,
         Some(json!({"Title": "CTO"}))
     );
 
     lead.fields.retain(|f| f.name != "Title");
-    let err = plan_write(&action(vec![lead], false), &client()).unwrap_err();
+    let err = plan_write(&action(vec![lead], false), &client(), &OrgFacts::default()).unwrap_err();
     assert!(err[0].contains("Nothing to write"), "{err:?}");
 }
 
@@ -137,7 +163,12 @@ fn undecided_or_blocked_records_cannot_be_written() {
     linked
         .links
         .push(link("AccountId", "Account", "ambiguous", None, None));
-    let err = plan_write(&action(vec![amb, blocked, linked], true), &client()).unwrap_err();
+    let err = plan_write(
+        &action(vec![amb, blocked, linked], true),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap_err();
     let all = err.join("\n");
     assert!(all.contains("several existing records match"), "{all}");
     assert!(all.contains("Last Name is required"), "{all}");
@@ -161,7 +192,7 @@ fn a_large_draft_is_still_one_request_through_collections() {
             .push(link("AccountId", "Account", "in_draft", None, Some(0)));
         records.push(c);
     }
-    let plan = plan_write(&action(records, true), &client()).unwrap();
+    let plan = plan_write(&action(records, true), &client(), &OrgFacts::default()).unwrap();
     let subs = &plan.request.subrequests;
     assert!(plan.request.all_or_none);
     assert_eq!(subs.len(), 3, "accounts, contacts, the meeting task");
@@ -201,7 +232,10 @@ fn a_large_draft_is_still_one_request_through_collections() {
             },
         ],
     };
-    let written = read_outcome(&plan, &response, "https://acme").unwrap();
+    let written = match read_outcome(&plan, &response, "https://acme") {
+        WriteOutcome::Written(w) => w,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(written.len(), 62);
     assert_eq!(written[1].id, "0030");
 }
@@ -217,7 +251,7 @@ fn a_failed_collection_row_names_salesforces_reason() {
             )
         })
         .collect();
-    let plan = plan_write(&action(records, false), &client()).unwrap();
+    let plan = plan_write(&action(records, false), &client(), &OrgFacts::default()).unwrap();
     let mut rows: Vec<Value> = (0..30)
         .map(|_| json!({"success": false, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "rolled back", "fields": []}]}))
         .collect();
@@ -229,7 +263,10 @@ fn a_failed_collection_row_names_salesforces_reason() {
             body: Value::Array(rows),
         }],
     };
-    let failure = read_outcome(&plan, &response, "https://acme").unwrap_err();
+    let failure = match read_outcome(&plan, &response, "https://acme") {
+        WriteOutcome::Refused(f) => f,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(failure.code.as_deref(), Some("REQUIRED_FIELD_MISSING"));
     assert_eq!(failure.fields, ["Company"]);
     assert_eq!(failure.record.as_deref(), Some("Lead L7"));
@@ -238,7 +275,7 @@ fn a_failed_collection_row_names_salesforces_reason() {
 #[test]
 fn the_first_real_error_explains_a_rolled_back_write() {
     let lead = record("Lead", "create", vec![field("LastName", json!("Reed"))]);
-    let plan = plan_write(&action(vec![lead], true), &client()).unwrap();
+    let plan = plan_write(&action(vec![lead], true), &client(), &OrgFacts::default()).unwrap();
     let response = CompositeResponse {
         responses: vec![
             CompositeSubresponse {
@@ -253,8 +290,147 @@ fn the_first_real_error_explains_a_rolled_back_write() {
             },
         ],
     };
-    let failure = read_outcome(&plan, &response, "https://acme.my.salesforce.com").unwrap_err();
+    let failure = match read_outcome(&plan, &response, "https://acme.my.salesforce.com") {
+        WriteOutcome::Refused(f) => f,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(failure.code.as_deref(), Some("STRING_TOO_LONG"));
     assert_eq!(failure.fields, ["Subject"]);
     assert!(!failure.transient);
+}
+
+#[test]
+fn with_the_key_field_every_create_is_an_upsert_by_action_and_index() {
+    let contact = record(
+        "Contact",
+        "create",
+        vec![field("LastName", json!("Natarajan"))],
+    );
+    let mut opp = record(
+        "Opportunity",
+        "update",
+        vec![field("StageName", json!("Closed Won"))],
+    );
+    opp.id = Some("006000000000001AAA".into());
+    let facts = OrgFacts::keyed("Crmbot_Key__c", &["Contact", "Task", "Opportunity"]);
+    let plan = plan_write(&action(vec![contact, opp], true), &client(), &facts).unwrap();
+    let subs = &plan.request.subrequests;
+    assert_eq!(subs[0].method, "PATCH");
+    assert_eq!(
+        subs[0].url,
+        "/services/data/v62.0/sobjects/Contact/Crmbot_Key__c/abc123def456-0"
+    );
+    // An update stays a PATCH by id.
+    assert!(subs[1].url.ends_with("/Opportunity/006000000000001AAA"));
+    assert_eq!(
+        subs[2].url,
+        "/services/data/v62.0/sobjects/Task/Crmbot_Key__c/abc123def456-m"
+    );
+    assert!(plan.retry_safe);
+    assert!(matches!(
+        &plan.probes[0].find,
+        Find::Key { field, value } if field == "Crmbot_Key__c" && value == "abc123def456-0"
+    ));
+    assert!(matches!(
+        &plan.probes[1].find,
+        Find::Id { id, values } if id == "006000000000001AAA" && values["StageName"] == "Closed Won"
+    ));
+}
+
+#[test]
+fn without_the_key_field_creates_are_found_by_their_values_and_the_task_by_its_provenance() {
+    let lead = record(
+        "Lead",
+        "create",
+        vec![
+            field("LastName", json!("Reed")),
+            field("Company", json!("Apex Corp")),
+            field("Email", json!("daniel@apex.example")),
+            field("Description", json!("long text is never a fingerprint")),
+        ],
+    );
+    // The key field exists on Task only: the Lead could be created twice, so a resend is
+    // not safe.
+    let facts = OrgFacts::keyed("Crmbot_Key__c", &["Task"]);
+    let plan = plan_write(&action(vec![lead], true), &client(), &facts).unwrap();
+    assert_eq!(plan.request.subrequests[0].method, "POST");
+    assert!(!plan.retry_safe);
+    match &plan.probes[0].find {
+        Find::Values { values, confirm } => {
+            let keys: Vec<&str> = values.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["LastName", "Email", "Company"]);
+            assert!(confirm.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    let no_keys = plan_write(
+        &action(
+            vec![record(
+                "Lead",
+                "create",
+                vec![field("LastName", json!("Reed"))],
+            )],
+            true,
+        ),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap();
+    match &no_keys.probes[1].find {
+        Find::Values { values, confirm } => {
+            assert_eq!(
+                values["Subject"],
+                "Meeting: Met Priya at Globex about the renewal."
+            );
+            assert_eq!(
+                confirm.as_ref().unwrap(),
+                &(
+                    "Description".to_string(),
+                    "Logged from Slack by crmbot (draft abc123def456).".to_string()
+                )
+            );
+            assert!(!values.contains_key("ActivityDate"), "dates stay out");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_large_keyed_draft_upserts_each_object_in_its_own_collection() {
+    let mut records: Vec<ProposedRecord> = vec![record(
+        "Account",
+        "create",
+        vec![field("Name", json!("Globex"))],
+    )];
+    for i in 0..30 {
+        let mut c = record(
+            "Contact",
+            "create",
+            vec![field("LastName", json!(format!("C{i}")))],
+        );
+        c.links
+            .push(link("AccountId", "Account", "in_draft", None, Some(0)));
+        records.push(c);
+    }
+    let facts = OrgFacts::keyed("Crmbot_Key__c", &["Account", "Contact", "Task"]);
+    let plan = plan_write(&action(records, true), &client(), &facts).unwrap();
+    let subs = &plan.request.subrequests;
+    assert_eq!(
+        subs[0].url,
+        "/services/data/v62.0/composite/sobjects/Account/Crmbot_Key__c"
+    );
+    assert_eq!(subs[0].method, "PATCH");
+    let contacts = subs[1].body.as_ref().unwrap();
+    assert_eq!(contacts["records"][0]["Crmbot_Key__c"], "abc123def456-1");
+    assert_eq!(
+        contacts["records"][0]["AccountId"],
+        format!("@{{{}[0].id}}", subs[0].reference_id)
+    );
+    assert!(
+        subs[2]
+            .url
+            .ends_with("/sobjects/Task/Crmbot_Key__c/abc123def456-m")
+    );
+    assert!(plan.retry_safe);
+    assert_eq!(plan.probes.len(), 32);
 }

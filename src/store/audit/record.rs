@@ -23,24 +23,28 @@ pub enum AuditKind {
     Written,
     /// Salesforce refused the write or could not be reached.
     WriteFailed,
+    /// Nobody can tell yet whether the write landed (killed mid-request, a timeout, a 5xx,
+    /// an unreadable answer); crmbot checks Salesforce before anything else happens.
+    WriteUnknown,
     /// A person rejected the draft.
     Rejected,
     /// The draft timed out.
     Expired,
-    /// An action left in Writing was looked up in Salesforce after a restart.
+    /// A write whose outcome was unknown was found in Salesforce (or proven absent).
     Reconciled,
     /// A request was refused (e.g. an approval by someone who may not approve).
     Refused,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 11] = [
         AuditKind::Drafted,
         AuditKind::Edited,
         AuditKind::ApproveRequested,
         AuditKind::WriteRequest,
         AuditKind::Written,
         AuditKind::WriteFailed,
+        AuditKind::WriteUnknown,
         AuditKind::Rejected,
         AuditKind::Expired,
         AuditKind::Reconciled,
@@ -56,6 +60,7 @@ impl AuditKind {
             AuditKind::WriteRequest => "write_request",
             AuditKind::Written => "written",
             AuditKind::WriteFailed => "write_failed",
+            AuditKind::WriteUnknown => "write_unknown",
             AuditKind::Rejected => "rejected",
             AuditKind::Expired => "expired",
             AuditKind::Reconciled => "reconciled",

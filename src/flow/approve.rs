@@ -1,0 +1,438 @@
+//! Approve: the one Salesforce write of a pending action, written once. The click names the
+//! revision the person saw (a newer one is not theirs to approve); the approval is audited
+//! before anything is sent (no audit record, no write); Drafted, Failed or — after a check in
+//! Salesforce — Unknown moves to Writing by compare-and-swap, so concurrent clicks write
+//! once; the attempt (when, and how to find each record afterwards) is stored before the
+//! request leaves. An answer that proves nothing (a timeout, a 5xx, an unreadable 2xx) makes
+//! the action Unknown, never Failed.
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use super::action::{Attempt, PendingAction, WriteFailure, Written, capitalise};
+use super::actions::{ActionError, Actions, Outcome};
+use super::write::{OrgFacts, WriteOutcome, WritePlan, plan_write, read_outcome};
+use crate::domain::action::{ActionState, Event, may_decide, next};
+use crate::salesforce::SalesforceError;
+use crate::store::{AuditEntry, AuditKind, StoreError, Update};
+
+/// Records created by the write are looked for from this long before the attempt began,
+/// on Salesforce's clock (as its `Date` header gave it): room for skew and rounding.
+const CLOCK_MARGIN_MINUTES: i64 = 5;
+
+/// The decision of `begin_approve`.
+pub enum Approval {
+    Refused(Outcome),
+    Writing(Box<PendingAction>, WritePlan),
+}
+
+/// What one write attempt came to.
+enum Sent {
+    Written(Vec<Written>),
+    /// Salesforce refused it; nothing was written.
+    Refused(WriteFailure),
+    /// Nobody can tell; the words say why.
+    Doubt(String),
+}
+
+/// Why a click is refused before any Salesforce call, and whether that is audited.
+struct Refusal {
+    reason: String,
+    audited: bool,
+}
+
+impl Actions {
+    /// Approve and write, in one call (the console; Slack calls the halves).
+    #[instrument(skip(self), fields(action = %id))]
+    pub async fn approve(
+        &self,
+        id: &str,
+        user: &str,
+        seen: Option<u32>,
+    ) -> Result<Outcome, ActionError> {
+        match self.begin_approve(id, user, seen).await? {
+            Approval::Refused(outcome) => Ok(outcome),
+            Approval::Writing(action, plan) => self.complete_approve(*action, plan).await,
+        }
+    }
+
+    /// The first half of `approve`: the decision and the move to Writing, without the
+    /// write, so a front end can show "Writing…" in between. `seen` is the revision on the
+    /// card that was clicked (`None`: the front end shows the current one).
+    pub async fn begin_approve(
+        &self,
+        id: &str,
+        user: &str,
+        seen: Option<u32>,
+    ) -> Result<Approval, ActionError> {
+        let Some(mut current) = self.records.get(id)? else {
+            return Err(ActionError::Missing);
+        };
+        if let Some(refusal) = self.refusal(&current, user, seen) {
+            return self.refuse(id, user, refusal);
+        }
+        let begun = Utc::now();
+        if current.state == ActionState::Unknown {
+            // Never written again before Salesforce has been asked.
+            current = self.check(current).await?;
+            if current.state == ActionState::Done {
+                return Ok(Approval::Refused(Outcome::Changed(Box::new(current))));
+            }
+            if current.state == ActionState::Unknown && !resendable(&current) {
+                return Ok(Approval::Refused(Outcome::Refused {
+                    reason: checking_words(&current, self.writes.time_limit),
+                    action: Some(Box::new(current)),
+                }));
+            }
+        }
+        let sf = self.salesforce().clone();
+        let objects = written_objects(&current);
+        let facts = match OrgFacts::gather(&sf, &objects, self.writes.key_field.as_deref()).await {
+            Ok(f) => f,
+            Err(e) => {
+                return Ok(Approval::Refused(Outcome::Refused {
+                    reason: format!(
+                        "crmbot could not prepare the write ({e}). Nothing was written; approve again in a moment."
+                    ),
+                    action: Some(Box::new(current)),
+                }));
+            }
+        };
+        let since = sf.server_now() - Duration::minutes(CLOCK_MARGIN_MINUTES);
+        let now = Utc::now();
+        let decided = self.records.update(id, |a| {
+            if let Some(refusal) = self.refusal(a, user, seen) {
+                return Err(refusal);
+            }
+            if a.state == ActionState::Unknown
+                && !(resendable(a) && a.attempt.as_ref().and_then(|t| t.checked_at) >= Some(begun))
+            {
+                return Err(Refusal {
+                    reason: checking_words(a, self.writes.time_limit),
+                    audited: false,
+                });
+            }
+            next(a.state, Event::Approve, now, a.expires_at).map_err(|e| Refusal {
+                reason: e.to_string(),
+                audited: false,
+            })?;
+            let plan = plan_write(a, &sf, &facts).map_err(|problems| Refusal {
+                reason: format!("This draft can't be approved yet: {}", problems.join("; ")),
+                audited: false,
+            })?;
+            let mut w = a.clone();
+            w.state = ActionState::Writing;
+            w.decided_by = Some(user.to_string());
+            w.decided_at = Some(now);
+            w.updated_at = now;
+            w.attempts += 1;
+            w.error = None;
+            w.attempt = Some(Attempt {
+                started_at: now,
+                revision: a.revision,
+                created_since: since,
+                retry_safe: plan.retry_safe,
+                probes: plan.probes.clone(),
+                doubt: None,
+                checks: 0,
+                checked_at: None,
+            });
+            Ok(Update::Set(w.clone(), (w, plan, a.clone())))
+        });
+        let (action, plan, before) = match decided {
+            Err(StoreError::Missing(_)) => return Err(ActionError::Missing),
+            Err(e) => return Err(e.into()),
+            Ok(Err(refusal)) => return self.refuse(id, user, refusal),
+            Ok(Ok(x)) => x,
+        };
+        // No audit record of the approval, no write: put the action back as it was.
+        let audited = self.audit_first(AuditEntry {
+            action_id: action.id.clone(),
+            kind: AuditKind::ApproveRequested,
+            actor: Some(user.to_string()),
+            summary: format!("Approved by {user} (attempt {})", action.attempts),
+            detail: json!({
+                "revision": action.revision,
+                "request": plan.request,
+                "retry_safe": plan.retry_safe,
+                "probes": plan.probes,
+            }),
+        });
+        if let Err(e) = audited {
+            let restored = self.records.update(id, |a| {
+                if a.state == ActionState::Writing && a.attempt == action.attempt {
+                    Ok::<_, ()>(Update::Set(before.clone(), ()))
+                } else {
+                    Ok(Update::Keep(()))
+                }
+            });
+            if let Err(e) = restored {
+                warn!(error = %e, "could not put the action back after the audit failed");
+            }
+            return Ok(Approval::Refused(Outcome::Refused {
+                reason: format!(
+                    "crmbot could not record this approval in its audit log ({e}), so nothing was sent to Salesforce. Tell your crmbot admin: the data folder may be full or read-only."
+                ),
+                action: self.records.get(id)?.map(Box::new),
+            }));
+        }
+        Ok(Approval::Writing(Box::new(action), plan))
+    }
+
+    /// The second half of `approve`: the one composite request, then Done, Failed or — when
+    /// the answer proves nothing — Unknown and a first check.
+    pub async fn complete_approve(
+        &self,
+        action: PendingAction,
+        plan: WritePlan,
+    ) -> Result<Outcome, ActionError> {
+        match self.send(&action, &plan).await {
+            Sent::Written(written) => self.finish_write(action, Ok(written)).await,
+            Sent::Refused(failure) => self.finish_write(action, Err(failure)).await,
+            Sent::Doubt(why) => self.doubt(action, why).await,
+        }
+    }
+
+    async fn send(&self, action: &PendingAction, plan: &WritePlan) -> Sent {
+        let sf = self.salesforce();
+        match sf.composite(&plan.request).await {
+            Ok(response) => {
+                self.audit(AuditEntry {
+                    action_id: action.id.clone(),
+                    kind: AuditKind::WriteRequest,
+                    actor: None,
+                    summary: "Salesforce answered the write".into(),
+                    detail: json!({"response": response.responses.iter().map(|s| json!({
+                        "referenceId": s.reference_id,
+                        "httpStatusCode": s.http_status_code,
+                        "body": s.body,
+                    })).collect::<Vec<_>>()}),
+                });
+                match read_outcome(plan, &response, sf.instance_url()) {
+                    WriteOutcome::Written(w) => Sent::Written(w),
+                    WriteOutcome::Refused(f) => Sent::Refused(f),
+                    WriteOutcome::Unreadable(why) => Sent::Doubt(why),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "write failed");
+                match doubt_of(&e) {
+                    Some(why) => Sent::Doubt(why),
+                    None => Sent::Refused(failure_from(&e)),
+                }
+            }
+        }
+    }
+
+    /// The answer proved nothing: Unknown (durably), audited, then one check at once.
+    async fn doubt(&self, action: PendingAction, why: String) -> Result<Outcome, ActionError> {
+        let now = Utc::now();
+        let updated = self.records.update(&action.id, |a| {
+            let state =
+                next(a.state, Event::WriteUnknown, now, a.expires_at).map_err(|e| e.to_string())?;
+            let mut a = a.clone();
+            a.state = state;
+            a.updated_at = now;
+            if let Some(t) = a.attempt.as_mut() {
+                t.doubt = Some(why.clone());
+            }
+            Ok::<_, String>(Update::Set(a.clone(), a))
+        })?;
+        let unknown = match updated {
+            Ok(a) => a,
+            Err(reason) => {
+                return Ok(Outcome::Refused {
+                    reason,
+                    action: self.records.get(&action.id)?.map(Box::new),
+                });
+            }
+        };
+        self.audit(AuditEntry {
+            action_id: unknown.id.clone(),
+            kind: AuditKind::WriteUnknown,
+            actor: None,
+            summary: format!("Outcome unknown: {why}"),
+            detail: json!({"doubt": why}),
+        });
+        let checked = self.check(unknown).await?;
+        Ok(Outcome::Changed(Box::new(checked)))
+    }
+
+    /// Records the end of a write: the audit record first, then Done or Failed.
+    pub(super) async fn finish_write(
+        &self,
+        action: PendingAction,
+        result: Result<Vec<Written>, WriteFailure>,
+    ) -> Result<Outcome, ActionError> {
+        let now = Utc::now();
+        let (event, kind, summary, detail) = match &result {
+            Ok(written) => (
+                Event::WriteSucceeded,
+                AuditKind::Written,
+                written
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{} {} {} ({})",
+                            capitalise(&w.outcome),
+                            w.label,
+                            w.name,
+                            w.id
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                json!({"written": written}),
+            ),
+            Err(f) => (
+                Event::WriteFailed,
+                AuditKind::WriteFailed,
+                format!("Write failed: {}", f.message),
+                json!({"error": f}),
+            ),
+        };
+        // The audit record of a write is stored before the card says so.
+        self.audit(AuditEntry {
+            action_id: action.id.clone(),
+            kind,
+            actor: action.decided_by.clone(),
+            summary,
+            detail,
+        });
+        let updated = self.records.update(&action.id, |a| {
+            let state = next(a.state, event, now, a.expires_at).map_err(|e| e.to_string())?;
+            let mut a = a.clone();
+            a.state = state;
+            a.updated_at = now;
+            match &result {
+                Ok(w) => a.written = w.clone(),
+                Err(f) => a.error = Some(f.clone()),
+            }
+            Ok::<_, String>(Update::Set(a.clone(), a))
+        })?;
+        match updated {
+            Ok(a) => {
+                info!(state = a.state.as_str(), "write finished");
+                Ok(Outcome::Changed(Box::new(a)))
+            }
+            Err(reason) => Ok(Outcome::Refused {
+                reason,
+                action: self.records.get(&action.id)?.map(Box::new),
+            }),
+        }
+    }
+
+    /// Refusals that need no Salesforce call: who may approve, and whether the click shows
+    /// the current revision.
+    fn refusal(&self, a: &PendingAction, user: &str, seen: Option<u32>) -> Option<Refusal> {
+        if !may_decide(&a.requester, &self.approvers, user) {
+            return Some(Refusal {
+                reason: format!(
+                    "Only <@{}> or an approver can approve this draft.",
+                    a.requester
+                ),
+                audited: true,
+            });
+        }
+        match seen {
+            Some(seen) if seen != a.revision && !a.state.is_final() => Some(Refusal {
+                reason: format!(
+                    "This draft changed since you looked (you saw revision {seen}; it is now revision {}). Nothing was written: check the card and approve again.",
+                    a.revision
+                ),
+                audited: true,
+            }),
+            _ => None,
+        }
+    }
+
+    fn refuse(&self, id: &str, user: &str, refusal: Refusal) -> Result<Approval, ActionError> {
+        if refusal.audited {
+            self.audit(AuditEntry {
+                action_id: id.to_string(),
+                kind: AuditKind::Refused,
+                actor: Some(user.to_string()),
+                summary: format!("Approval by {user} refused"),
+                detail: json!({"reason": refusal.reason}),
+            });
+        }
+        Ok(Approval::Refused(Outcome::Refused {
+            reason: refusal.reason,
+            action: self.records.get(id)?.map(Box::new),
+        }))
+    }
+}
+
+/// An Unknown write may be sent again without waiting when every create is keyed.
+fn resendable(a: &PendingAction) -> bool {
+    a.attempt.as_ref().is_some_and(|t| t.retry_safe)
+}
+
+/// What a person reads while crmbot checks.
+pub(super) fn checking_words(a: &PendingAction, limit: std::time::Duration) -> String {
+    let until = a
+        .attempt
+        .as_ref()
+        .map(|t| t.started_at + Duration::seconds(limit.as_secs() as i64));
+    match until {
+        Some(t) => format!(
+            "crmbot is still checking whether Salesforce saved this draft, so it can't be written again yet. If Salesforce has no trace of it by {} UTC, nothing was written and you can approve again.",
+            t.format("%H:%M")
+        ),
+        None => "crmbot is still checking whether Salesforce saved this draft.".to_string(),
+    }
+}
+
+/// The objects a write touches (its records and the meeting Task).
+fn written_objects(a: &PendingAction) -> Vec<String> {
+    let mut objects: Vec<String> = a
+        .proposal
+        .records
+        .iter()
+        .map(|r| r.object.clone())
+        .collect();
+    if a.meeting_task {
+        objects.push("Task".into());
+    }
+    objects.sort();
+    objects.dedup();
+    objects
+}
+
+/// `Some(words)` when the error leaves the write's outcome unknown: no answer, a 5xx, an
+/// answer that could not be read. A refusal (4xx), a login failure or a rate limit is
+/// proof that nothing was written.
+fn doubt_of(e: &SalesforceError) -> Option<String> {
+    match e {
+        SalesforceError::Timeout => Some("Salesforce did not answer in time".into()),
+        SalesforceError::Transport(why) => {
+            Some(format!("the connection to Salesforce failed ({why})"))
+        }
+        SalesforceError::Unavailable { status } if !matches!(status, 420 | 429) => {
+            Some(format!("Salesforce answered HTTP {status}"))
+        }
+        SalesforceError::Decode(why) => {
+            Some(format!("Salesforce's answer could not be read ({why})"))
+        }
+        _ => None,
+    }
+}
+
+fn failure_from(e: &SalesforceError) -> WriteFailure {
+    let (code, fields) = match e {
+        SalesforceError::Rejected { errors, .. } => (
+            errors.first().map(|x| x.code.clone()),
+            errors.first().map(|x| x.fields.clone()).unwrap_or_default(),
+        ),
+        SalesforceError::LimitExceeded { .. } => (Some("REQUEST_LIMIT_EXCEEDED".into()), vec![]),
+        _ => (None, vec![]),
+    };
+    WriteFailure {
+        message: e.to_string(),
+        code,
+        fields,
+        record: None,
+        transient: e.is_transient() || matches!(e, SalesforceError::LimitExceeded { .. }),
+    }
+}
