@@ -1,18 +1,21 @@
 //! `crmbot audit`: read and check the audit log in the sled database at `data_dir` — list,
-//! show one record, export JSON lines, verify the hash chain. Kept apart from `cli.rs` because
-//! it needs neither Salesforce nor a model, only the store.
+//! show one record, export JSON lines, verify the hash chain (and the database against its
+//! mirror `audit.jsonl`), recover what a rolled-back database lost. Kept apart from `cli.rs`
+//! because it needs neither Salesforce nor a model, only the store.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::Subcommand;
+use secrecy::ExposeSecret;
 
 use crmbot::config::Config;
-use crmbot::store::{AuditFilter, AuditLog, AuditRecord, VerifyReport};
+use crmbot::store::audit::mirror;
+use crmbot::store::{AuditFilter, AuditRecord, MIRROR_FILE, MirrorState, Store, VerifyReport};
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
@@ -52,12 +55,19 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Check the hash chain: exit 0 when intact, 1 with the first bad record when not.
+    /// Check the hash chain, and the database against its mirror (audit.jsonl): exit 0
+    /// when intact, 1 with the first bad record (or the records the database lost), 2 when
+    /// keyed records need CRMBOT_AUDIT_KEY to be checked.
     Verify,
+    /// After a crash or a restore left the database behind its mirror: put the missing
+    /// audit records back from audit.jsonl and bring the drafts they are about in line
+    /// (an approval without a recorded outcome is looked for in Salesforce at start-up).
+    Recover,
 }
 
 pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let (_db, log) = open(&config.data_dir)?;
+    let store = open(config)?;
+    let log = &store.audit;
     match args.command {
         AuditCommand::List {
             since,
@@ -116,13 +126,103 @@ pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
                 println!("audit chain broken at record {seq}: {reason}");
                 return Ok(ExitCode::from(1));
             }
+            VerifyReport::NeedsKey { records, keyed } => {
+                println!(
+                    "audit chain of {records} records is linked, but {keyed} of them are sealed with a key: set CRMBOT_AUDIT_KEY to check them"
+                );
+                return Ok(ExitCode::from(2));
+            }
         },
+        AuditCommand::Recover => return recover(config, &store),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the database read-write (sled has no read-only mode) without creating it.
-fn open(dir: &Path) -> anyhow::Result<(sled::Db, AuditLog)> {
+/// `crmbot audit recover`.
+fn recover(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
+    let log = &store.audit;
+    match log
+        .check_mirror()
+        .context("cannot compare the database with its mirror")?
+    {
+        MirrorState::None => bail!("this database has no audit mirror to recover from"),
+        MirrorState::InStep { records } => {
+            println!(
+                "nothing to recover: the database and {MIRROR_FILE} both end at record {records}"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        MirrorState::Extended { added } => {
+            println!(
+                "nothing to recover: {MIRROR_FILE} was behind the database and was brought up to it ({added} record(s))"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        MirrorState::Diverged { seq } => bail!(
+            "the database and {MIRROR_FILE} disagree at record {seq}: one of them was changed, so neither can be trusted to repair the other; restore both from a backup"
+        ),
+        MirrorState::Behind { .. } => {}
+    }
+    let path = config.data_dir.join(MIRROR_FILE);
+    let copies = mirror::read_all(&path).context("cannot read the audit mirror")?;
+    let from = log.last_seq().context("cannot read the audit log")?;
+    let missing: Vec<AuditRecord> = copies.into_iter().filter(|r| r.seq > from).collect();
+    // The mirror's own chain must hold before it repairs anything.
+    let key = config
+        .audit_key
+        .as_ref()
+        .map(|k| k.expose_secret().as_bytes().to_vec());
+    for r in &missing {
+        match r
+            .expected_hash(key.as_deref())
+            .context("cannot hash a mirrored record")?
+        {
+            None => bail!(
+                "record {} in {MIRROR_FILE} is sealed with a key: set CRMBOT_AUDIT_KEY and run this again",
+                r.seq
+            ),
+            Some(expected) if expected != r.hash => bail!(
+                "record {} in {MIRROR_FILE} was changed after it was written; restore from a backup",
+                r.seq
+            ),
+            Some(_) => {}
+        }
+    }
+    let restored = log
+        .restore(&missing)
+        .context("cannot put the records back")?;
+    let actions = crmbot::flow::recover::apply(store, &missing, config.drafting.expire_after_days)
+        .context("cannot bring the drafts in line")?;
+    store.flush().context("cannot write the database")?;
+    println!(
+        "restored {restored} audit record(s) ({} to {}) from {MIRROR_FILE}",
+        from + 1,
+        from + restored
+    );
+    for a in &actions {
+        let before = a.before.map_or("missing", |s| s.as_str());
+        let note = match a.after.as_str() {
+            "unknown" => " — crmbot will look for its write in Salesforce when it starts",
+            _ => "",
+        };
+        println!("  draft {}: {before} -> {}{note}", a.id, a.after.as_str());
+    }
+    match log.verify().context("cannot read the audit log")? {
+        VerifyReport::Broken { seq, reason } => {
+            println!("the chain is still broken at record {seq}: {reason}");
+            Ok(ExitCode::from(1))
+        }
+        _ => {
+            println!("audit chain intact; `crmbot serve` can start again");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens the database read-write (sled has no read-only mode) without creating it, and
+/// whatever state its audit log is in: verify reports it, recover repairs it.
+fn open(config: &Config) -> anyhow::Result<Store> {
+    let dir = &config.data_dir;
     if !dir.is_dir() {
         bail!(
             "no crmbot database at {}: nothing has been recorded there yet \
@@ -130,19 +230,16 @@ fn open(dir: &Path) -> anyhow::Result<(sled::Db, AuditLog)> {
             dir.display()
         );
     }
-    let db = crmbot::store::open_db(dir).map_err(|e| {
-        if crmbot::store::is_locked(&e) {
+    Store::open_for_repair(dir, config.audit_key.clone()).map_err(|e| match &e {
+        crmbot::store::StoreError::Open { error, .. } if crmbot::store::is_locked(error) => {
             anyhow!(
                 "the database at {} is in use by another process (a running `crmbot serve`?): \
                  sled allows one process at a time; stop it and run this command again",
                 dir.display()
             )
-        } else {
-            anyhow!(e).context(format!("cannot open the database at {}", dir.display()))
         }
-    })?;
-    let log = AuditLog::open(&db).context("cannot open the audit log")?;
-    Ok((db, log))
+        _ => anyhow!(e).context(format!("cannot open the database at {}", dir.display())),
+    })
 }
 
 /// `--since`: an RFC 3339 time, a date and time without zone (UTC), or a date (midnight UTC).

@@ -124,7 +124,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.drafting.clone(),
         instance_url,
     );
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, config.audit_key.clone())?;
     let actions = Actions::new(
         store.clone(),
         drafting,

@@ -18,6 +18,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("./data"),
+            audit_key: None,
             slack: SlackSettings::default(),
             salesforce: SalesforceSettings::default(),
             llm: LlmSettings::default(),

@@ -20,8 +20,12 @@ pub use ask::{AskSettings, QueryObjectConfig};
 pub struct Config {
     /// HTTP address for `crmbot serve` (CRMBOT_LISTEN).
     pub listen: SocketAddr,
-    /// sled database folder (CRMBOT_DATA_DIR).
+    /// sled database folder (CRMBOT_DATA_DIR); the audit mirror `audit.jsonl` lives there too.
     pub data_dir: PathBuf,
+    /// Seals the audit chain with HMAC-SHA256 under this key (CRMBOT_AUDIT_KEY), so a record
+    /// rewritten by someone without it is detected. Keep it outside the data dir.
+    #[serde(serialize_with = "mask_opt")]
+    pub audit_key: Option<SecretString>,
     pub slack: SlackSettings,
     pub salesforce: SalesforceSettings,
     pub llm: LlmSettings,
@@ -222,6 +226,7 @@ impl LlmSettings {
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("CRMBOT_LISTEN", "listen"),
     ("CRMBOT_DATA_DIR", "data_dir"),
+    ("CRMBOT_AUDIT_KEY", "audit_key"),
     ("SLACK_SIGNING_SECRET", "slack.signing_secret"),
     ("SLACK_BOT_TOKEN", "slack.bot_token"),
     ("SLACK_APP_TOKEN", "slack.app_token"),
@@ -306,6 +311,7 @@ impl Config {
         config.ask.objects = queryable;
         // `key = ""` means "not set", as it does in the environment.
         for secret in [
+            &mut config.audit_key,
             &mut config.slack.signing_secret,
             &mut config.slack.bot_token,
             &mut config.slack.app_token,
@@ -342,6 +348,9 @@ impl Config {
         }
         if let Some(v) = get("CRMBOT_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("CRMBOT_AUDIT_KEY") {
+            self.audit_key = secret(v);
         }
         if let Some(v) = get("SLACK_SIGNING_SECRET") {
             self.slack.signing_secret = secret(v);

@@ -21,7 +21,7 @@ use crate::salesforce::SalesforceClient;
 use crate::store::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 
 /// The sled tree the actions live in.
-const TREE: &str = "actions";
+pub const TREE: &str = "actions";
 
 /// The answer to a person's click.
 #[derive(Debug, Clone)]
@@ -172,6 +172,8 @@ impl Actions {
                 "raw_reply": trace.raw_reply,
                 "proposal": action.proposal,
                 "place": action.place,
+                "meeting_task": action.meeting_task,
+                "expires_at": action.expires_at,
             }),
         });
         Ok(action)

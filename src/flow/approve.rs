@@ -155,8 +155,7 @@ impl Actions {
             detail: json!({
                 "revision": action.revision,
                 "request": plan.request,
-                "retry_safe": plan.retry_safe,
-                "probes": plan.probes,
+                "attempt": action.attempt,
             }),
         });
         if let Err(e) = audited {
@@ -374,7 +373,7 @@ pub(super) fn checking_words(a: &PendingAction, limit: std::time::Duration) -> S
     let until = a
         .attempt
         .as_ref()
-        .map(|t| t.started_at + Duration::seconds(limit.as_secs() as i64));
+        .map(|t| t.started_at + Duration::milliseconds(limit.as_millis() as i64));
     match until {
         Some(t) => format!(
             "crmbot is still checking whether Salesforce saved this draft, so it can't be written again yet. If Salesforce has no trace of it by {} UTC, nothing was written and you can approve again.",

@@ -9,6 +9,7 @@ pub mod drafting;
 pub mod edit;
 pub mod proposal;
 pub mod query_schema;
+pub mod recover;
 pub mod schema;
 pub mod settle;
 #[cfg(test)]

@@ -130,7 +130,7 @@ impl Actions {
                 return Ok(a);
             }
         };
-        let limit = Duration::seconds(self.writes.time_limit.as_secs() as i64);
+        let limit = Duration::milliseconds(self.writes.time_limit.as_millis() as i64);
         let outcome = match evidence {
             Evidence::Found(written) => {
                 self.audit(AuditEntry {

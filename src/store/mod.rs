@@ -7,8 +7,11 @@ pub mod records;
 
 use std::path::Path;
 
+use secrecy::SecretString;
+
 pub use audit::{
-    AuditEntry, AuditError, AuditFilter, AuditKind, AuditLog, AuditRecord, VerifyReport,
+    AuditEntry, AuditError, AuditFilter, AuditKind, AuditLog, AuditRecord, MIRROR_FILE,
+    MirrorState, VerifyReport,
 };
 pub use records::{Records, StoreError, Update};
 
@@ -42,13 +45,29 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`. sled allows one process per folder.
+    /// Opens (or creates) the database in `dir`, its audit log mirrored to
+    /// `dir/audit.jsonl`. sled allows one process per folder.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, None)
+    }
+
+    /// `open`, the audit chain sealed with `audit_key` (`CRMBOT_AUDIT_KEY`). Refuses a
+    /// database whose audit log is behind its mirror or disagrees with it: a rolled-back
+    /// database would let a draft already written be approved again.
+    pub fn open_with(dir: &Path, audit_key: Option<SecretString>) -> Result<Store, StoreError> {
         let db = open_db(dir).map_err(|e| StoreError::Open {
             path: dir.display().to_string(),
             error: e,
         })?;
-        Store::from_db(db)
+        let audit = AuditLog::open_with(&db, Some(&dir.join(MIRROR_FILE)), audit_key)
+            .map_err(|e| StoreError::Audit(e.to_string()))?;
+        let state = audit
+            .check_mirror()
+            .map_err(|e| StoreError::Audit(e.to_string()))?;
+        if let Some(problem) = state.problem(dir) {
+            return Err(StoreError::AuditBehind(problem));
+        }
+        Store::with_audit(db, audit)
     }
 
     /// An in-memory database, for tests and the demo.
@@ -63,8 +82,27 @@ impl Store {
         Store::from_db(db)
     }
 
+    /// Opens the database in `dir` as it is, however its audit log compares with the
+    /// mirror: for `crmbot audit` (verify says what is wrong; recover repairs it).
+    pub fn open_for_repair(
+        dir: &Path,
+        audit_key: Option<SecretString>,
+    ) -> Result<Store, StoreError> {
+        let db = open_db(dir).map_err(|e| StoreError::Open {
+            path: dir.display().to_string(),
+            error: e,
+        })?;
+        let audit = AuditLog::open_with(&db, Some(&dir.join(MIRROR_FILE)), audit_key)
+            .map_err(|e| StoreError::Audit(e.to_string()))?;
+        Store::with_audit(db, audit)
+    }
+
     fn from_db(db: sled::Db) -> Result<Store, StoreError> {
         let audit = AuditLog::open(&db).map_err(|e| StoreError::Audit(e.to_string()))?;
+        Store::with_audit(db, audit)
+    }
+
+    fn with_audit(db: sled::Db, audit: AuditLog) -> Result<Store, StoreError> {
         let seen = db.open_tree("seen_events")?;
         Ok(Store {
             audit: std::sync::Arc::new(audit),

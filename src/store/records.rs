@@ -15,6 +15,9 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("audit log: {0}")]
     Audit(String),
+    /// The database lost records its audit mirror holds (or disagrees with it).
+    #[error("{0}")]
+    AuditBehind(String),
     #[error("record {0} already exists")]
     Exists(String),
     #[error("no record {0}")]

@@ -253,13 +253,24 @@ impl Bot {
         socket_url: Option<&str>,
         tune: impl FnOnce(&mut Config),
     ) -> Bot {
+        Bot::start_custom(model, socket_url, |_| {}, tune).await
+    }
+
+    /// Starts everything, the sandbox's options tuned first (faults, dropped fields).
+    pub async fn start_custom(
+        model: StubModel,
+        socket_url: Option<&str>,
+        sandbox_tune: impl FnOnce(&mut SandboxOptions),
+        tune: impl FnOnce(&mut Config),
+    ) -> Bot {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind sandbox");
-        let options = SandboxOptions {
+        let mut options = SandboxOptions {
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25),
             ..SandboxOptions::default()
         };
+        sandbox_tune(&mut options);
         let sandbox = sandbox::start(listener, options).await.expect("sandbox");
         let slack = FakeSlack::start().await;
         if let Some(url) = socket_url {

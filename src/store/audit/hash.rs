@@ -6,6 +6,7 @@
 //! assembled, and a field added to `AuditRecord` later must not silently change old hashes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -55,6 +56,23 @@ pub fn record_hash(
 ) -> Result<String, serde_json::Error> {
     let bytes = canonical_bytes(seq, at, prev_hash, entry)?;
     Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The hash of a record in a keyed chain (`CRMBOT_AUDIT_KEY`): lowercase hex
+/// HMAC-SHA256 under the key, over the same bytes as [`record_hash`]. Without the key, a
+/// record cannot be rewritten with a hash that verifies.
+pub fn keyed_hash(
+    key: &[u8],
+    seq: u64,
+    at: &DateTime<Utc>,
+    prev_hash: &str,
+    entry: &AuditEntry,
+) -> Result<String, serde_json::Error> {
+    let bytes = canonical_bytes(seq, at, prev_hash, entry)?;
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.to_string()))?;
+    mac.update(&bytes);
+    Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The exact bytes that [`record_hash`] hashes (for tests and outside checkers).

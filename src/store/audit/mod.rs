@@ -13,28 +13,40 @@
 //! * tree `audit_head`: key `head`, value `{"seq", "hash"}` of the last record. It is written
 //!   in the same sled transaction as the record, so removing the last record is detected too.
 //!
-//! What is hashed is defined by [`record_hash`]. Appends in one process are
-//! serialised by a mutex; sled itself lets only one process open the database.
+//! * `audit.jsonl` in the data dir (when the store has a folder): every record again, one
+//!   JSON line each, fsync'd before `append` returns (see [`mirror`]). A database behind
+//!   its mirror lost records; start-up refuses it and `verify` names the gap.
+//!
+//! What is hashed is defined by [`record_hash`]; with a key (`CRMBOT_AUDIT_KEY`) records
+//! are sealed with [`keyed_hash`] (HMAC) instead, so a rewritten record cannot be given a
+//! hash that verifies. Appends in one process are serialised by a mutex; sled itself lets
+//! only one process open the database.
 //!
 //! The API is synchronous: each call is a few sled operations. `append` flushes to disk
-//! before it returns, so "the audit record of a write is stored before the card says done".
+//! before it returns, so "the audit record of a write is stored before the card says done";
+//! an append that fails leaves nothing behind, and callers that must not act unaudited stop.
 
 use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 mod hash;
+pub mod mirror;
 mod record;
 mod verify;
 
 #[cfg(test)]
 mod tests;
 
-pub use hash::{GENESIS_HASH, canonical_bytes, record_hash};
+pub use hash::{GENESIS_HASH, canonical_bytes, keyed_hash, record_hash};
+pub use mirror::{MIRROR_FILE, Mirror, MirrorTail};
 pub use record::{AuditEntry, AuditFilter, AuditKind, AuditRecord};
 pub use verify::VerifyReport;
 
@@ -64,6 +76,45 @@ pub enum AuditError {
     Encode(#[from] serde_json::Error),
     #[error("cannot write the audit export: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot write the audit mirror {0}")]
+    Mirror(String),
+    /// Appends were made to fail on purpose (tests, drills).
+    #[error("the audit log refuses appends (failure injected)")]
+    Injected,
+}
+
+/// How the database and its mirror compare (see [`AuditLog::check_mirror`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorState {
+    /// No mirror (a temporary store).
+    None,
+    /// Both end at the same record.
+    InStep { records: u64 },
+    /// The mirror lagged (new, or a crash between the two writes) and was brought up to
+    /// the database: `added` records written to it.
+    Extended { added: u64 },
+    /// The database ends at `db`, the mirror at `mirror`: the database lost records.
+    Behind { db: u64, mirror: u64 },
+    /// Record `seq` differs between the two.
+    Diverged { seq: u64 },
+}
+
+impl MirrorState {
+    /// What an operator reads when the database cannot be served from.
+    pub fn problem(&self, dir: &Path) -> Option<String> {
+        match self {
+            MirrorState::Behind { db, mirror } => Some(format!(
+                "the database in {} holds audit records up to {db}, but its audit mirror ({MIRROR_FILE}) holds records up to {mirror}: the database lost its last {} record(s) (a crash at the wrong moment, or an older copy restored). crmbot will not serve from it, because a draft already written could be approved and written again. Run `crmbot audit recover` to put the missing records and the drafts' states back, then start again.",
+                dir.display(),
+                mirror - db
+            )),
+            MirrorState::Diverged { seq } => Some(format!(
+                "the database in {} and its audit mirror ({MIRROR_FILE}) disagree at record {seq}: one of them was changed. crmbot will not serve from it; run `crmbot audit verify` and restore both from a backup.",
+                dir.display()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// `{seq, hash}` of the last record, kept next to the records.
@@ -77,18 +128,138 @@ struct Head {
 pub struct AuditLog {
     records: sled::Tree,
     head: sled::Tree,
-    /// Held by `append` (and `verify`) so appends in this process chain one after another.
-    lock: Mutex<()>,
+    /// Held by `append` (and `verify`) so appends in this process chain one after another;
+    /// the mirror is written under it.
+    lock: Mutex<Option<Mirror>>,
+    /// The chain key (`CRMBOT_AUDIT_KEY`): records are sealed with HMAC.
+    key: Option<SecretString>,
+    failing: AtomicBool,
 }
 
 impl AuditLog {
-    /// Opens (creating if needed) the audit trees of `db`.
+    /// Opens (creating if needed) the audit trees of `db`, without a mirror or key.
     pub fn open(db: &sled::Db) -> Result<AuditLog, AuditError> {
+        AuditLog::open_with(db, None, None)
+    }
+
+    /// Opens the audit trees with a mirror file and a chain key. Does not compare them:
+    /// see [`AuditLog::check_mirror`].
+    pub fn open_with(
+        db: &sled::Db,
+        mirror: Option<&Path>,
+        key: Option<SecretString>,
+    ) -> Result<AuditLog, AuditError> {
+        let mirror = mirror.map(Mirror::open).transpose()?;
         Ok(AuditLog {
             records: db.open_tree(RECORDS_TREE)?,
             head: db.open_tree(HEAD_TREE)?,
-            lock: Mutex::new(()),
+            lock: Mutex::new(mirror),
+            key: key.filter(|k| !k.expose_secret().is_empty()),
+            failing: AtomicBool::new(false),
         })
+    }
+
+    /// Makes every append fail (or not), as a full or read-only disk would: for tests and
+    /// drills of "no audit record, no write".
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Whether records are sealed with a key.
+    pub fn is_keyed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_ref().map(|k| k.expose_secret().as_bytes())
+    }
+
+    /// Compares the database with its mirror and brings a lagging mirror up to date (a new
+    /// mirror, or a crash between the database write and the mirror write). A database
+    /// behind its mirror, or one that disagrees with it, is reported, not repaired.
+    pub fn check_mirror(&self) -> Result<MirrorState, AuditError> {
+        let mut guard = self.guard();
+        let Some(mirror) = guard.as_mut() else {
+            return Ok(MirrorState::None);
+        };
+        let db_last = self.last_seq()?;
+        let tail = mirror.tail()?;
+        let mirror_last = tail.as_ref().map_or(0, |t| t.seq);
+        if mirror_last > db_last {
+            return Ok(MirrorState::Behind {
+                db: db_last,
+                mirror: mirror_last,
+            });
+        }
+        if let Some(t) = &tail {
+            let ours = self.get(t.seq)?;
+            if ours.is_none_or(|r| r.hash != t.hash) {
+                return Ok(MirrorState::Diverged { seq: t.seq });
+            }
+        }
+        if mirror_last == db_last {
+            return Ok(MirrorState::InStep { records: db_last });
+        }
+        let mut added = 0;
+        for item in self.records.range(record_key(mirror_last + 1)..) {
+            let record = parse_item(item)?;
+            mirror.append(&record)?;
+            added += 1;
+        }
+        tracing::warn!(added, path = %mirror.path().display(), "audit mirror brought up to the database");
+        Ok(MirrorState::Extended { added })
+    }
+
+    /// The sequence number of the last record (0 when empty).
+    pub fn last_seq(&self) -> Result<u64, AuditError> {
+        Ok(match self.records.last()? {
+            Some((key, _)) => key_seq(&key).unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// Puts back records the database lost, from its mirror: each must continue the chain
+    /// exactly (its `prev_hash` is the hash of the record before). Returns how many.
+    pub fn restore(&self, records: &[AuditRecord]) -> Result<u64, AuditError> {
+        let _guard = self.guard();
+        let mut last = self.last_seq()?;
+        let mut prev = match last {
+            0 => GENESIS_HASH.to_string(),
+            n => self
+                .get(n)?
+                .map(|r| r.hash)
+                .ok_or_else(|| AuditError::Inconsistent(format!("record {n} is unreadable")))?,
+        };
+        let mut restored = 0;
+        let start = last;
+        for record in records.iter().filter(|r| r.seq > start) {
+            if record.seq != last + 1 || record.prev_hash != prev {
+                return Err(AuditError::Inconsistent(format!(
+                    "record {} of the mirror does not continue the database's chain at record {last}",
+                    record.seq
+                )));
+            }
+            let bytes = serde_json::to_vec(record)?;
+            let head = serde_json::to_vec(&Head {
+                seq: record.seq,
+                hash: record.hash.clone(),
+            })?;
+            (&self.records, &self.head)
+                .transaction(|(records, h)| {
+                    records.insert(&record_key(record.seq), bytes.as_slice())?;
+                    h.insert(HEAD_KEY, head.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<String>>(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Abort(reason) => AuditError::Inconsistent(reason),
+                    TransactionError::Storage(e) => AuditError::Store(e),
+                })?;
+            last = record.seq;
+            prev = record.hash.clone();
+            restored += 1;
+        }
+        self.records.flush()?;
+        Ok(restored)
     }
 
     /// Appends `entry` as the next record: assigns `seq` (1, 2, 3...), `at` (now, UTC),
@@ -98,7 +269,10 @@ impl AuditLog {
     /// Refuses ([`AuditError::Inconsistent`]) when the head does not match the last record,
     /// rather than chaining onto a log that was tampered with.
     pub fn append(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
-        let _guard = self.guard();
+        let mut guard = self.guard();
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(AuditError::Injected);
+        }
         let head_bytes = self.head.get(HEAD_KEY)?;
         let head: Option<Head> = match &head_bytes {
             Some(bytes) => Some(serde_json::from_slice(bytes).map_err(|e| {
@@ -129,12 +303,16 @@ impl AuditLog {
             }
         };
         let at = Utc::now();
-        let hash = record_hash(seq, &at, &prev_hash, &entry)?;
+        let hash = match self.key_bytes() {
+            Some(key) => keyed_hash(key, seq, &at, &prev_hash, &entry)?,
+            None => record_hash(seq, &at, &prev_hash, &entry)?,
+        };
         let record = AuditRecord {
             seq,
             at,
             prev_hash,
             hash,
+            keyed: self.key.is_some(),
             entry,
         };
         let record_bytes = serde_json::to_vec(&record)?;
@@ -164,6 +342,26 @@ impl AuditLog {
                 TransactionError::Abort(reason) => AuditError::Inconsistent(reason),
                 TransactionError::Storage(e) => AuditError::Store(e),
             })?;
+        if let Some(mirror) = guard.as_mut()
+            && let Err(e) = mirror.append(&record)
+        {
+            // Not in the mirror, not anywhere: take it back out of the database.
+            let undone = (&self.records, &self.head).transaction(|(records, head)| {
+                records.remove(&key)?;
+                match &head_bytes {
+                    Some(h) => head.insert(HEAD_KEY, h.as_ref())?,
+                    None => head.remove(HEAD_KEY)?,
+                };
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
+            if undone.is_err() {
+                tracing::error!(
+                    seq,
+                    "an audit record the mirror refused could not be taken back"
+                );
+            }
+            return Err(e);
+        }
         self.records.flush()?;
         Ok(record)
     }
@@ -240,7 +438,7 @@ impl AuditLog {
         self.records.is_empty()
     }
 
-    fn guard(&self) -> MutexGuard<'_, ()> {
+    fn guard(&self) -> MutexGuard<'_, Option<Mirror>> {
         // The mutex guards no data, so a panic while it was held leaves nothing to repair.
         self.lock
             .lock()

@@ -124,14 +124,17 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
     /// The previous record's `hash` ([`GENESIS_HASH`](super::GENESIS_HASH) for record 1).
     pub prev_hash: String,
-    /// See [`record_hash`].
+    /// See [`record_hash`]; for a keyed record, [`keyed_hash`](super::keyed_hash).
     pub hash: String,
+    /// Sealed with the chain key (HMAC) rather than plain SHA-256.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyed: bool,
     #[serde(flatten)]
     pub entry: AuditEntry,
 }
 
 impl AuditRecord {
-    /// The hash this record should carry, from its other fields.
+    /// The hash this record should carry, from its other fields (plain records).
     pub fn computed_hash(&self) -> Result<String, AuditError> {
         Ok(record_hash(
             self.seq,
@@ -139,6 +142,21 @@ impl AuditRecord {
             &self.prev_hash,
             &self.entry,
         )?)
+    }
+
+    /// The hash this record should carry: keyed records need the key (`None` without it).
+    pub fn expected_hash(&self, key: Option<&[u8]>) -> Result<Option<String>, AuditError> {
+        match (self.keyed, key) {
+            (false, _) => self.computed_hash().map(Some),
+            (true, Some(key)) => Ok(Some(super::keyed_hash(
+                key,
+                self.seq,
+                &self.at,
+                &self.prev_hash,
+                &self.entry,
+            )?)),
+            (true, None) => Ok(None),
+        }
     }
 }
 

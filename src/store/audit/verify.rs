@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{AuditError, AuditLog, AuditRecord, GENESIS_HASH, HEAD_KEY, Head, key_seq};
+use super::{AuditError, AuditLog, AuditRecord, GENESIS_HASH, HEAD_KEY, Head, key_seq, mirror};
 
 /// The outcome of [`AuditLog::verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -13,6 +13,9 @@ pub enum VerifyReport {
     Intact { records: u64 },
     /// The first bad record (for a removed record, its number) and what is wrong with it.
     Broken { seq: u64, reason: String },
+    /// The chain holds records sealed with a key (`CRMBOT_AUDIT_KEY`), which is not set:
+    /// their hashes cannot be checked. Everything else was.
+    NeedsKey { records: u64, keyed: u64 },
 }
 
 impl VerifyReport {
@@ -46,9 +49,12 @@ impl AuditLog {
     /// Then the head entry must name the last record, with its hash: a record removed from
     /// the end, or added behind crmbot's back, is detected there. Returns the first problem.
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
-        let _guard = self.guard();
+        let guard = self.guard();
+        let mirror_path = guard.as_ref().map(|m| m.path().to_path_buf());
         let mut expected: u64 = 1;
         let mut prev_hash = GENESIS_HASH.to_string();
+        let mut first_keyed: Option<u64> = None;
+        let mut keyed: u64 = 0;
         for item in self.records.iter() {
             let (key, bytes) = item?;
             let Some(seq) = key_seq(&key) else {
@@ -84,17 +90,30 @@ impl AuditLog {
                     ),
                 );
             }
-            let computed = record.computed_hash()?;
-            if computed != record.hash {
+            if record.keyed {
+                first_keyed.get_or_insert(seq);
+                keyed += 1;
+            } else if let (Some(k), true) = (first_keyed, self.key.is_some()) {
                 return broken(
                     seq,
                     format!(
-                        "hash mismatch: the record was changed after it was written \
-                         (stored {}, computed {})",
-                        short(&record.hash),
-                        short(&computed)
+                        "the record is not sealed with the chain key although record {k} before it is: it was rewritten by someone without the key"
                     ),
                 );
+            }
+            match record.expected_hash(self.key_bytes())? {
+                Some(computed) if computed != record.hash => {
+                    return broken(
+                        seq,
+                        format!(
+                            "hash mismatch: the record was changed after it was written \
+                             (stored {}, computed {})",
+                            short(&record.hash),
+                            short(&computed)
+                        ),
+                    );
+                }
+                _ => {}
             }
             if record.prev_hash != prev_hash {
                 let reason = if seq == 1 {
@@ -114,6 +133,42 @@ impl AuditLog {
             expected += 1;
         }
         let last = expected - 1;
+        // The mirror outside the database: the database must hold everything it does.
+        if let Some(path) = mirror_path.filter(|p| p.exists()) {
+            let copies = mirror::read_all(&path)?;
+            for copy in &copies {
+                if copy.seq > last {
+                    let end = copies.last().map_or(copy.seq, |c| c.seq);
+                    return broken(
+                        copy.seq,
+                        format!(
+                            "records {} to {end} are in {} but missing from the database: it lost its tail (a crash at the wrong moment, or an older copy restored); run `crmbot audit recover`",
+                            copy.seq,
+                            path.display()
+                        ),
+                    );
+                }
+                if self.get(copy.seq)?.is_none_or(|r| r.hash != copy.hash) {
+                    return broken(
+                        copy.seq,
+                        format!(
+                            "the record differs from its copy in {}: one of them was changed",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+        }
+        let intact = || {
+            if keyed > 0 && self.key.is_none() {
+                VerifyReport::NeedsKey {
+                    records: last,
+                    keyed,
+                }
+            } else {
+                VerifyReport::Intact { records: last }
+            }
+        };
         let head: Head = match self.head.get(HEAD_KEY)? {
             None if last == 0 => return Ok(VerifyReport::Intact { records: 0 }),
             None => {
@@ -165,6 +220,6 @@ impl AuditLog {
                 ),
             );
         }
-        Ok(VerifyReport::Intact { records: last })
+        Ok(intact())
     }
 }

@@ -277,6 +277,7 @@ fn a_record_added_behind_the_logs_back_is_detected() {
         at,
         prev_hash: last.hash,
         hash,
+        keyed: false,
         entry: e,
     };
     put_raw(&db, 4, &serde_json::to_value(&extra).unwrap());
@@ -395,4 +396,5 @@ fn kind_names_match_their_serde_names() {
     }
 }
 
+mod mirror;
 mod queries;
