@@ -376,3 +376,43 @@ async fn an_unreachable_model_names_llm_base_url() {
     assert!(draft.starts_with("✗ Model"), "{shown}");
     assert!(draft.contains("LLM_BASE_URL"), "{shown}");
 }
+
+#[tokio::test]
+async fn doctor_says_per_object_whether_the_idempotency_key_exists_and_how_to_add_it() {
+    let mut setup = Setup::new().await;
+    let shown = text(&setup.run().await);
+    let keyed = line(&shown, "idempotency key");
+    assert!(keyed.starts_with('✓'), "{shown}");
+    assert!(
+        keyed.contains("Crmbot_Key__c on Account, Contact, Lead, Opportunity, Task"),
+        "{shown}"
+    );
+
+    // An org where Lead and Task lack the field.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = crmbot::salesforce::sandbox::SandboxOptions {
+        drop_fields: vec!["Lead.Crmbot_Key__c".into(), "Task.Crmbot_Key__c".into()],
+        ..Default::default()
+    };
+    setup.sandbox = sandbox::start(listener, options).await.unwrap();
+    setup.set("SALESFORCE_INSTANCE_URL", &setup.sandbox.base_url());
+    let out = setup.run().await;
+    let shown = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not a problem:\n{shown}"
+    );
+    let keyed = line(&shown, "idempotency key");
+    assert!(keyed.starts_with('⚠'), "{shown}");
+    assert!(keyed.contains("Lead, Task lack Crmbot_Key__c"), "{shown}");
+    for step in [
+        "Object Manager",
+        "Activity (for Task)",
+        "\"Unique\"",
+        "\"External ID\"",
+        "API name Crmbot_Key__c",
+    ] {
+        assert!(shown.contains(step), "no {step:?} in:\n{shown}");
+    }
+}

@@ -13,6 +13,7 @@
 //! cause gives one problem. No secret is ever part of a check's text: tokens are named by
 //! their variable and, at most, their public prefix (`xoxb-`).
 
+mod keys;
 mod local;
 mod model;
 mod salesforce;

@@ -23,6 +23,7 @@ pub(super) async fn checks(config: &Config) -> (Vec<Check>, Option<SalesforceCli
         "login",
         "writable fields",
         "queryable fields",
+        super::keys::NAME,
     ];
     let skip_all = |reason: &str| {
         names
@@ -90,14 +91,16 @@ pub(super) async fn checks(config: &Config) -> (Vec<Check>, Option<SalesforceCli
     let login_ok = login.status == Status::Ok;
     checks.push(login);
     if !login_ok {
-        checks.push(Check::skipped(SALESFORCE, names[2], "the login failed"));
-        checks.push(Check::skipped(SALESFORCE, names[3], "the login failed"));
+        for name in &names[2..] {
+            checks.push(Check::skipped(SALESFORCE, *name, "the login failed"));
+        }
         return (checks, None);
     }
     if !version_ok {
         let reason = format!("the API version {configured} is not offered");
-        checks.push(Check::skipped(SALESFORCE, names[2], &reason));
-        checks.push(Check::skipped(SALESFORCE, names[3], &reason));
+        for name in &names[2..] {
+            checks.push(Check::skipped(SALESFORCE, *name, &reason));
+        }
         return (checks, None);
     }
 
@@ -145,6 +148,14 @@ pub(super) async fn checks(config: &Config) -> (Vec<Check>, Option<SalesforceCli
         )],
     };
     checks.extend(queryable);
+    checks.push(if describable {
+        match timed(CHECK_TIMEOUT, super::keys::check(&client, config)).await {
+            Ok(check) => check,
+            Err(late) => Check::problem(SALESFORCE, names[4], late, "run `crmbot doctor` again"),
+        }
+    } else {
+        Check::skipped(SALESFORCE, names[4], "describe failed")
+    });
     (checks, describable.then_some(client))
 }
 
