@@ -201,7 +201,7 @@ async fn kill_loop(keyed: bool) -> Tally {
     let seed: u64 = std::env::var("KILL_LOOP_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::random());
+        .unwrap_or_else(rand::random);
     println!(
         "kill loop ({}): {rounds} rounds, seed {seed}",
         if keyed {
