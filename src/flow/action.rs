@@ -17,7 +17,7 @@ pub struct Place {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingAction {
-    /// Short random id; also the idempotency marker the write carries.
+    /// Short random id; with the record index, also the idempotency key of each create.
     pub id: String,
     /// 1 for the model's draft, +1 for every edit.
     pub revision: u32,
