@@ -155,6 +155,7 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
             today: chrono::Local::now().date_naive(),
             previous: None,
             asker: &asker,
+            scope: None,
         })
         .await;
     let answer = match answer {

@@ -20,6 +20,7 @@ use crmbot::flow::actions::{Actions, Outcome, WriteSettings};
 use crmbot::flow::ask::{AskRequest, Asker, Asking, render_text};
 use crmbot::flow::drafting::Drafting;
 use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key};
+use crmbot::flow::policy::Access;
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
@@ -87,7 +88,10 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
     let actions = Actions::new(
         store,
         drafting,
-        vec![],
+        Access::new(
+            config.policy_rules(),
+            std::sync::Arc::new(crmbot::flow::policy::NoGroups),
+        ),
         config.drafting.clone(),
         WriteSettings::from_settings(&config.salesforce),
     )?;
@@ -152,7 +156,7 @@ impl Demo {
         match lower.split_whitespace().next().unwrap_or("") {
             "help" | "/crm" => self.say(HELP),
             "approve" | "1" => self.approve().await,
-            "reject" | "3" => self.decide_reject(),
+            "reject" | "3" => self.decide_reject().await,
             "edit" | "2" => self.edit(line.split_once(' ').map_or("", |(_, r)| r)).await,
             // Anything else is a question, as a mention would be in Slack.
             _ => self.ask(line).await,
@@ -237,11 +241,11 @@ impl Demo {
         }
     }
 
-    fn decide_reject(&mut self) {
+    async fn decide_reject(&mut self) {
         let Some(id) = self.last.clone() else {
             return self.say("No draft yet: start with /crm log <notes>.");
         };
-        match self.actions.reject(&id, YOU) {
+        match self.actions.reject(&id, YOU).await {
             Ok(o) => self.outcome(o),
             Err(e) => self.say(&format!("✗ {e}")),
         }
@@ -251,7 +255,7 @@ impl Demo {
         let Some(id) = self.last.clone() else {
             return self.say("No draft yet: start with /crm log <notes>.");
         };
-        let action = match self.actions.may_edit(&id, YOU) {
+        let action = match self.actions.may_edit(&id, YOU).await {
             Ok(Ok(a)) => a,
             Ok(Err(reason)) => return self.say(&format!("✗ {reason}")),
             Err(e) => return self.say(&format!("✗ {e}")),
@@ -299,7 +303,7 @@ impl Demo {
                     self.say(&format!("✗ {key}: {message}"));
                 }
             }
-            Ok(p) => match self.actions.save_edit(&id, YOU, action.revision, p) {
+            Ok(p) => match self.actions.save_edit(&id, YOU, action.revision, p).await {
                 Ok(o) => self.outcome(o),
                 Err(e) => self.say(&format!("✗ {e}")),
             },
@@ -313,6 +317,7 @@ impl Demo {
             today: Utc::now().date_naive(),
             previous: None,
             asker: &asker,
+            scope: None,
         };
         match self.asking.ask(&req).await {
             Ok(a) => self.say(render_text(&a).trim_end()),

@@ -16,8 +16,11 @@ use crate::config::Config;
 use crate::flow::actions::{ActionError, Actions, WriteSettings};
 use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
+use crate::flow::policy::Access;
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::slack::gate::Workspaces;
+use crate::slack::groups::SlackGroups;
 use crate::slack::interactions::show;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
@@ -125,16 +128,19 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         instance_url,
     );
     let store = Store::open_with(&config.data_dir, config.audit_key.clone())?;
+    let web = SlackWeb::new(config.slack.api_url.as_str(), &bot_token)?;
+    let bot = web.auth_test().await?;
+    let policy = config.effective_policy();
+    let groups = Arc::new(SlackGroups::new(web.clone(), policy.group_ttl));
     let actions = Actions::new(
         store.clone(),
         drafting,
-        config.slack.approvers.clone(),
+        Access::new(config.policy_rules(), groups),
         config.drafting.clone(),
         WriteSettings::from_settings(&config.salesforce),
     )?;
-    let web = SlackWeb::new(config.slack.api_url.as_str(), &bot_token)?;
-    let bot = web.auth_test().await?;
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
+    let workspaces = Workspaces::new(&policy, &bot);
     let app = SlackApp {
         actions,
         asking,
@@ -145,6 +151,8 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         store,
         jobs: Jobs::new(config.slack.workers),
         max_notes_chars: config.drafting.max_notes_chars,
+        workspaces,
+        answers: policy.answers.clone(),
     };
 
     // Writes a previous run left in the middle: looked for in Salesforce, never sent again

@@ -17,7 +17,7 @@ use crmbot::salesforce::sandbox::{self, RunningSandbox};
 
 /// Every scope manifest.yaml asks for, the way Slack lists them in `x-oauth-scopes`.
 const ALL_SCOPES: &str =
-    "app_mentions:read,chat:write,commands,im:history,users:read,users:read.email";
+    "app_mentions:read,chat:write,commands,im:history,usergroups:read,users:read,users:read.email";
 
 /// A fake Slack whose `auth.test` answers ok with these granted scopes (None: no header),
 /// or `{"ok":false,"error":error}`.
@@ -137,7 +137,12 @@ async fn everything_right_passes_and_shows_each_part() {
     }
     assert!(!shown.contains('✗'), "{shown}");
     assert!(
-        line(&shown, "auth.test").contains("team Acme, bot @crmbot"),
+        line(&shown, "auth.test").contains("team Acme (T1), bot @crmbot"),
+        "{shown}"
+    );
+    assert!(
+        line(&shown, "workspace")
+            .contains("team id T1; crmbot answers requests from this workspace only"),
         "{shown}"
     );
     assert!(line(&shown, "scopes").starts_with('✓'), "{shown}");

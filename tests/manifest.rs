@@ -47,7 +47,8 @@ fn the_scopes_are_exactly_the_ones_used() {
         .map(|l| l.trim_start_matches("- ").to_string())
         .collect();
     // app_mention events, chat.postMessage/update/postEphemeral, /crm, message.im events,
-    // users.info with the profile email ("$me" in questions).
+    // usergroups.list / usergroups.users.list (user groups in [policy]), users.info with the
+    // profile email ("$me" in questions).
     assert_eq!(
         scopes,
         [
@@ -55,6 +56,7 @@ fn the_scopes_are_exactly_the_ones_used() {
             "chat:write",
             "commands",
             "im:history",
+            "usergroups:read",
             "users:read",
             "users:read.email"
         ]

@@ -273,7 +273,7 @@ async fn a_request_for_a_change_is_pointed_at_crm_log_and_never_run() {
 }
 
 #[tokio::test]
-async fn crm_ask_answers_in_the_channel_and_refused_plans_say_why() {
+async fn crm_ask_answers_only_the_asker_and_refused_plans_say_why() {
     let c = case("reject-user-object");
     let bot = bot_answering(&c["plan"]).await;
     bot.sandbox.reset_requests();
@@ -288,7 +288,9 @@ async fn crm_ask_answers_in_the_channel_and_refused_plans_say_why() {
         })
         .await;
     let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(answer.body["response_type"], "in_channel");
+    // policy.answers.slash_command defaults to the asker: pipeline answers are not posted
+    // for the whole channel to read.
+    assert_eq!(answer.body["response_type"], "ephemeral");
     let text = card_text(&answer.body["blocks"]);
     assert!(text.contains("could not answer that safely"), "{text}");
     assert!(text.contains("User"), "{text}");

@@ -55,17 +55,20 @@ impl Config {
                 message: "max_records and max_notes_chars must be above 0".into(),
             });
         }
-        Ok(())
+        self.check_policy()
     }
 
     /// The effective configuration as TOML, secrets masked (`crmbot config`).
     pub fn to_masked_toml(&self) -> String {
-        let body = toml::to_string_pretty(self)
+        let mut shown = self.clone();
+        shown.policy = self.effective_policy();
+        let body = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
         format!(
             "# crmbot's effective configuration: defaults, then crmbot.toml, then the environment.\n\
              # Secrets show as \"********\" when set and \"\" when not; optional keys that are\n\
-             # not set (instance_url, model, ...) are left out.\n{body}"
+             # not set (instance_url, model, ...) are left out.\n{body}\n{}",
+            self.policy_in_words()
         )
     }
 }

@@ -24,6 +24,7 @@ impl Default for Config {
             llm: LlmSettings::default(),
             drafting: DraftingSettings::default(),
             ask: super::AskSettings::default(),
+            policy: super::PolicySettings::default(),
             objects: default_objects(),
         }
     }

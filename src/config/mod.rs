@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
 pub use ask::{AskSettings, QueryObjectConfig};
+pub use policy::{
+    AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
+    SlashAnswers, TierSettings,
+};
 
 /// Everything crmbot can be told.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -32,6 +36,8 @@ pub struct Config {
     pub drafting: DraftingSettings,
     /// What questions (`/crm ask`, mentions, DMs) may read.
     pub ask: AskSettings,
+    /// Who may do what: logging, asking, approving, risk tiers, what answers show.
+    pub policy: PolicySettings,
     /// Allowed objects by API name. A table given in crmbot.toml replaces that object's
     /// default whole; `enabled = false` removes a default object.
     pub objects: BTreeMap<String, ObjectConfig>,
@@ -48,7 +54,7 @@ pub struct SlackSettings {
     pub app_token: Option<SecretString>,
     /// Web API base; method names are appended as `{base}/{method}`.
     pub api_url: Url,
-    /// Slack user ids who may approve anyone's draft (the requester always may).
+    /// Older spelling of `policy.approvers` (Slack user ids); joined to it.
     pub approvers: Vec<String>,
     /// Drafts and answers worked on at the same time; more wait their turn.
     pub workers: usize,
@@ -445,6 +451,7 @@ mod secs {
 mod ask;
 mod check;
 mod defaults;
+mod policy;
 #[cfg(test)]
 mod tests;
 

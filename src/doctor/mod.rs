@@ -16,6 +16,7 @@
 mod keys;
 mod local;
 mod model;
+mod policy;
 mod salesforce;
 mod slack;
 

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{CHECK_TIMEOUT, Check, SLACK, timed};
 use crate::config::Config;
-use crate::slack::web::{SlackError, SlackWeb};
+use crate::slack::web::{BotIdentity, SlackError, SlackWeb};
 
 /// The app manifest, compiled in: the scopes it asks for are the ones crmbot needs.
 const MANIFEST: &str = include_str!("../../manifest.yaml");
@@ -23,13 +23,16 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
         ];
     };
     let api_url = config.slack.api_url.as_str().trim_end_matches('/');
-    let auth = match timed(CHECK_TIMEOUT, auth_test(api_url, token)).await {
-        Ok(check) => check,
-        Err(late) => Check::problem(
-            SLACK,
-            "auth.test",
-            format!("Slack at {api_url}: {late}"),
-            "check the network (proxy, firewall) and SLACK_API_URL",
+    let (auth, me) = match timed(CHECK_TIMEOUT, auth_test(api_url, token)).await {
+        Ok(found) => found,
+        Err(late) => (
+            Check::problem(
+                SLACK,
+                "auth.test",
+                format!("Slack at {api_url}: {late}"),
+                "check the network (proxy, firewall) and SLACK_API_URL",
+            ),
+            None,
         ),
     };
     let scopes = if auth.status == super::Status::Ok {
@@ -45,21 +48,58 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
     } else {
         Check::skipped(SLACK, "scopes", "auth.test failed")
     };
-    vec![auth, scopes]
+    let mut checks = vec![auth, scopes];
+    match me {
+        Some((web, me)) => {
+            checks.push(super::policy::workspace(config, &me));
+            checks.push(
+                match timed(CHECK_TIMEOUT, super::policy::groups(config, &web)).await {
+                    Ok(check) => check,
+                    Err(late) => Check::warning(
+                        SLACK,
+                        "user groups",
+                        format!("usergroups.list: {late}"),
+                        "run `crmbot doctor` again",
+                    ),
+                },
+            );
+        }
+        None => {
+            checks.push(Check::skipped(SLACK, "workspace", "auth.test failed"));
+            checks.push(Check::skipped(SLACK, "user groups", "auth.test failed"));
+        }
+    }
+    checks
 }
 
-async fn auth_test(api_url: &str, token: &SecretString) -> Check {
+/// auth.test, and — when it works — the client and who the bot is, for the checks after.
+async fn auth_test(
+    api_url: &str,
+    token: &SecretString,
+) -> (Check, Option<(SlackWeb, BotIdentity)>) {
     let name = "auth.test";
     let web = match SlackWeb::new(api_url, token) {
         Ok(web) => web,
         Err(e) => {
-            return Check::problem(SLACK, name, e.to_string(), "check SLACK_API_URL");
+            return (
+                Check::problem(SLACK, name, e.to_string(), "check SLACK_API_URL"),
+                None,
+            );
         }
     };
-    match web.auth_test().await {
+    let check = match web.auth_test().await {
         Ok(me) => {
-            let bot = me.user.unwrap_or_else(|| me.user_id.clone());
-            Check::ok(SLACK, name, format!("team {}, bot @{bot}", me.team))
+            let bot = me.user.clone().unwrap_or_else(|| me.user_id.clone());
+            let org = me
+                .enterprise_id
+                .as_ref()
+                .map_or(String::new(), |e| format!(", enterprise {e}"));
+            let check = Check::ok(
+                SLACK,
+                name,
+                format!("team {} ({}){org}, bot @{bot}", me.team, me.team_id),
+            );
+            return (check, Some((web, me)));
         }
         Err(SlackError::Api { code }) => {
             let (detail, fix) = explain(&code);
@@ -77,7 +117,8 @@ async fn auth_test(api_url: &str, token: &SecretString) -> Check {
             format!("{e} (at {api_url})"),
             "check the network (proxy, firewall) and SLACK_API_URL (default https://slack.com/api)",
         ),
-    }
+    };
+    (check, None)
 }
 
 /// What an `auth.test` error code means, and what to do.
@@ -234,6 +275,7 @@ mod tests {
                 "chat:write",
                 "commands",
                 "im:history",
+                "usergroups:read",
                 "users:read",
                 "users:read.email"
             ]

@@ -5,9 +5,16 @@
 //! Drafted --approve--> Writing --ok--> Done
 //!    |  \--reject--> Rejected   |  \--error--> Failed --approve (retry)--> Writing
 //!    |--edit--> Drafted          \--no proof--> Unknown --found--> Done
-//!    \--timeout--> Expired                        |  \--proven absent--> Failed
-//!                                                  \--approve (after a check)--> Writing
+//!    |--timeout--> Expired                        |  \--proven absent--> Failed
+//!    |                                             \--approve (after a check)--> Writing
+//!    \--approve (more needed)--> PartlyApproved --approve (the last one)--> Writing
+//!                                   |  (reject, edit -> Drafted, timeout as a draft)
+//!                                   \--approve (still more)--> PartlyApproved
 //! ```
+//!
+//! `PartlyApproved` is a draft the policy wants more than one approval for, with at least
+//! one recorded: the next approval is compare-and-swapped like the first, and an edit
+//! resets them all (a new revision is a new draft to approve).
 //!
 //! `Unknown` is the honest state of a write whose outcome crmbot cannot prove (killed
 //! mid-request, a timeout, a 5xx, an answer it cannot read): nobody may reject or edit it,
@@ -20,6 +27,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
     Drafted,
+    /// Approved by some, waiting for the approvals the policy still wants.
+    PartlyApproved,
     Writing,
     /// The write may or may not have reached Salesforce; a check will tell.
     Unknown,
@@ -33,6 +42,7 @@ impl ActionState {
     pub fn as_str(self) -> &'static str {
         match self {
             ActionState::Drafted => "drafted",
+            ActionState::PartlyApproved => "partly_approved",
             ActionState::Writing => "writing",
             ActionState::Unknown => "unknown",
             ActionState::Done => "done",
@@ -54,7 +64,10 @@ impl ActionState {
 /// What can happen to an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// The last approval the policy wants: write.
     Approve,
+    /// An approval that leaves others still wanted.
+    ApprovePart,
     Reject,
     Edit,
     WriteSucceeded,
@@ -93,15 +106,16 @@ pub fn next(
     expires_at: DateTime<Utc>,
 ) -> Result<ActionState, TransitionError> {
     use ActionState::*;
-    let waiting = matches!(state, Drafted | Failed);
+    let waiting = matches!(state, Drafted | PartlyApproved | Failed);
     if waiting && now >= expires_at && event != Event::Expire {
         return Err(TransitionError::Expired);
     }
     match (state, event) {
-        (Drafted | Failed | Unknown, Event::Approve) => Ok(Writing),
-        (Drafted | Failed, Event::Reject) => Ok(Rejected),
-        (Drafted | Failed, Event::Edit) => Ok(Drafted),
-        (Drafted | Failed, Event::Expire) if now >= expires_at => Ok(Expired),
+        (Drafted | PartlyApproved | Failed | Unknown, Event::Approve) => Ok(Writing),
+        (Drafted | PartlyApproved | Failed, Event::ApprovePart) => Ok(PartlyApproved),
+        (Drafted | PartlyApproved | Failed, Event::Reject) => Ok(Rejected),
+        (Drafted | PartlyApproved | Failed, Event::Edit) => Ok(Drafted),
+        (Drafted | PartlyApproved | Failed, Event::Expire) if now >= expires_at => Ok(Expired),
         (Writing, Event::WriteSucceeded) => Ok(Done),
         (Writing, Event::WriteFailed) => Ok(Failed),
         (Writing | Unknown, Event::WriteUnknown) => Ok(Unknown),
@@ -114,11 +128,6 @@ pub fn next(
         (Expired, _) => Err(TransitionError::Expired),
         _ => Err(TransitionError::NotAllowed),
     }
-}
-
-/// The requester and the configured approvers may approve, reject or edit; nobody else.
-pub fn may_decide(requester: &str, approvers: &[String], user: &str) -> bool {
-    user == requester || approvers.iter().any(|a| a == user)
 }
 
 #[cfg(test)]
@@ -234,10 +243,33 @@ mod tests {
     }
 
     #[test]
-    fn only_the_requester_and_approvers_decide() {
-        let approvers = vec!["UBOSS".to_string()];
-        assert!(may_decide("UREQ", &approvers, "UREQ"));
-        assert!(may_decide("UREQ", &approvers, "UBOSS"));
-        assert!(!may_decide("UREQ", &approvers, "UOTHER"));
+    fn a_second_approval_is_a_state_of_its_own() {
+        let (now, exp) = at();
+        use ActionState::*;
+        assert_eq!(
+            next(Drafted, Event::ApprovePart, now, exp),
+            Ok(PartlyApproved)
+        );
+        assert_eq!(
+            next(PartlyApproved, Event::ApprovePart, now, exp),
+            Ok(PartlyApproved)
+        );
+        assert_eq!(next(PartlyApproved, Event::Approve, now, exp), Ok(Writing));
+        assert_eq!(next(PartlyApproved, Event::Edit, now, exp), Ok(Drafted));
+        assert_eq!(next(PartlyApproved, Event::Reject, now, exp), Ok(Rejected));
+        assert_eq!(
+            next(Writing, Event::ApprovePart, now, exp),
+            Err(TransitionError::InProgress)
+        );
+        assert_eq!(
+            next(Unknown, Event::ApprovePart, now, exp),
+            Err(TransitionError::Checking)
+        );
+        let past = now - Duration::seconds(1);
+        assert_eq!(
+            next(PartlyApproved, Event::Approve, now, past),
+            Err(TransitionError::Expired)
+        );
+        assert_eq!(next(PartlyApproved, Event::Expire, now, past), Ok(Expired));
     }
 }

@@ -6,6 +6,7 @@ pub mod action;
 pub mod draft;
 pub mod notes;
 pub mod plan;
+pub mod policy;
 pub mod resolve;
 pub mod schema;
 pub mod soql;

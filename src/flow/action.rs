@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::policy::ApprovalRecord;
 use super::proposal::Proposal;
 use crate::domain::action::ActionState;
+use crate::domain::policy::Assessment;
 
 /// Where the card lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,13 @@ pub struct PendingAction {
     /// (durably) before the request leaves, so a restart knows what to look for.
     #[serde(default)]
     pub attempt: Option<Attempt>,
+    /// The policy's reading of the current revision (its tier, the approvals it wants),
+    /// refreshed on every decision; the card explains it.
+    #[serde(default)]
+    pub assessment: Option<Assessment>,
+    /// Approvals given, each to one revision (an edit leaves the earlier ones behind).
+    #[serde(default)]
+    pub approvals: Vec<ApprovalRecord>,
 }
 
 /// One write attempt, as a later check needs it.
@@ -142,7 +151,10 @@ pub struct WriteFailure {
 
 impl PendingAction {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        matches!(self.state, ActionState::Drafted | ActionState::Failed) && now >= self.expires_at
+        matches!(
+            self.state,
+            ActionState::Drafted | ActionState::PartlyApproved | ActionState::Failed
+        ) && now >= self.expires_at
     }
 }
 

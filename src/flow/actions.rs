@@ -13,10 +13,12 @@ use super::action::{Edit, PendingAction, Place, new_id};
 pub use super::approve::Approval;
 pub use super::drafting::DraftTrace;
 use super::drafting::Drafting;
+use super::policy::{Access, Membership};
 use super::proposal::Proposal;
 use super::write::record_name;
 use crate::config::{DraftingSettings, SalesforceSettings};
-use crate::domain::action::{ActionState, Event, may_decide, next};
+use crate::domain::action::{ActionState, Event, next};
+use crate::domain::policy::may_decide;
 use crate::salesforce::SalesforceClient;
 use crate::store::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 
@@ -76,7 +78,7 @@ pub struct Actions {
     store: Store,
     pub(super) records: Records<PendingAction>,
     drafting: Drafting,
-    pub(super) approvers: Vec<String>,
+    pub(super) access: Access,
     settings: DraftingSettings,
     pub(super) writes: WriteSettings,
 }
@@ -85,7 +87,7 @@ impl Actions {
     pub fn new(
         store: Store,
         drafting: Drafting,
-        approvers: Vec<String>,
+        access: Access,
         settings: DraftingSettings,
         writes: WriteSettings,
     ) -> Result<Self, ActionError> {
@@ -93,7 +95,7 @@ impl Actions {
             records: store.records(TREE)?,
             store,
             drafting,
-            approvers,
+            access,
             settings,
             writes,
         })
@@ -106,6 +108,23 @@ impl Actions {
 
     pub fn drafting(&self) -> &Drafting {
         &self.drafting
+    }
+
+    /// The policy and the user-group directory decisions are made with.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Whether `user` may reject or edit `a`: the requester, or anyone who may approve it.
+    fn may_decide(&self, a: &PendingAction, m: &Membership) -> bool {
+        let assessment = self.access.assess(a);
+        may_decide(
+            &assessment,
+            &self.access.policy.approvers,
+            &a.requester,
+            &m.user,
+            &|g| m.member(g),
+        )
     }
 
     pub(super) fn salesforce(&self) -> &SalesforceClient {
@@ -130,7 +149,7 @@ impl Actions {
         trace: DraftTrace,
     ) -> Result<PendingAction, ActionError> {
         let now = Utc::now();
-        let action = PendingAction {
+        let mut action = PendingAction {
             id: new_id(),
             revision: 1,
             state: ActionState::Drafted,
@@ -150,7 +169,10 @@ impl Actions {
             error: None,
             attempts: 0,
             attempt: None,
+            assessment: None,
+            approvals: vec![],
         };
+        action.assessment = Some(self.access.assess(&action));
         self.records.insert_new(&action.id, &action)?;
         self.audit(AuditEntry {
             action_id: action.id.clone(),
@@ -174,6 +196,7 @@ impl Actions {
                 "place": action.place,
                 "meeting_task": action.meeting_task,
                 "expires_at": action.expires_at,
+                "policy": action.assessment,
             }),
         });
         Ok(action)
@@ -189,13 +212,13 @@ impl Actions {
         r.map_err(|_| ActionError::Missing)
     }
 
-    /// Reject: the requester and approvers only; nothing reaches Salesforce.
+    /// Reject: the requester and whoever may approve it; nothing reaches Salesforce.
     #[instrument(skip(self), fields(action = %id))]
-    pub fn reject(&self, id: &str, user: &str) -> Result<Outcome, ActionError> {
+    pub async fn reject(&self, id: &str, user: &str) -> Result<Outcome, ActionError> {
         let now = Utc::now();
-        let approvers = self.approvers.clone();
+        let member = self.access.membership(user, &[]).await;
         let r = self.records.update(id, |a| {
-            if !may_decide(&a.requester, &approvers, user) {
+            if !self.may_decide(a, &member) {
                 return Err(format!(
                     "Only <@{}> or an approver can reject this draft.",
                     a.requester
@@ -216,7 +239,7 @@ impl Actions {
     }
 
     /// Checks that `user` may edit now, without changing anything (the modal opens on it).
-    pub fn may_edit(
+    pub async fn may_edit(
         &self,
         id: &str,
         user: &str,
@@ -224,7 +247,8 @@ impl Actions {
         let Some(a) = self.records.get(id)? else {
             return Err(ActionError::Missing);
         };
-        if !may_decide(&a.requester, &self.approvers, user) {
+        let member = self.access.membership(user, &[]).await;
+        if !self.may_decide(&a, &member) {
             return Ok(Err(format!(
                 "Only <@{}> or an approver can edit this draft.",
                 a.requester
@@ -236,7 +260,8 @@ impl Actions {
     }
 
     /// Stores an edited proposal as a new revision, if `base_revision` is still current.
-    pub fn save_edit(
+    /// Approvals of earlier revisions no longer count: the new one is approved afresh.
+    pub async fn save_edit(
         &self,
         id: &str,
         user: &str,
@@ -244,9 +269,9 @@ impl Actions {
         proposal: Proposal,
     ) -> Result<Outcome, ActionError> {
         let now = Utc::now();
-        let approvers = self.approvers.clone();
+        let member = self.access.membership(user, &[]).await;
         let r = self.records.update(id, |a| {
-            if !may_decide(&a.requester, &approvers, user) {
+            if !self.may_decide(a, &member) {
                 return Err("You can't edit this draft.".to_string());
             }
             let state = next(a.state, Event::Edit, now, a.expires_at).map_err(|e| e.to_string())?;
@@ -266,6 +291,11 @@ impl Actions {
                 at: now,
                 revision: a.revision,
             });
+            a.approvals.clear();
+            // Only a draft as the model made it may be written without a click.
+            let mut assessment = self.access.assess(&a);
+            assessment.auto = None;
+            a.assessment = Some(assessment);
             Ok(Update::Set(a.clone(), a))
         });
         self.settle(id, user, r, AuditKind::Edited, |a| {
@@ -299,7 +329,7 @@ impl Actions {
                     actor: Some(user.to_string()),
                     summary: summary(&a),
                     detail: if kind == AuditKind::Edited {
-                        json!({"revision": a.revision, "proposal": a.proposal})
+                        json!({"revision": a.revision, "proposal": a.proposal, "policy": a.assessment})
                     } else {
                         Value::Null
                     },

@@ -1,8 +1,10 @@
-//! Approve: the one Salesforce write of a pending action, written once. The click names the
-//! revision the person saw (a newer one is not theirs to approve); the approval is audited
-//! before anything is sent (no audit record, no write); Drafted, Failed or — after a check in
-//! Salesforce — Unknown moves to Writing by compare-and-swap, so concurrent clicks write
-//! once; the attempt (when, and how to find each record afterwards) is stored before the
+//! Approve: the one Salesforce write of a pending action, written once. The policy decides
+//! whether the click counts (`flow::policy`): a draft that wants a second approver moves to
+//! PartlyApproved by compare-and-swap, like the last approval moves it to Writing. The
+//! click names the revision the person saw (a newer one is not theirs to approve); every
+//! approval is audited, with the rule it counted for, before anything is sent (no audit
+//! record, no write); Drafted, PartlyApproved, Failed or — after a check in Salesforce —
+//! Unknown moves to Writing by compare-and-swap, so concurrent clicks write once; the attempt (when, and how to find each record afterwards) is stored before the
 //! request leaves. An answer that proves nothing (a timeout, a 5xx, an unreadable 2xx) makes
 //! the action Unknown, never Failed.
 
@@ -12,8 +14,12 @@ use tracing::{info, instrument, warn};
 
 use super::action::{Attempt, PendingAction, WriteFailure, Written, capitalise};
 use super::actions::{ActionError, Actions, Outcome};
+use super::policy::{
+    AUTO_APPROVER, ApprovalRecord, Membership, given, refusal_words, refused_by, still_words,
+};
 use super::write::{OrgFacts, WriteOutcome, WritePlan, plan_write, read_outcome};
-use crate::domain::action::{ActionState, Event, may_decide, next};
+use crate::domain::action::{ActionState, Event, next};
+use crate::domain::policy::{AUTO_TASKS, Assessment, Verdict, judge};
 use crate::salesforce::SalesforceError;
 use crate::store::{AuditEntry, AuditKind, StoreError, Update};
 
@@ -24,6 +30,8 @@ const CLOCK_MARGIN_MINUTES: i64 = 5;
 /// The decision of `begin_approve`.
 pub enum Approval {
     Refused(Outcome),
+    /// The approval is recorded and the policy wants more (the action is PartlyApproved).
+    Partly(Box<PendingAction>),
     Writing(Box<PendingAction>, WritePlan),
 }
 
@@ -36,10 +44,45 @@ enum Sent {
     Doubt(String),
 }
 
-/// Why a click is refused before any Salesforce call, and whether that is audited.
+/// Why a click is refused before any Salesforce call, whether that is audited, and the
+/// policy rule that refused it (when one did).
 struct Refusal {
     reason: String,
     audited: bool,
+    rule: Option<String>,
+}
+
+impl Refusal {
+    fn plain(reason: String) -> Refusal {
+        Refusal {
+            reason,
+            audited: false,
+            rule: None,
+        }
+    }
+}
+
+/// Who approves: a person (with the groups they are in), or the policy itself.
+enum Approver<'a> {
+    Person(&'a Membership),
+    Policy,
+}
+
+impl Approver<'_> {
+    fn user(&self) -> &str {
+        match self {
+            Approver::Person(m) => &m.user,
+            Approver::Policy => AUTO_APPROVER,
+        }
+    }
+}
+
+/// What the compare-and-swap decided.
+enum Step {
+    Partly(PendingAction, PendingAction),
+    Write(PendingAction, WritePlan, PendingAction),
+    /// The last approval arrived meanwhile: the write needs the org's facts first.
+    NeedFacts,
 }
 
 impl Actions {
@@ -53,25 +96,45 @@ impl Actions {
     ) -> Result<Outcome, ActionError> {
         match self.begin_approve(id, user, seen).await? {
             Approval::Refused(outcome) => Ok(outcome),
+            Approval::Partly(action) => Ok(Outcome::Changed(action)),
             Approval::Writing(action, plan) => self.complete_approve(*action, plan).await,
         }
     }
 
-    /// The first half of `approve`: the decision and the move to Writing, without the
-    /// write, so a front end can show "Writing…" in between. `seen` is the revision on the
-    /// card that was clicked (`None`: the front end shows the current one).
+    /// The first half of `approve`: the policy's decision and the move to Writing (or to
+    /// PartlyApproved when more approvals are wanted), without the write, so a front end
+    /// can show "Writing…" in between. `seen` is the revision on the card that was clicked
+    /// (`None`: the front end shows the current one).
     pub async fn begin_approve(
         &self,
         id: &str,
         user: &str,
         seen: Option<u32>,
     ) -> Result<Approval, ActionError> {
+        let member = self.access.membership(user, &[]).await;
+        self.begin(id, Approver::Person(&member), seen).await
+    }
+
+    /// Approval by the policy itself: a draft it lets through without a click
+    /// (`auto_approve`), once, as drafted.
+    pub async fn begin_auto(&self, id: &str) -> Result<Approval, ActionError> {
+        self.begin(id, Approver::Policy, None).await
+    }
+
+    async fn begin(
+        &self,
+        id: &str,
+        by: Approver<'_>,
+        seen: Option<u32>,
+    ) -> Result<Approval, ActionError> {
+        let user = by.user().to_string();
         let Some(mut current) = self.records.get(id)? else {
             return Err(ActionError::Missing);
         };
-        if let Some(refusal) = self.refusal(&current, user, seen) {
-            return self.refuse(id, user, refusal);
-        }
+        let first = match self.verdict(&current, &by, seen) {
+            Ok(v) => v,
+            Err(refusal) => return self.refuse(id, &user, refusal),
+        };
         let begun = Utc::now();
         if current.state == ActionState::Unknown {
             // Never written again before Salesforce has been asked.
@@ -87,80 +150,62 @@ impl Actions {
             }
         }
         let sf = self.salesforce().clone();
-        let objects = written_objects(&current);
-        let facts = match OrgFacts::gather(&sf, &objects, self.writes.key_field.as_deref()).await {
-            Ok(f) => f,
-            Err(e) => {
+        // A partial approval writes nothing, so it needs nothing from Salesforce.
+        let mut facts = None;
+        let mut need_facts = matches!(first.0, Verdict::Complete { .. });
+        let decided = loop {
+            if need_facts && facts.is_none() {
+                let objects = written_objects(&current);
+                match OrgFacts::gather(&sf, &objects, self.writes.key_field.as_deref()).await {
+                    Ok(f) => facts = Some((f, sf.server_now())),
+                    Err(e) => {
+                        return Ok(Approval::Refused(Outcome::Refused {
+                            reason: format!(
+                                "crmbot could not prepare the write ({e}). Nothing was written; approve again in a moment."
+                            ),
+                            action: Some(Box::new(current)),
+                        }));
+                    }
+                }
+            }
+            let now = Utc::now();
+            let r = self.records.update(id, |a| {
+                self.decide(a, &by, seen, begun, facts.as_ref(), now)
+                    .map(|step| match &step {
+                        Step::Partly(w, _) | Step::Write(w, _, _) => Update::Set(w.clone(), step),
+                        Step::NeedFacts => Update::Keep(step),
+                    })
+            });
+            match r {
+                Ok(Ok(Step::NeedFacts)) if !need_facts => need_facts = true,
+                other => break other,
+            }
+        };
+        let step = match decided {
+            Err(StoreError::Missing(_)) => return Err(ActionError::Missing),
+            Err(e) => return Err(e.into()),
+            Ok(Err(refusal)) => return self.refuse(id, &user, refusal),
+            Ok(Ok(step)) => step,
+        };
+        let (action, before, plan) = match step {
+            Step::Partly(w, before) => (w, before, None),
+            Step::Write(w, plan, before) => (w, before, Some(plan)),
+            Step::NeedFacts => {
                 return Ok(Approval::Refused(Outcome::Refused {
-                    reason: format!(
-                        "crmbot could not prepare the write ({e}). Nothing was written; approve again in a moment."
-                    ),
-                    action: Some(Box::new(current)),
+                    reason: "This draft changed while crmbot was deciding; approve again.".into(),
+                    action: self.records.get(id)?.map(Box::new),
                 }));
             }
         };
-        let since = sf.server_now() - Duration::minutes(CLOCK_MARGIN_MINUTES);
-        let now = Utc::now();
-        let decided = self.records.update(id, |a| {
-            if let Some(refusal) = self.refusal(a, user, seen) {
-                return Err(refusal);
-            }
-            if a.state == ActionState::Unknown
-                && !(resendable(a) && a.attempt.as_ref().and_then(|t| t.checked_at) >= Some(begun))
-            {
-                return Err(Refusal {
-                    reason: checking_words(a, self.writes.time_limit),
-                    audited: false,
-                });
-            }
-            next(a.state, Event::Approve, now, a.expires_at).map_err(|e| Refusal {
-                reason: e.to_string(),
-                audited: false,
-            })?;
-            let plan = plan_write(a, &sf, &facts).map_err(|problems| Refusal {
-                reason: format!("This draft can't be approved yet: {}", problems.join("; ")),
-                audited: false,
-            })?;
-            let mut w = a.clone();
-            w.state = ActionState::Writing;
-            w.decided_by = Some(user.to_string());
-            w.decided_at = Some(now);
-            w.updated_at = now;
-            w.attempts += 1;
-            w.error = None;
-            w.attempt = Some(Attempt {
-                started_at: now,
-                revision: a.revision,
-                created_since: since,
-                retry_safe: plan.retry_safe,
-                probes: plan.probes.clone(),
-                doubt: None,
-                checks: 0,
-                checked_at: None,
-            });
-            Ok(Update::Set(w.clone(), (w, plan, a.clone())))
-        });
-        let (action, plan, before) = match decided {
-            Err(StoreError::Missing(_)) => return Err(ActionError::Missing),
-            Err(e) => return Err(e.into()),
-            Ok(Err(refusal)) => return self.refuse(id, user, refusal),
-            Ok(Ok(x)) => x,
-        };
-        // No audit record of the approval, no write: put the action back as it was.
-        let audited = self.audit_first(AuditEntry {
-            action_id: action.id.clone(),
-            kind: AuditKind::ApproveRequested,
-            actor: Some(user.to_string()),
-            summary: format!("Approved by {user} (attempt {})", action.attempts),
-            detail: json!({
-                "revision": action.revision,
-                "request": plan.request,
-                "attempt": action.attempt,
-            }),
-        });
+        // No audit record of the approval, no write (and no recorded approval): put the
+        // action back as it was.
+        let audited = self.audit_first(self.approval_entry(&action, &user, plan.as_ref()));
         if let Err(e) = audited {
             let restored = self.records.update(id, |a| {
-                if a.state == ActionState::Writing && a.attempt == action.attempt {
+                if a.state == action.state
+                    && a.attempt == action.attempt
+                    && a.approvals == action.approvals
+                {
                     Ok::<_, ()>(Update::Set(before.clone(), ()))
                 } else {
                     Ok(Update::Keep(()))
@@ -176,7 +221,223 @@ impl Actions {
                 action: self.records.get(id)?.map(Box::new),
             }));
         }
-        Ok(Approval::Writing(Box::new(action), plan))
+        Ok(match plan {
+            Some(plan) => Approval::Writing(Box::new(action), plan),
+            None => Approval::Partly(Box::new(action)),
+        })
+    }
+
+    /// The decision inside the compare-and-swap: the policy's verdict, the revision seen,
+    /// the state machine, and for the last approval the write plan.
+    fn decide(
+        &self,
+        a: &PendingAction,
+        by: &Approver<'_>,
+        seen: Option<u32>,
+        begun: chrono::DateTime<Utc>,
+        facts: Option<&(OrgFacts, chrono::DateTime<Utc>)>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Step, Refusal> {
+        let (verdict, assessment) = self.verdict(a, by, seen)?;
+        if a.state == ActionState::Unknown
+            && !(resendable(a) && a.attempt.as_ref().and_then(|t| t.checked_at) >= Some(begun))
+        {
+            return Err(Refusal::plain(checking_words(a, self.writes.time_limit)));
+        }
+        let (event, counted) = match verdict {
+            Verdict::Partly { counted } => (Event::ApprovePart, counted),
+            Verdict::Complete { counted } => (Event::Approve, counted),
+            Verdict::Refused { .. } => {
+                return Err(Refusal::plain("This approval does not count.".into()));
+            }
+        };
+        let state =
+            next(a.state, event, now, a.expires_at).map_err(|e| Refusal::plain(e.to_string()))?;
+        let mut w = a.clone();
+        w.assessment = Some(assessment);
+        w.updated_at = now;
+        if !counted.is_empty() {
+            w.approvals.push(ApprovalRecord {
+                user: by.user().to_string(),
+                at: now,
+                revision: a.revision,
+                counted,
+            });
+        }
+        if event == Event::ApprovePart {
+            w.state = state;
+            return Ok(Step::Partly(w, a.clone()));
+        }
+        let Some((facts, server_now)) = facts else {
+            return Ok(Step::NeedFacts);
+        };
+        let sf = self.salesforce();
+        let plan = plan_write(a, sf, facts).map_err(|problems| {
+            Refusal::plain(format!(
+                "This draft can't be approved yet: {}",
+                problems.join("; ")
+            ))
+        })?;
+        w.state = ActionState::Writing;
+        w.decided_by = Some(by.user().to_string());
+        w.decided_at = Some(now);
+        w.attempts += 1;
+        w.error = None;
+        w.attempt = Some(Attempt {
+            started_at: now,
+            revision: a.revision,
+            created_since: *server_now - Duration::minutes(CLOCK_MARGIN_MINUTES),
+            retry_safe: plan.retry_safe,
+            probes: plan.probes.clone(),
+            doubt: None,
+            checks: 0,
+            checked_at: None,
+        });
+        Ok(Step::Write(w, plan, a.clone()))
+    }
+
+    /// The policy's verdict on this approval, and the revision check: a refusal, or what
+    /// the approval comes to (with the assessment it was judged under).
+    fn verdict(
+        &self,
+        a: &PendingAction,
+        by: &Approver<'_>,
+        seen: Option<u32>,
+    ) -> Result<(Verdict, Assessment), Refusal> {
+        let assessment = self.access.assess(a);
+        let given = given(a);
+        let verdict = match by {
+            Approver::Person(m) => {
+                judge(&assessment, &a.requester, &given, &m.user, &|g| m.member(g))
+            }
+            Approver::Policy => match &assessment.auto {
+                Some(rule) if a.state == ActionState::Drafted && given.is_empty() => {
+                    Verdict::Complete {
+                        counted: vec![rule.clone()],
+                    }
+                }
+                _ => {
+                    return Err(Refusal {
+                        reason: "The policy does not let this draft be written without a click."
+                            .into(),
+                        audited: true,
+                        rule: Some(AUTO_TASKS.into()),
+                    });
+                }
+            },
+        };
+        if let Verdict::Refused { why, rule } = &verdict {
+            let mut reason = refusal_words(&assessment, why, rule, &given, &a.requester);
+            if let Approver::Person(m) = by
+                && !m.unreadable.is_empty()
+            {
+                let groups: Vec<&str> = m.unreadable.iter().map(|(g, _)| g.as_str()).collect();
+                reason.push_str(&format!(
+                    " (crmbot could not read the members of {} from Slack just now; try again in a moment.)",
+                    groups.join(", ")
+                ));
+            }
+            return Err(Refusal {
+                reason,
+                audited: true,
+                rule: Some(refused_by(&assessment, why, rule)),
+            });
+        }
+        match seen {
+            Some(seen) if seen != a.revision && !a.state.is_final() => Err(Refusal {
+                reason: format!(
+                    "This draft changed since you looked (you saw revision {seen}; it is now revision {}). Nothing was written: check the card and approve again.",
+                    a.revision
+                ),
+                audited: true,
+                rule: None,
+            }),
+            _ => Ok((verdict, assessment)),
+        }
+    }
+
+    /// The audit record of an approval: who, under which rules, and — for the last one —
+    /// the request about to be sent.
+    fn approval_entry(
+        &self,
+        action: &PendingAction,
+        user: &str,
+        plan: Option<&WritePlan>,
+    ) -> AuditEntry {
+        let approvals: Vec<&ApprovalRecord> = action
+            .approvals
+            .iter()
+            .filter(|g| g.revision == action.revision)
+            .collect();
+        let rules: Vec<String> = approvals
+            .last()
+            .filter(|g| g.user == user)
+            .map(|g| g.counted.clone())
+            .unwrap_or_default();
+        // When the requester approved their own draft: the setting that let them.
+        let self_setting = (user == action.requester)
+            .then(|| {
+                action
+                    .assessment
+                    .iter()
+                    .flat_map(|x| &x.requirements)
+                    .find(|r| rules.contains(&r.rule))
+                    .and_then(|r| r.self_rule.clone())
+            })
+            .flatten();
+        let policy = json!({
+            "rules": rules,
+            "self_approve": self_setting,
+            "approvals": approvals,
+            "tiers": action.assessment.as_ref().map(|x| x.requirements.iter().map(|r| r.rule.clone()).collect::<Vec<_>>()),
+        });
+        let actor = (user != AUTO_APPROVER).then(|| user.to_string());
+        match plan {
+            Some(plan) => AuditEntry {
+                action_id: action.id.clone(),
+                kind: AuditKind::ApproveRequested,
+                actor,
+                summary: if user == AUTO_APPROVER {
+                    format!(
+                        "Approved by the policy without a click (attempt {})",
+                        action.attempts
+                    )
+                } else {
+                    format!("Approved by {user} (attempt {})", action.attempts)
+                },
+                detail: json!({
+                    "revision": action.revision,
+                    "request": plan.request,
+                    "attempt": action.attempt,
+                    "policy": policy,
+                }),
+            },
+            None => {
+                let given = given(action);
+                let still: Vec<String> = action
+                    .assessment
+                    .iter()
+                    .flat_map(|x| &x.requirements)
+                    .filter_map(|r| still_words(r, &given, &action.requester))
+                    .collect();
+                AuditEntry {
+                    action_id: action.id.clone(),
+                    kind: AuditKind::ApprovalRecorded,
+                    actor,
+                    summary: format!(
+                        "Approved by {user} under {}; still needs {}",
+                        rules.join(", "),
+                        still.join(" and ")
+                    ),
+                    detail: json!({
+                        "revision": action.revision,
+                        "approval": approvals.last(),
+                        "policy": policy,
+                        "still": still,
+                    }),
+                }
+            }
+        }
     }
 
     /// The second half of `approve`: the one composite request, then Done, Failed or — when
@@ -322,38 +583,17 @@ impl Actions {
         }
     }
 
-    /// Refusals that need no Salesforce call: who may approve, and whether the click shows
-    /// the current revision.
-    fn refusal(&self, a: &PendingAction, user: &str, seen: Option<u32>) -> Option<Refusal> {
-        if !may_decide(&a.requester, &self.approvers, user) {
-            return Some(Refusal {
-                reason: format!(
-                    "Only <@{}> or an approver can approve this draft.",
-                    a.requester
-                ),
-                audited: true,
-            });
-        }
-        match seen {
-            Some(seen) if seen != a.revision && !a.state.is_final() => Some(Refusal {
-                reason: format!(
-                    "This draft changed since you looked (you saw revision {seen}; it is now revision {}). Nothing was written: check the card and approve again.",
-                    a.revision
-                ),
-                audited: true,
-            }),
-            _ => None,
-        }
-    }
-
     fn refuse(&self, id: &str, user: &str, refusal: Refusal) -> Result<Approval, ActionError> {
         if refusal.audited {
             self.audit(AuditEntry {
                 action_id: id.to_string(),
                 kind: AuditKind::Refused,
-                actor: Some(user.to_string()),
-                summary: format!("Approval by {user} refused"),
-                detail: json!({"reason": refusal.reason}),
+                actor: (user != AUTO_APPROVER).then(|| user.to_string()),
+                summary: match &refusal.rule {
+                    Some(rule) => format!("Approval by {user} refused by the policy ({rule})"),
+                    None => format!("Approval by {user} refused"),
+                },
+                detail: json!({"reason": refusal.reason, "rule": refusal.rule}),
             });
         }
         Ok(Approval::Refused(Outcome::Refused {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tracing::{info, instrument, warn};
 
+use super::policy::AnswerScope;
 use super::proposal::record_url;
 use super::query_schema::query_schema;
 use crate::config::AskSettings;
@@ -109,6 +110,8 @@ pub struct AskRequest<'a> {
     /// The last accepted plan of this thread (follow-ups refine it).
     pub previous: Option<&'a Value>,
     pub asker: &'a dyn Asker,
+    /// What the answer may show (`policy.answers`); `None`: all of `[ask.objects]`.
+    pub scope: Option<&'a AnswerScope>,
 }
 
 /// The question use case, shared by Slack and the command line. Cheap to clone.
@@ -139,7 +142,19 @@ impl Asking {
     }
 
     pub async fn schema(&self) -> Result<QuerySchema, SalesforceError> {
-        let (schema, problems) = query_schema(&self.sf, &self.settings.objects).await?;
+        self.schema_within(None).await
+    }
+
+    /// The query schema, cut to what `scope` lets answers show.
+    pub async fn schema_within(
+        &self,
+        scope: Option<&AnswerScope>,
+    ) -> Result<QuerySchema, SalesforceError> {
+        let objects = match scope {
+            Some(scope) => scope.apply(&self.settings.objects),
+            None => self.settings.objects.clone(),
+        };
+        let (schema, problems) = query_schema(&self.sf, &objects).await?;
         for p in &problems {
             tracing::debug!(key = %p.key, problem = %p.message, "query schema problem");
         }
@@ -152,7 +167,7 @@ impl Asking {
         if asks_for_change(req.question) {
             return Ok(Answer::Change);
         }
-        let schema = self.schema().await?;
+        let schema = self.schema_within(req.scope).await?;
         let limits = PlanLimits {
             default_limit: self.settings.default_limit,
             max_limit: self.settings.max_limit,

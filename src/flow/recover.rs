@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::action::{Attempt, Edit, PendingAction, Place, WriteFailure, Written};
 use super::actions::TREE;
+use super::policy::ApprovalRecord;
 use super::proposal::Proposal;
 use crate::domain::action::ActionState;
 use crate::store::{AuditKind, AuditRecord, Store, StoreError, Update};
@@ -102,6 +103,8 @@ pub fn replay(
                 error: None,
                 attempts: 0,
                 attempt: None,
+                assessment: None,
+                approvals: vec![],
             });
             continue;
         }
@@ -117,6 +120,7 @@ pub fn replay(
                     a.revision = revision as u32;
                     a.proposal = proposal;
                     a.state = ActionState::Drafted;
+                    a.approvals.clear();
                     a.edits.push(Edit {
                         by: actor.unwrap_or_default(),
                         at,
@@ -134,6 +138,12 @@ pub fn replay(
                     t.doubt = Some("crmbot's database lost the outcome of this write".into());
                     t
                 });
+            }
+            AuditKind::ApprovalRecorded => {
+                if let Some(approval) = field::<ApprovalRecord>(d, "approval") {
+                    a.approvals.push(approval);
+                }
+                a.state = ActionState::PartlyApproved;
             }
             AuditKind::WriteUnknown => a.state = ActionState::Unknown,
             AuditKind::Written => {
@@ -153,7 +163,8 @@ pub fn replay(
             AuditKind::Drafted
             | AuditKind::WriteRequest
             | AuditKind::Reconciled
-            | AuditKind::Refused => {}
+            | AuditKind::Refused
+            | AuditKind::Asked => {}
         }
     }
     action

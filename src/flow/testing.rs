@@ -91,5 +91,7 @@ pub fn action(records: Vec<ProposedRecord>, meeting_task: bool) -> PendingAction
         error: None,
         attempts: 0,
         attempt: None,
+        assessment: None,
+        approvals: vec![],
     }
 }

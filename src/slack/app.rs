@@ -10,8 +10,10 @@ use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, error};
 
+use super::gate::Workspaces;
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
+use crate::config::AnswerSettings;
 use crate::flow::actions::Actions;
 use crate::flow::ask::Asking;
 use crate::store::Store;
@@ -28,6 +30,10 @@ pub struct SlackApp {
     pub store: Store,
     pub jobs: Jobs,
     pub max_notes_chars: usize,
+    /// The workspaces whose requests crmbot answers.
+    pub workspaces: Workspaces,
+    /// Where answers go and what they may show (`[policy.answers]`).
+    pub answers: AnswerSettings,
 }
 
 /// Background work with bounded concurrency; `drain` waits for what is running.

@@ -1,5 +1,7 @@
 //! A question from Slack (a mention, a DM, `/crm ask`): answered in its thread, with the
-//! accepted plan kept per thread so a follow-up ("only the ones in EMEA?") refines it.
+//! accepted plan kept per thread so a follow-up ("only the ones in EMEA?") refines it. The
+//! policy says who may ask, what the answer may show and who sees it (`/crm ask`: the asker
+//! only by default); every question is audited (the plan, the SOQL, the row count).
 
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -8,8 +10,12 @@ use tracing::warn;
 
 use super::answers::render_answer;
 use super::app::SlackApp;
+use super::gate::audit_refusal;
 use super::web::SlackWeb;
+use crate::config::SlashAnswers;
 use crate::flow::ask::{Answer, AskRequest, Asker};
+use crate::flow::asked::audit_question;
+use crate::flow::policy::AnswerScope;
 
 /// The sled tree of each thread's last plan.
 const THREADS: &str = "threads";
@@ -39,9 +45,14 @@ impl Asker for SlackAsker {
 
 /// Where the answer goes.
 pub enum Reply {
-    /// A message in this thread of this channel.
-    Thread { channel: String, thread_ts: String },
-    /// The slash command's response_url, visible in the channel.
+    /// A message in this thread of this channel (`only_asker`: an ephemeral one).
+    Thread {
+        channel: String,
+        thread_ts: String,
+        only_asker: bool,
+    },
+    /// The slash command's response_url (in the channel or to the asker only, as
+    /// `policy.answers.slash_command` says).
     ResponseUrl { url: String, channel: String },
 }
 
@@ -55,8 +66,15 @@ pub struct AskJob {
 impl AskJob {
     pub async fn run(self) {
         let app = &self.app;
+        if let Err(words) = app.actions.access().may_ask(&self.user).await {
+            audit_refusal(app, "ask", &self.user, "policy.ask", &words);
+            self.tell_asker(&words).await;
+            return;
+        }
         let thread_key = match &self.reply {
-            Reply::Thread { channel, thread_ts } => Some(format!("{channel}:{thread_ts}")),
+            Reply::Thread {
+                channel, thread_ts, ..
+            } => Some(format!("{channel}:{thread_ts}")),
             Reply::ResponseUrl { .. } => None,
         };
         let threads = app.store.records::<Value>(THREADS).ok();
@@ -68,11 +86,13 @@ impl AskJob {
             web: app.web.clone(),
             user: self.user.clone(),
         };
+        let scope = self.scope().await;
         let req = AskRequest {
             question: &self.question,
             today: Utc::now().date_naive(),
             previous: previous.as_ref(),
             asker: &asker,
+            scope: scope.as_ref(),
         };
         let answer = match app.asking.ask(&req).await {
             Ok(a) => a,
@@ -82,6 +102,13 @@ impl AskJob {
                 return;
             }
         };
+        audit_question(
+            &app.store,
+            &self.user,
+            &self.question,
+            &answer,
+            self.audience(),
+        );
         if let (Answer::Rows(r), Some(t), Some(k)) = (&answer, &threads, &thread_key) {
             remember(t, k, &r.plan_json);
         }
@@ -100,15 +127,77 @@ impl AskJob {
         }
     }
 
+    /// What this asker's answers may show: `None` for everything `[ask.objects]` allows.
+    async fn scope(&self) -> Option<AnswerScope> {
+        let answers = &self.app.answers;
+        if answers.objects.is_empty() && answers.hide.is_empty() {
+            return None;
+        }
+        let access = self.app.actions.access();
+        let member = access.membership(&self.user, &answers.unrestricted).await;
+        (!member.named_by(&answers.unrestricted)).then(|| AnswerScope::from_settings(answers))
+    }
+
+    /// Who sees the answer, for the audit.
+    fn audience(&self) -> &'static str {
+        match &self.reply {
+            Reply::Thread {
+                only_asker: true, ..
+            } => "the asker (in the thread)",
+            Reply::Thread { .. } => "the thread",
+            Reply::ResponseUrl { .. } if self.in_channel() => "the channel",
+            Reply::ResponseUrl { .. } => "the asker",
+        }
+    }
+
+    fn in_channel(&self) -> bool {
+        self.app.answers.slash_command == SlashAnswers::Channel
+    }
+
+    /// A message only the asker sees, wherever they asked.
+    async fn tell_asker(&self, text: &str) {
+        let web = &self.app.web;
+        let sent = match &self.reply {
+            Reply::Thread {
+                channel, thread_ts, ..
+            } => {
+                web.post_ephemeral(channel, &self.user, Some(thread_ts), text)
+                    .await
+            }
+            Reply::ResponseUrl { url, .. } => {
+                web.respond(url, &json!({"response_type": "ephemeral", "text": text}))
+                    .await
+            }
+        };
+        if let Err(e) = sent {
+            warn!(error = %e, "refusal not delivered");
+        }
+    }
+
     async fn send(&self, text: &str, blocks: Option<&Value>) {
         let web = &self.app.web;
         let sent = match &self.reply {
-            Reply::Thread { channel, thread_ts } => web
+            Reply::Thread {
+                channel,
+                thread_ts,
+                only_asker: true,
+            } => {
+                web.post_ephemeral_blocks(channel, &self.user, Some(thread_ts), text, blocks)
+                    .await
+            }
+            Reply::Thread {
+                channel, thread_ts, ..
+            } => web
                 .post_message(channel, Some(thread_ts), text, blocks)
                 .await
                 .map(|_| ()),
             Reply::ResponseUrl { url, channel } => {
-                let mut body = json!({"response_type": "in_channel", "text": text});
+                let visibility = if self.in_channel() {
+                    "in_channel"
+                } else {
+                    "ephemeral"
+                };
+                let mut body = json!({"response_type": visibility, "text": text});
                 if let Some(b) = blocks {
                     body["blocks"] = b.clone();
                 }

@@ -12,6 +12,7 @@ use crate::domain::draft::Severity;
 use crate::domain::validate::show_number;
 use crate::flow::action::{PendingAction, capitalise};
 use crate::flow::edit::{CREATE_NEW, NO_LINK, choice_key};
+use crate::flow::policy::{approved_by, card_lines};
 use crate::flow::proposal::{ProposedField, ProposedRecord};
 use crate::flow::write::record_name;
 
@@ -43,6 +44,8 @@ struct CardView {
     records: Vec<RecordView>,
     more: Option<String>,
     problems: Vec<String>,
+    /// The policy: the tier, who approved, whose approval is still needed.
+    policy: Vec<String>,
     excerpt: Option<String>,
     buttons: bool,
     /// Edit and Reject next to Approve.
@@ -138,6 +141,9 @@ fn fallback_text(a: &PendingAction) -> String {
         .join(", ");
     let text = match a.state {
         ActionState::Drafted => format!("Draft: {names} - approve, edit or reject"),
+        ActionState::PartlyApproved => {
+            format!("Draft: {names} - approved once, waiting for another approval")
+        }
         ActionState::Writing => format!("Writing to Salesforce: {names}"),
         ActionState::Unknown => format!("Checking whether Salesforce saved: {names}"),
         ActionState::Done => format!(
@@ -175,10 +181,11 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         (_, many) => format!("Draft: {} records from your notes", many.len()),
     };
     let status = status_line(a, now);
-    let show_records = matches!(
+    let waiting = matches!(
         a.state,
-        ActionState::Drafted | ActionState::Failed | ActionState::Writing | ActionState::Unknown
+        ActionState::Drafted | ActionState::PartlyApproved | ActionState::Failed
     );
+    let show_records = waiting || matches!(a.state, ActionState::Writing | ActionState::Unknown);
     let mut records: Vec<RecordView> = if show_records {
         p.records
             .iter()
@@ -195,10 +202,7 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         .map(|s| cut(&s, CONTEXT_CHARS))
         .take(10)
         .collect();
-    if show_records
-        && a.meeting_task
-        && matches!(a.state, ActionState::Drafted | ActionState::Failed)
-    {
+    if show_records && a.meeting_task && waiting {
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);
     }
@@ -210,14 +214,21 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
     // While unknown, only a write that cannot duplicate may be sent again; nobody may edit
     // or reject what Salesforce may already hold.
     let retry_safe = a.attempt.as_ref().is_some_and(|t| t.retry_safe);
-    let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed)
-        || (a.state == ActionState::Unknown && retry_safe);
-    let edit = matches!(a.state, ActionState::Drafted | ActionState::Failed);
+    // A draft the policy writes without a click shows no buttons until that fails.
+    let auto =
+        a.state == ActionState::Drafted && a.assessment.as_ref().is_some_and(|x| x.auto.is_some());
+    let buttons = (waiting && !auto) || (a.state == ActionState::Unknown && retry_safe);
+    let edit = waiting && !auto;
+    let policy: Vec<String> = card_lines(a)
+        .into_iter()
+        .map(|l| cut(&l, CONTEXT_CHARS))
+        .take(8)
+        .collect();
     if !edit {
         records.iter_mut().for_each(|r| r.choices.clear());
     }
     let footer = match a.state {
-        ActionState::Drafted | ActionState::Failed => format!(
+        ActionState::Drafted | ActionState::PartlyApproved | ActionState::Failed => format!(
             "Draft {} · revision {} · expires {}",
             a.id,
             a.revision,
@@ -225,11 +236,13 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         ),
         _ => format!("Draft {} · revision {}", a.id, a.revision),
     };
-    // Fit Block Kit: fixed blocks are header, status, problems, excerpt, actions, footer.
-    let fixed = 6;
+    // Fit Block Kit: fixed blocks are header, status, problems, policy, excerpt, actions,
+    // footer.
+    let fixed = 7;
     let fixed_chars = header.chars().count()
         + status.as_ref().map_or(0, |s| s.chars().count())
         + problems.iter().map(|s| s.chars().count()).sum::<usize>()
+        + policy.iter().map(|s| s.chars().count()).sum::<usize>()
         + excerpt.as_ref().map_or(0, |s| s.chars().count())
         + 400;
     let total = records.len();
@@ -267,13 +280,14 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         records,
         more,
         problems,
+        policy,
         excerpt,
         buttons,
         edit,
-        approve_label: if matches!(a.state, ActionState::Failed | ActionState::Unknown) {
-            "Approve again"
-        } else {
-            "Approve"
+        approve_label: match a.state {
+            ActionState::Failed | ActionState::Unknown => "Approve again",
+            ActionState::PartlyApproved => "Approve (second)",
+            _ => "Approve",
         },
         footer,
     }
@@ -291,7 +305,7 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
         ActionState::Drafted if a.is_expired(now) => {
             ":hourglass: This draft has expired; nothing was written.".to_string()
         }
-        ActionState::Drafted => return None,
+        ActionState::Drafted | ActionState::PartlyApproved => return None,
         ActionState::Writing => ":hourglass_flowing_sand: Writing to Salesforce…".to_string(),
         ActionState::Unknown => unknown_line(a),
         ActionState::Done => {
@@ -311,7 +325,7 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
             format!(
                 "{}\nApproved by {}{when}.",
                 cut(&lines.join("\n"), 2_600),
-                by(&a.decided_by)
+                approved_by(a).unwrap_or_else(|| by(&a.decided_by))
             )
         }
         ActionState::Failed => {

@@ -15,6 +15,7 @@ use tracing::{debug, info, instrument, warn};
 
 use super::app::SlackApp;
 use super::cards::{cut, render_card};
+use super::gate::{FOREIGN, audit_refusal, certainly_out};
 use super::verify::verify;
 use crate::domain::notes::Notes;
 use crate::flow::action::Place;
@@ -47,6 +48,15 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
         return StatusCode::OK.into_response();
     }
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (team, enterprise) = (get("team_id"), get("enterprise_id"));
+    let present = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    if !app.workspaces.admit(
+        "command",
+        present(&team).as_deref(),
+        present(&enterprise).as_deref(),
+    ) {
+        return Json(ephemeral(FOREIGN)).into_response();
+    }
     let command = Command {
         user: get("user_id"),
         channel: get("channel_id"),
@@ -93,6 +103,9 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
     match verb.to_ascii_lowercase().as_str() {
         "" | "help" => ephemeral(USAGE),
         "ask" if rest.is_empty() => ephemeral(&format!("What would you like to know?\n\n{USAGE}")),
+        "ask" if certainly_out(&app.actions.access().policy.ask, &user) => {
+            refuse_ask_now(app, &user)
+        }
         "ask" => {
             let job = super::ask::AskJob {
                 app: app.clone(),
@@ -108,6 +121,9 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
         }
         "log" if rest.is_empty() => {
             ephemeral(&format!("There are no notes to draft from.\n\n{USAGE}"))
+        }
+        "log" if certainly_out(&app.actions.access().policy.log, &user) => {
+            refuse_log_now(app, &user)
         }
         "log" => {
             let chars = rest.chars().count();
@@ -133,6 +149,20 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
     }
 }
 
+/// `/crm log` by someone the policy leaves out: told at once, audited, nothing drafted.
+fn refuse_log_now(app: &SlackApp, user: &str) -> Value {
+    let words = "You can't log to Salesforce with crmbot: the policy does not let you (policy.log). Nothing was drafted; ask your crmbot admin.";
+    audit_refusal(app, "log", user, "policy.log", words);
+    ephemeral(words)
+}
+
+/// `/crm ask` by someone the policy leaves out.
+fn refuse_ask_now(app: &SlackApp, user: &str) -> Value {
+    let words = "You can't ask crmbot about Salesforce: the policy does not let you (policy.ask). Ask your crmbot admin.";
+    audit_refusal(app, "ask", user, "policy.ask", words);
+    ephemeral(words)
+}
+
 struct LogJob {
     app: SlackApp,
     user: String,
@@ -145,6 +175,11 @@ impl LogJob {
     async fn run(self) {
         let app = &self.app;
         debug!(notes = %self.notes, "log");
+        if let Err(words) = app.actions.access().may_log(&self.user).await {
+            audit_refusal(app, "log", &self.user, "policy.log", &words);
+            self.tell(&words).await;
+            return;
+        }
         let today = Utc::now().date_naive();
         let notes = Notes::new(self.notes.clone());
         let drafting = app.actions.drafting();
@@ -204,6 +239,9 @@ impl LogJob {
                     warn!(error = %e, "card ts not stored");
                 }
                 info!(action = %action.id, "card posted");
+                if action.assessment.as_ref().is_some_and(|x| x.auto.is_some()) {
+                    super::interactions::auto_approve(app, &action.id).await;
+                }
             }
             Err(e) => {
                 self.tell(&format!(

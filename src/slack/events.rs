@@ -14,7 +14,9 @@ use tracing::{debug, instrument, warn};
 use super::app::SlackApp;
 use super::ask::{AskJob, Reply, strip_mention};
 use super::commands::unauthorized;
+use super::gate::Workspaces;
 use super::verify::verify;
+use crate::config::MentionAnswers;
 
 pub const HELLO: &str = "Hi! Ask me about your pipeline (_open deals over $20k closing this month?_), or log a meeting with `/crm log <notes>`: nothing is written until you approve.";
 
@@ -49,6 +51,10 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
 pub fn on_callback(app: &SlackApp, envelope: &Value) {
     let event_id = envelope["event_id"].as_str().unwrap_or("");
     tracing::Span::current().record("event_id", event_id);
+    let (team, enterprise) = Workspaces::ids(envelope);
+    if !app.workspaces.admit("event", team, enterprise) {
+        return;
+    }
     match app.store.first_sight(event_id, Utc::now().timestamp()) {
         Ok(true) => {}
         Ok(false) => {
@@ -93,7 +99,11 @@ fn on_event(app: &SlackApp, event: &Value) {
         app: app.clone(),
         user: user.to_string(),
         question,
-        reply: Reply::Thread { channel, thread_ts },
+        reply: Reply::Thread {
+            channel,
+            thread_ts,
+            only_asker: !dm && app.answers.mentions == MentionAnswers::Asker,
+        },
     };
     app.jobs.spawn(job.run());
 }

@@ -17,11 +17,13 @@ use tracing::{Instrument, info_span, instrument, warn};
 use super::app::SlackApp;
 use super::cards::render_card;
 use super::commands::unauthorized;
+use super::gate::{FOREIGN, Workspaces};
 use super::modal::{ModalMeta, read_values, render_modal};
 use super::verify::verify;
 use crate::flow::action::PendingAction;
 use crate::flow::actions::{Approval, Outcome};
 use crate::flow::edit::{apply_choice, apply_edit, edit_form};
+use crate::flow::policy::{given, still_words};
 
 #[instrument(skip_all, fields(kind = "interaction", user = tracing::field::Empty))]
 pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes) -> Response {
@@ -40,6 +42,7 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
     };
     match on_payload(&app, &payload).await {
         Reply::Empty => StatusCode::OK.into_response(),
+        Reply::Foreign => (StatusCode::OK, FOREIGN).into_response(),
         Reply::ViewErrors(errors) => {
             Json(json!({"response_action": "errors", "errors": errors})).into_response()
         }
@@ -49,6 +52,8 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
 /// What Slack gets back for an interaction.
 pub enum Reply {
     Empty,
+    /// From a workspace crmbot does not answer: nothing was done.
+    Foreign,
     /// Inline errors of the Edit modal, by block id.
     ViewErrors(serde_json::Map<String, Value>),
 }
@@ -64,6 +69,10 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
     };
     let user = s(payload, &["user", "id"]);
     tracing::Span::current().record("user", user.as_str());
+    let (team, enterprise) = Workspaces::ids(payload);
+    if !app.workspaces.admit("interaction", team, enterprise) {
+        return Reply::Foreign;
+    }
     match payload["type"].as_str() {
         Some("block_actions") => {
             let Some(action) = payload["actions"].get(0) else {
@@ -157,6 +166,15 @@ impl Click {
         };
         let outcome = match begun {
             Approval::Refused(outcome) => outcome,
+            Approval::Partly(action) => {
+                show(&self.app, &action).await;
+                let still = still_needed_words(&action);
+                return self
+                    .tell(&format!(
+                        "Your approval is recorded. Nothing is written yet: this draft still needs {still}."
+                    ))
+                    .await;
+            }
             Approval::Writing(action, plan) => {
                 show(&self.app, &action).await;
                 match self.app.actions.complete_approve(*action, plan).await {
@@ -169,14 +187,14 @@ impl Click {
     }
 
     async fn reject(self) {
-        match self.app.actions.reject(&self.action_id, &self.user) {
+        match self.app.actions.reject(&self.action_id, &self.user).await {
             Ok(outcome) => self.settle(outcome).await,
             Err(e) => self.tell(&format!(":x: {e}")).await,
         }
     }
 
     async fn edit(self) {
-        let action = match self.app.actions.may_edit(&self.action_id, &self.user) {
+        let action = match self.app.actions.may_edit(&self.action_id, &self.user).await {
             Ok(Ok(a)) => a,
             Ok(Err(reason)) => return self.tell(&reason).await,
             Err(e) => return self.tell(&format!(":x: {e}")).await,
@@ -209,7 +227,7 @@ impl Click {
         let Some((key, value)) = choice.split_once('=') else {
             return;
         };
-        let action = match self.app.actions.may_edit(&self.action_id, &self.user) {
+        let action = match self.app.actions.may_edit(&self.action_id, &self.user).await {
             Ok(Ok(a)) => a,
             Ok(Err(reason)) => return self.tell(&reason).await,
             Err(e) => return self.tell(&format!(":x: {e}")).await,
@@ -231,6 +249,7 @@ impl Click {
                 .app
                 .actions
                 .save_edit(&self.action_id, &self.user, revision, p)
+                .await
             {
                 Ok(outcome) => self.settle(outcome).await,
                 Err(e) => self.tell(&format!(":x: {e}")).await,
@@ -273,6 +292,47 @@ impl Click {
             .await
         {
             warn!(error = %e, "ephemeral reply failed");
+        }
+    }
+}
+
+/// What a partly approved draft still needs, in words.
+fn still_needed_words(a: &PendingAction) -> String {
+    let given = given(a);
+    let still: Vec<String> = a
+        .assessment
+        .iter()
+        .flat_map(|x| &x.requirements)
+        .filter_map(|r| still_words(r, &given, &a.requester))
+        .collect();
+    still.join(" and ")
+}
+
+/// Writes a draft the policy lets through without a click (`auto_approve`), redrawing its
+/// card as it goes; a refusal or a failure leaves the card for a person to approve.
+pub async fn auto_approve(app: &SlackApp, id: &str) {
+    let begun = match app.actions.begin_auto(id).await {
+        Ok(b) => b,
+        Err(e) => return warn!(action = %id, error = %e, "auto-approval failed"),
+    };
+    let outcome = match begun {
+        Approval::Writing(action, plan) => {
+            show(app, &action).await;
+            match app.actions.complete_approve(*action, plan).await {
+                Ok(o) => o,
+                Err(e) => return warn!(action = %id, error = %e, "auto-approved write failed"),
+            }
+        }
+        Approval::Refused(o) => o,
+        Approval::Partly(a) => Outcome::Changed(a),
+    };
+    match outcome {
+        Outcome::Changed(a) => show(app, &a).await,
+        Outcome::Refused { reason, action } => {
+            warn!(action = %id, %reason, "auto-approval refused; the card waits for a person");
+            if let Some(a) = action {
+                show(app, &a).await;
+            }
         }
     }
 }
@@ -339,7 +399,11 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
                 return errors(Value::Object(map));
             }
         };
-        match app.actions.save_edit(&meta.pa, user, meta.v, proposal) {
+        match app
+            .actions
+            .save_edit(&meta.pa, user, meta.v, proposal)
+            .await
+        {
             Ok(Outcome::Changed(updated)) => {
                 let app = app.clone();
                 app.jobs

@@ -8,6 +8,8 @@ pub mod ask;
 pub mod cards;
 pub mod commands;
 pub mod events;
+pub mod gate;
+pub mod groups;
 pub mod interactions;
 pub mod modal;
 pub mod socket;

@@ -14,6 +14,7 @@ use tracing::{error, warn};
 use super::app::SlackApp;
 use super::commands::{Command, dispatch};
 use super::events::on_callback;
+use super::gate::FOREIGN;
 use super::interactions::{Reply, on_payload};
 use super::web::SlackError;
 
@@ -70,6 +71,15 @@ async fn on_command(
         error!("Socket Mode: no app state");
         return Err("no app state".into());
     };
+    if !app
+        .workspaces
+        .admit("command", Some(event.team_id.0.as_str()), None)
+    {
+        return Ok(SlackCommandEventResponse::new(
+            SlackMessageContent::new().with_text(FOREIGN.into()),
+        )
+        .with_response_type(SlackMessageResponseType::Ephemeral));
+    }
     let reply = dispatch(
         &app,
         Command {
@@ -98,7 +108,7 @@ async fn on_interaction(
     // The typed event goes back to Slack's JSON, which the HTTP path reads too.
     let payload = serde_json::to_value(&event)?;
     Ok(match on_payload(&app, &payload).await {
-        Reply::Empty => SlackInteractionResponse::Empty,
+        Reply::Empty | Reply::Foreign => SlackInteractionResponse::Empty,
         Reply::ViewErrors(errors) => SlackInteractionResponse::ViewSubmission(
             SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(
                 errors

@@ -39,8 +39,8 @@ impl From<SlackClientError> for SlackError {
 }
 
 /// Who the bot is (from auth.test), to ignore its own messages; the names are for
-/// `crmbot doctor`.
-#[derive(Debug, Clone, Default)]
+/// `crmbot doctor`; the ids say which workspace's requests crmbot answers.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct BotIdentity {
     pub user_id: String,
     pub bot_id: Option<String>,
@@ -48,6 +48,33 @@ pub struct BotIdentity {
     pub team: String,
     /// The bot user's name.
     pub user: Option<String>,
+    /// The workspace's id (`T…`).
+    #[serde(default)]
+    pub team_id: String,
+    /// The Enterprise Grid org's id (`E…`), when the workspace is in one.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+}
+
+/// A Slack user group, as usergroups.list describes it (the fields crmbot reads).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct UserGroup {
+    pub id: String,
+    pub handle: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub date_delete: Option<i64>,
+}
+
+#[derive(serde::Deserialize)]
+struct UserGroups {
+    usergroups: Vec<UserGroup>,
+}
+
+#[derive(serde::Deserialize)]
+struct GroupUsers {
+    users: Vec<String>,
 }
 
 /// A message the bot posted.
@@ -130,14 +157,34 @@ impl SlackWeb {
         self.client.clone()
     }
 
+    /// auth.test, read with the enterprise id (slack-morphism's answer type has none).
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
-        let me = call!(self, "auth.test", |s| s.auth_test().await)?;
-        Ok(BotIdentity {
-            user_id: me.user_id.to_string(),
-            bot_id: me.bot_id.map(|b| b.to_string()),
-            team: me.team,
-            user: me.user,
-        })
+        let none: Vec<(&str, Option<&String>)> = vec![];
+        call!(self, "auth.test", |s| s
+            .http_session_api
+            .http_get::<BotIdentity, _, _>("auth.test", &none, None)
+            .await)
+    }
+
+    /// The workspace's user groups (needs usergroups:read).
+    pub async fn user_groups(&self) -> Result<Vec<UserGroup>, SlackError> {
+        let none: Vec<(&str, Option<&String>)> = vec![];
+        let groups = call!(self, "usergroups.list", |s| s
+            .http_session_api
+            .http_get::<UserGroups, _, _>("usergroups.list", &none, None)
+            .await)?;
+        Ok(groups.usergroups)
+    }
+
+    /// The members of a user group, by id (needs usergroups:read).
+    pub async fn user_group_members(&self, id: &str) -> Result<Vec<String>, SlackError> {
+        let id = id.to_string();
+        let params = vec![("usergroup", Some(&id))];
+        let users = call!(self, "usergroups.users.list", |s| s
+            .http_session_api
+            .http_get::<GroupUsers, _, _>("usergroups.users.list", &params, None)
+            .await)?;
+        Ok(users.users)
     }
 
     /// The email on a user's Slack profile (needs users:read.email).
@@ -194,6 +241,27 @@ impl SlackWeb {
             channel.into(),
             user.into(),
             SlackMessageContent::new().with_text(text.to_string()),
+        )
+        .opt_thread_ts(thread_ts.map(Into::into));
+        call!(self, "chat.postEphemeral", |s| s
+            .chat_post_ephemeral(&request)
+            .await)?;
+        Ok(())
+    }
+
+    /// An ephemeral message with blocks (an answer only its asker sees).
+    pub async fn post_ephemeral_blocks(
+        &self,
+        channel: &str,
+        user: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: Option<&Value>,
+    ) -> Result<(), SlackError> {
+        let request = SlackApiChatPostEphemeralRequest::new(
+            channel.into(),
+            user.into(),
+            content(text, blocks)?,
         )
         .opt_thread_ts(thread_ts.map(Into::into));
         call!(self, "chat.postEphemeral", |s| s

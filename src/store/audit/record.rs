@@ -17,6 +17,9 @@ pub enum AuditKind {
     Edited,
     /// Someone clicked Approve (whether or not they may).
     ApproveRequested,
+    /// An approval the policy counted, with more still wanted (detail: the rule, who
+    /// approved so far, what is still needed).
+    ApprovalRecorded,
     /// The request about to be sent to Salesforce.
     WriteRequest,
     /// Salesforce accepted the write (detail: the response, record ids).
@@ -32,15 +35,20 @@ pub enum AuditKind {
     Expired,
     /// A write whose outcome was unknown was found in Salesforce (or proven absent).
     Reconciled,
-    /// A request was refused (e.g. an approval by someone who may not approve).
+    /// A request was refused (e.g. an approval by someone who may not approve; detail: the
+    /// policy rule).
     Refused,
+    /// A question was answered (detail: who asked, the plan, the SOQL, how many rows — never
+    /// the rows).
+    Asked,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 11] = [
+    pub const ALL: [AuditKind; 13] = [
         AuditKind::Drafted,
         AuditKind::Edited,
         AuditKind::ApproveRequested,
+        AuditKind::ApprovalRecorded,
         AuditKind::WriteRequest,
         AuditKind::Written,
         AuditKind::WriteFailed,
@@ -49,6 +57,7 @@ impl AuditKind {
         AuditKind::Expired,
         AuditKind::Reconciled,
         AuditKind::Refused,
+        AuditKind::Asked,
     ];
 
     /// The name as stored and hashed (`write_request`).
@@ -57,6 +66,7 @@ impl AuditKind {
             AuditKind::Drafted => "drafted",
             AuditKind::Edited => "edited",
             AuditKind::ApproveRequested => "approve_requested",
+            AuditKind::ApprovalRecorded => "approval_recorded",
             AuditKind::WriteRequest => "write_request",
             AuditKind::Written => "written",
             AuditKind::WriteFailed => "write_failed",
@@ -65,6 +75,7 @@ impl AuditKind {
             AuditKind::Expired => "expired",
             AuditKind::Reconciled => "reconciled",
             AuditKind::Refused => "refused",
+            AuditKind::Asked => "asked",
         }
     }
 }

@@ -1,0 +1,555 @@
+//! The approval policy as pure rules, so every front end and the audit agree on who may do
+//! what: who may log and ask, which risk tier a draft falls in (by object, field and the
+//! change it makes), which approvals it still needs, and whether it may be written without
+//! a click. Slack user groups are asked of the caller through a closure, never looked up
+//! here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[cfg(test)]
+mod tests;
+
+/// Someone a rule names: everyone in the workspace, one Slack user, or a Slack user group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Who {
+    Everyone,
+    /// A Slack user id (`U012ABC`, `W012ABC`).
+    User(String),
+    /// A Slack user group, by id (`S012ABC`) or by handle (`@sales-managers`).
+    Group(String),
+}
+
+impl Who {
+    /// `everyone`, a user id (`U…`/`W…`), a group id (`S…`) or a group handle (`@handle`).
+    pub fn parse(text: &str) -> Result<Who, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("everyone") {
+            return Ok(Who::Everyone);
+        }
+        if let Some(handle) = t.strip_prefix('@') {
+            let ok = !handle.is_empty()
+                && handle
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            return if ok {
+                Ok(Who::Group(format!("@{}", handle.to_lowercase())))
+            } else {
+                Err(format!(
+                    "'{t}' is not a user group handle such as @sales-managers"
+                ))
+            };
+        }
+        let id_like = t.len() >= 3
+            && t.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        match t.chars().next() {
+            Some('U' | 'W') if id_like => Ok(Who::User(t.to_string())),
+            Some('S') if id_like => Ok(Who::Group(t.to_string())),
+            _ => Err(format!(
+                "'{t}' is not \"everyone\", a Slack user id (U…), a user group id (S…) or a group handle (@sales-managers)"
+            )),
+        }
+    }
+
+    pub fn is_group(&self) -> bool {
+        matches!(self, Who::Group(_))
+    }
+}
+
+impl TryFrom<String> for Who {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Who::parse(&s)
+    }
+}
+
+impl From<Who> for String {
+    fn from(w: Who) -> String {
+        w.to_string()
+    }
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Who::Everyone => f.write_str("everyone"),
+            Who::User(u) => f.write_str(u),
+            Who::Group(g) => f.write_str(g),
+        }
+    }
+}
+
+/// Whether `user` is named by `list`; `member(group)` answers for groups.
+pub fn names(list: &[Who], user: &str, member: &dyn Fn(&str) -> bool) -> bool {
+    list.iter().any(|w| match w {
+        Who::Everyone => true,
+        Who::User(u) => u == user,
+        Who::Group(g) => member(g),
+    })
+}
+
+/// Which changes a tier is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Changes {
+    #[default]
+    Any,
+    Creates,
+    Updates,
+}
+
+/// A risk tier: the changes it is about, and the approvals they need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    /// Shown on the card and in the audit (`closing a deal`); unique.
+    pub name: String,
+    pub object: String,
+    /// `None`: any record of the object.
+    pub field: Option<String>,
+    /// The new value is one of these (picklists: `Closed Won`), compared without case.
+    pub to: Vec<String>,
+    pub changes: Changes,
+    /// The number moves by more than this (absolute)...
+    pub over: Option<f64>,
+    /// ... or by more than this percentage of the old value (from nothing: always).
+    pub over_percent: Option<f64>,
+    pub approvers: Vec<Who>,
+    /// Distinct approvers needed.
+    pub approvals: u32,
+    /// Whether the requester, when among the approvers, counts as one.
+    pub self_approve: bool,
+}
+
+/// Whether the requester may approve their own draft: by kind of change, then per object,
+/// then per field (`Object.Field`), the most specific setting winning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfApproval {
+    pub create: bool,
+    pub update: bool,
+    pub objects: BTreeMap<String, bool>,
+    pub fields: BTreeMap<String, bool>,
+}
+
+impl Default for SelfApproval {
+    fn default() -> Self {
+        SelfApproval {
+            create: true,
+            update: true,
+            objects: BTreeMap::new(),
+            fields: BTreeMap::new(),
+        }
+    }
+}
+
+/// The whole policy, as rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub log: Vec<Who>,
+    pub ask: Vec<Who>,
+    /// May approve anyone's draft in the standard tier (and decide on any draft).
+    pub approvers: Vec<Who>,
+    pub self_approve: SelfApproval,
+    pub tiers: Vec<Tier>,
+    /// A draft of Tasks only, every value from the notes, is written without a click.
+    pub auto_approve_tasks: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            log: vec![Who::Everyone],
+            ask: vec![Who::Everyone],
+            approvers: vec![],
+            self_approve: SelfApproval::default(),
+            tiers: vec![],
+            auto_approve_tasks: false,
+        }
+    }
+}
+
+/// One value a draft sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub field: String,
+    /// The current value (updates; `None` on a create or when empty).
+    pub old: Option<Value>,
+    pub new: Value,
+}
+
+/// One record of a draft, as the policy sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFacts {
+    pub object: String,
+    pub create: bool,
+    /// The values it writes (an update: only those that change).
+    pub changes: Vec<Change>,
+    /// Every value it writes was found in the notes.
+    pub grounded: bool,
+}
+
+/// What must happen before a draft is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Requirement {
+    /// `standard`, or the tier's name.
+    pub rule: String,
+    /// Why it applies, in words (`Opportunity StageName to Closed Won`).
+    pub because: Option<String>,
+    pub approvers: Vec<Who>,
+    pub approvals: u32,
+    /// Whether the requester counts.
+    pub self_approve: bool,
+    /// The setting that lets the requester in or keeps them out.
+    #[serde(default)]
+    pub self_rule: Option<String>,
+}
+
+/// The policy's reading of one revision of a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub requirements: Vec<Requirement>,
+    /// `Some(rule)`: written without a click under this rule.
+    #[serde(default)]
+    pub auto: Option<String>,
+}
+
+impl Assessment {
+    /// True when no risk tier applies.
+    pub fn is_standard(&self) -> bool {
+        self.requirements.iter().all(|r| r.rule == STANDARD)
+    }
+}
+
+/// The rule name of a draft no tier applies to.
+pub const STANDARD: &str = "standard";
+/// The rule that writes Task-only grounded drafts without a click.
+pub const AUTO_TASKS: &str = "auto_approve.tasks";
+
+impl Policy {
+    /// The requirements of a draft by `requester` with these records.
+    pub fn assess(&self, requester: &str, records: &[RecordFacts], blocked: bool) -> Assessment {
+        let mut requirements: Vec<Requirement> = Vec::new();
+        for tier in &self.tiers {
+            let hit = records.iter().find_map(|r| tier.matches(r));
+            if let Some(because) = hit {
+                requirements.push(Requirement {
+                    rule: tier.name.clone(),
+                    because: Some(because),
+                    approvers: tier.approvers.clone(),
+                    approvals: tier.approvals.max(1),
+                    self_approve: tier.self_approve,
+                    self_rule: Some(format!("tier \"{}\" self_approve", tier.name)),
+                });
+            }
+        }
+        let auto = (self.auto_approve_tasks
+            && requirements.is_empty()
+            && !blocked
+            && !records.is_empty()
+            && records
+                .iter()
+                .all(|r| r.object == "Task" && r.create && r.grounded))
+        .then(|| AUTO_TASKS.to_string());
+        if requirements.is_empty() {
+            let (allowed, setting) = self.self_approve.settle(records);
+            let mut approvers = self.approvers.clone();
+            if allowed {
+                approvers.push(Who::User(requester.to_string()));
+            }
+            requirements.push(Requirement {
+                rule: STANDARD.into(),
+                because: None,
+                approvers,
+                approvals: 1,
+                self_approve: allowed,
+                self_rule: Some(setting),
+            });
+        }
+        Assessment { requirements, auto }
+    }
+
+    /// Every group any rule names (to look up once per click).
+    pub fn groups(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .log
+            .iter()
+            .chain(&self.ask)
+            .chain(&self.approvers)
+            .chain(self.tiers.iter().flat_map(|t| &t.approvers))
+            .filter_map(|w| match w {
+                Who::Group(g) => Some(g.clone()),
+                _ => None,
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+impl SelfApproval {
+    /// The setting that keeps the requester from approving these records, if any.
+    pub fn forbids(&self, records: &[RecordFacts]) -> Option<String> {
+        match self.settle(records) {
+            (false, rule) => Some(rule),
+            (true, _) => None,
+        }
+    }
+
+    /// Whether the requester may approve these records, and the setting(s) that say so: the
+    /// first that forbids, or every one that allows.
+    pub fn settle(&self, records: &[RecordFacts]) -> (bool, String) {
+        let mut allowing: Vec<String> = Vec::new();
+        for r in records {
+            let decided: Vec<(bool, String)> = if r.changes.is_empty() {
+                vec![self.by_kind(r.create)]
+            } else {
+                r.changes
+                    .iter()
+                    .map(|c| {
+                        let key = format!("{}.{}", r.object, c.field);
+                        if let Some(v) = lookup(&self.fields, &key) {
+                            (v, format!("self_approve.fields.\"{key}\""))
+                        } else if let Some(v) = lookup(&self.objects, &r.object) {
+                            (v, format!("self_approve.objects.{}", r.object))
+                        } else {
+                            self.by_kind(r.create)
+                        }
+                    })
+                    .collect()
+            };
+            for (allowed, rule) in decided {
+                if !allowed {
+                    return (false, rule);
+                }
+                if !allowing.contains(&rule) {
+                    allowing.push(rule);
+                }
+            }
+        }
+        if allowing.is_empty() {
+            allowing.push("self_approve.create".into());
+        }
+        (true, allowing.join(", "))
+    }
+
+    fn by_kind(&self, create: bool) -> (bool, String) {
+        if create {
+            (self.create, "self_approve.create".into())
+        } else {
+            (self.update, "self_approve.update".into())
+        }
+    }
+}
+
+fn lookup(map: &BTreeMap<String, bool>, key: &str) -> Option<bool> {
+    map.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| *v)
+}
+
+impl Tier {
+    /// `Some(words)` when the record makes a change this tier is about.
+    pub fn matches(&self, r: &RecordFacts) -> Option<String> {
+        if !r.object.eq_ignore_ascii_case(&self.object) {
+            return None;
+        }
+        match self.changes {
+            Changes::Creates if !r.create => return None,
+            Changes::Updates if r.create => return None,
+            _ => {}
+        }
+        let verb = if r.create { "new" } else { "changing" };
+        let Some(field) = &self.field else {
+            return Some(format!("{verb} {}", r.object));
+        };
+        let c = r
+            .changes
+            .iter()
+            .find(|c| c.field.eq_ignore_ascii_case(field))?;
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if !self.to.is_empty() {
+            let new = text(&c.new);
+            if !self.to.iter().any(|t| t.eq_ignore_ascii_case(new.trim())) {
+                return None;
+            }
+        }
+        if self.over.is_some() || self.over_percent.is_some() {
+            let new = c.new.as_f64()?;
+            let old = c.old.as_ref().and_then(Value::as_f64).unwrap_or(0.0);
+            let delta = (new - old).abs();
+            let by_amount = self.over.is_some_and(|o| delta > o);
+            let by_share = self.over_percent.is_some_and(|p| {
+                if old == 0.0 {
+                    delta > 0.0
+                } else {
+                    delta / old.abs() * 100.0 > p
+                }
+            });
+            if !(by_amount || by_share) {
+                return None;
+            }
+        }
+        let from = c
+            .old
+            .as_ref()
+            .filter(|o| !o.is_null())
+            .map_or(String::new(), |o| format!(" from {}", text(o)));
+        Some(format!(
+            "{} {}{from} to {}",
+            r.object,
+            c.field,
+            text(&c.new)
+        ))
+    }
+}
+
+/// One approval given to a revision, and the requirements it counted for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Given {
+    pub user: String,
+    pub counted: Vec<String>,
+}
+
+/// What a click on Approve comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// With this click every requirement is met: write. `counted`: the rules it met.
+    Complete { counted: Vec<String> },
+    /// Recorded; more approvals are needed.
+    Partly { counted: Vec<String> },
+    /// Not this person, or not again; `rule` is the requirement that says so.
+    Refused { why: Refusal, rule: String },
+}
+
+/// Why an approval does not count.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The person approved this revision already; someone else must.
+    AlreadyApproved,
+    /// The requester, where the requirement wants someone else.
+    OwnDraft,
+    /// Not among the approvers of any requirement still open.
+    NotAnApprover,
+}
+
+/// Approvals still missing for `requirement`, given those so far.
+pub fn still_needed(requirement: &Requirement, given: &[Given]) -> u32 {
+    let have = given
+        .iter()
+        .filter(|g| g.counted.contains(&requirement.rule))
+        .count() as u32;
+    requirement.approvals.saturating_sub(have)
+}
+
+/// Whether `user` may count for `requirement`; `member` answers for groups (for `user`).
+pub fn eligible(
+    requirement: &Requirement,
+    requester: &str,
+    user: &str,
+    member: &dyn Fn(&str) -> bool,
+) -> bool {
+    (user != requester || requirement.self_approve) && names(&requirement.approvers, user, member)
+}
+
+/// Judges a click on Approve by `user` on a draft by `requester`, with `given` approvals of
+/// this revision so far.
+pub fn judge(
+    assessment: &Assessment,
+    requester: &str,
+    given: &[Given],
+    user: &str,
+    member: &dyn Fn(&str) -> bool,
+) -> Verdict {
+    let open: Vec<&Requirement> = assessment
+        .requirements
+        .iter()
+        .filter(|r| still_needed(r, given) > 0)
+        .collect();
+    let approved_before = given.iter().any(|g| g.user == user);
+    if open.is_empty() {
+        // Already approved in full (a retry after a failed write): anyone who decided, or
+        // could, may send it again.
+        let may = user == requester
+            || approved_before
+            || assessment
+                .requirements
+                .iter()
+                .any(|r| eligible(r, requester, user, member));
+        return if may {
+            Verdict::Complete { counted: vec![] }
+        } else {
+            Verdict::Refused {
+                why: Refusal::NotAnApprover,
+                rule: first_rule(assessment),
+            }
+        };
+    }
+    if approved_before {
+        return Verdict::Refused {
+            why: Refusal::AlreadyApproved,
+            rule: open[0].rule.clone(),
+        };
+    }
+    let counted: Vec<String> = open
+        .iter()
+        .filter(|r| eligible(r, requester, user, member))
+        .map(|r| r.rule.clone())
+        .collect();
+    if counted.is_empty() {
+        return Verdict::Refused {
+            why: if user == requester {
+                Refusal::OwnDraft
+            } else {
+                Refusal::NotAnApprover
+            },
+            rule: open[0].rule.clone(),
+        };
+    }
+    let after: Vec<Given> = given
+        .iter()
+        .cloned()
+        .chain(std::iter::once(Given {
+            user: user.to_string(),
+            counted: counted.clone(),
+        }))
+        .collect();
+    if assessment
+        .requirements
+        .iter()
+        .all(|r| still_needed(r, &after) == 0)
+    {
+        Verdict::Complete { counted }
+    } else {
+        Verdict::Partly { counted }
+    }
+}
+
+/// Whether `user` may reject or edit: the requester, or anyone who may approve it.
+pub fn may_decide(
+    assessment: &Assessment,
+    policy_approvers: &[Who],
+    requester: &str,
+    user: &str,
+    member: &dyn Fn(&str) -> bool,
+) -> bool {
+    user == requester
+        || names(policy_approvers, user, member)
+        || assessment
+            .requirements
+            .iter()
+            .any(|r| names(&r.approvers, user, member))
+}
+
+fn first_rule(a: &Assessment) -> String {
+    a.requirements
+        .first()
+        .map_or_else(|| STANDARD.to_string(), |r| r.rule.clone())
+}
