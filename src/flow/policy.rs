@@ -292,24 +292,33 @@ pub fn still_words(r: &Requirement, given: &[Given], requester: &str) -> Option<
             .filter(|w| **w != Who::User(requester.to_string()))
             .cloned()
             .collect();
-        return Some(if r.self_approve {
-            if others.is_empty() {
-                format!("an approval from <@{requester}>")
-            } else {
-                format!("an approval from <@{requester}> or {}", list_words(&others))
+        return Some(match (r.self_approve, others.is_empty()) {
+            (true, true) => format!("an approval from <@{requester}>"),
+            (true, false) if others.contains(&Who::Everyone) => "an approval from anyone".into(),
+            (true, false) => format!("an approval from <@{requester}> or {}", list_words(&others)),
+            (false, _) if others.contains(&Who::Everyone) => {
+                format!("an approval from anyone but <@{requester}>")
             }
-        } else {
-            format!(
-                "an approval from {} other than <@{requester}>",
+            (false, _) => format!(
+                "an approval from {} (not <@{requester}>)",
                 list_words(&others)
-            )
+            ),
         });
     }
-    let who = if r.approvers.contains(&Who::Everyone) {
-        "anyone".to_string()
-    } else {
-        list_words(&r.approvers)
-    };
+    if r.approvers.contains(&Who::Everyone) {
+        let count = match (have, still) {
+            (0, 1) => "an approval".to_string(),
+            (0, n) => format!("{n} approvals by different people"),
+            (h, 1) => format!("{} approval", ordinal(h)),
+            (_, n) => format!("{n} more approvals by different people"),
+        };
+        let but = if r.self_approve {
+            String::new()
+        } else {
+            format!(" but <@{requester}>")
+        };
+        return Some(format!("{count} from anyone{but}"));
+    }
     let count = match (have, still) {
         (0, 1) => "an approver".to_string(),
         (0, n) => format!("{n} approvers"),
@@ -321,7 +330,10 @@ pub fn still_words(r: &Requirement, given: &[Given], requester: &str) -> Option<
     } else {
         format!(" (not <@{requester}>)")
     };
-    Some(format!("{count} from {who}{not_you}"))
+    Some(format!(
+        "{count} from {}{not_you}",
+        list_words(&r.approvers)
+    ))
 }
 
 /// Why a click on Approve does not count, in words for the person who clicked.

@@ -48,6 +48,8 @@ struct FakeState {
     emails: Arc<Mutex<HashMap<String, String>>>,
     /// What apps.connections.open hands out (Socket Mode).
     socket_url: Arc<Mutex<Option<String>>>,
+    /// User groups: (id, handle, members).
+    groups: Arc<Mutex<Vec<(String, String, Vec<String>)>>>,
 }
 
 pub struct FakeSlack {
@@ -107,6 +109,16 @@ impl FakeSlack {
             .lock()
             .expect("emails")
             .insert(user.to_string(), email.to_string());
+    }
+
+    /// A user group `@handle` with id `id` and these members (usergroups.list,
+    /// usergroups.users.list).
+    pub fn set_usergroup(&self, id: &str, handle: &str, members: &[&str]) {
+        self.state.groups.lock().expect("groups").push((
+            id.to_string(),
+            handle.to_string(),
+            members.iter().map(|m| m.to_string()).collect(),
+        ));
     }
 
     pub fn response_url(&self) -> String {
@@ -185,6 +197,29 @@ async fn api(
                     "profile": {"email": email, "real_name": "X"}}})
                 }
                 None => json!({"ok": false, "error": "user_not_found"}),
+            }
+        }
+        "usergroups.list" => {
+            let groups: Vec<Value> = state
+                .groups
+                .lock()
+                .expect("groups")
+                .iter()
+                .map(|(id, handle, members)| {
+                    json!({"id": id, "team_id": "T1", "is_usergroup": true, "name": handle,
+                           "handle": handle, "is_external": false, "date_create": 1700000000,
+                           "date_update": 1700000000, "date_delete": 0, "created_by": "U0ADMIN",
+                           "prefs": {"channels": [], "groups": []}, "user_count": members.len()})
+                })
+                .collect();
+            json!({"ok": true, "usergroups": groups})
+        }
+        "usergroups.users.list" => {
+            let id = parsed["usergroup"].as_str().unwrap_or("").to_string();
+            let groups = state.groups.lock().expect("groups");
+            match groups.iter().find(|(g, _, _)| *g == id) {
+                Some((_, _, members)) => json!({"ok": true, "users": members}),
+                None => json!({"ok": false, "error": "no_such_subteam"}),
             }
         }
         "views.open" => {
@@ -387,7 +422,12 @@ impl Bot {
 
     /// `/crm <text>` from `user`; returns the HTTP status and the JSON answer (if any).
     pub async fn command(&self, user: &str, text: &str) -> (u16, Value) {
-        let body = command_body(user, text, &self.slack.response_url());
+        self.command_from("T1", user, text).await
+    }
+
+    /// `/crm <text>` from `user` of the workspace `team`.
+    pub async fn command_from(&self, team: &str, user: &str, text: &str) -> (u16, Value) {
+        let body = command_body_from(team, user, text, &self.slack.response_url());
         let res = self
             .post_signed(
                 "/slack/commands",
@@ -450,17 +490,7 @@ impl Bot {
 
     /// A block_actions payload for `action` on the card at `message_ts`, signed and posted.
     async fn block_action(&self, user: &str, message_ts: &str, action: Value) -> u16 {
-        let payload = json!({
-            "type": "block_actions",
-            "user": {"id": user, "username": user, "name": user, "team_id": "T1"},
-            "api_app_id": "A1", "token": "legacy",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL, "is_ephemeral": false},
-            "trigger_id": "111.222.trigger",
-            "team": {"id": "T1", "domain": "acme"},
-            "channel": {"id": CHANNEL, "name": "sales"},
-            "response_url": self.slack.response_url(),
-            "actions": [action]
-        });
+        let payload = self.block_actions_payload("T1", user, message_ts, action);
         self.post_signed(
             "/slack/interactivity",
             "application/x-www-form-urlencoded",
@@ -470,6 +500,55 @@ impl Bot {
         .await
         .status()
         .as_u16()
+    }
+
+    /// A click on Approve (`crm_approve`) from a user of the workspace `team`, as Slack
+    /// sends it; the HTTP status and body.
+    pub async fn click_from(
+        &self,
+        team: &str,
+        user: &str,
+        value: &str,
+        message_ts: &str,
+    ) -> (u16, String) {
+        let block = self
+            .card_buttons_block(message_ts)
+            .unwrap_or_else(|| format!("pa:{value}"));
+        let action = json!({"type": "button", "action_id": "crm_approve", "block_id": block,
+                            "text": {"type": "plain_text", "text": "x"}, "value": value,
+                            "action_ts": "1700000001.000200"});
+        let payload = self.block_actions_payload(team, user, message_ts, action);
+        let res = self
+            .post_signed(
+                "/slack/interactivity",
+                "application/x-www-form-urlencoded",
+                &form_payload(&payload),
+                &[],
+            )
+            .await;
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+
+    /// The block_actions payload Slack sends for `action`.
+    pub fn block_actions_payload(
+        &self,
+        team: &str,
+        user: &str,
+        message_ts: &str,
+        action: Value,
+    ) -> Value {
+        json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user, "name": user, "team_id": team},
+            "api_app_id": "A1", "token": "legacy",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL, "is_ephemeral": false},
+            "trigger_id": "111.222.trigger",
+            "team": {"id": team, "domain": "acme"},
+            "channel": {"id": CHANNEL, "name": "sales"},
+            "response_url": self.slack.response_url(),
+            "actions": [action]
+        })
     }
 
     /// Submits the Edit modal `view` (as views.open received it) with `values` by block id.
@@ -570,9 +649,14 @@ pub async fn wait_for_update(bot: &Bot, what: &str, needle: &str) -> Value {
 }
 
 pub fn command_body(user: &str, text: &str, response_url: &str) -> String {
+    command_body_from("T1", user, text, response_url)
+}
+
+/// A slash command's form body from a user of the workspace `team`.
+pub fn command_body_from(team: &str, user: &str, text: &str, response_url: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", "legacy")
-        .append_pair("team_id", "T1")
+        .append_pair("team_id", team)
         .append_pair("team_domain", "acme")
         .append_pair("channel_id", CHANNEL)
         .append_pair("channel_name", "sales")
