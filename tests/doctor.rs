@@ -22,7 +22,16 @@ const ALL_SCOPES: &str =
 /// A fake Slack whose `auth.test` answers ok with these granted scopes (None: no header),
 /// or `{"ok":false,"error":error}`.
 async fn fake_slack(scopes: Option<&'static str>, error: Option<&'static str>) -> String {
-    let app = axum::Router::new().route(
+    let app = axum::Router::new()
+        .route(
+            "/api/usergroups.list",
+            any(|| async {
+                axum::Json(json!({"ok": true, "usergroups": [
+                    {"id": "S0MGR", "handle": "sales-managers", "name": "Sales managers", "date_delete": 0}
+                ]}))
+            }),
+        )
+        .route(
         "/api/auth.test",
         any(move || async move {
             if let Some(error) = error {
@@ -420,4 +429,60 @@ async fn doctor_says_per_object_whether_the_idempotency_key_exists_and_how_to_ad
     ] {
         assert!(shown.contains(step), "no {step:?} in:\n{shown}");
     }
+}
+
+#[tokio::test]
+async fn the_policy_s_user_groups_must_exist() {
+    let mut setup = Setup::new().await;
+    let config = setup.dir.path().join("crmbot.toml");
+    std::fs::write(
+        &config,
+        "[policy]\napprovers = [\"@sales-managers\", \"@finance\"]\nask = [\"S0MGR\"]\n",
+    )
+    .expect("write crmbot.toml");
+    setup.args = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "doctor".into(),
+    ];
+    let out = setup.run().await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let groups = line(&shown, "user groups");
+    assert!(groups.starts_with("✗ Slack"), "{shown}");
+    assert!(
+        groups.contains("Slack has no user group @finance"),
+        "{shown}"
+    );
+    assert!(!groups.contains("@sales-managers;"), "{shown}");
+
+    std::fs::write(&config, "[policy]\napprovers = [\"@sales-managers\"]\n").expect("write");
+    let out = setup.run().await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        line(&shown, "user groups").contains("1 found: @sales-managers"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_for_another_workspace_is_named() {
+    let mut setup = Setup::new().await;
+    let config = setup.dir.path().join("crmbot.toml");
+    std::fs::write(&config, "[policy]\nteam_ids = [\"T0OTHER\"]\n").expect("write");
+    setup.args = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "doctor".into(),
+    ];
+    let out = setup.run().await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let ws = line(&shown, "workspace");
+    assert!(
+        ws.contains("team id T1") && ws.contains("would be refused"),
+        "{shown}"
+    );
+    assert!(ws.contains("add T1 to policy.team_ids"), "{shown}");
 }

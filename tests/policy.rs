@@ -748,3 +748,47 @@ async fn who_may_log_and_ask_is_the_policy_s_to_say() {
     .await;
     assert!(!bot.model.requests.lock().unwrap().is_empty());
 }
+
+/// The real binary with only `crmbot.toml` (and no environment of ours).
+fn crmbot(args: &[&str], toml: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crmbot.toml"), toml).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_crmbot"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_policy_with_a_typo_is_refused_at_start_up_naming_it() {
+    let out = crmbot(
+        &["serve"],
+        "[policy]\napprovers = [\"@sales-managers\"]\nself_aprove = { update = false }\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("self_aprove"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn crmbot_config_prints_the_effective_policy() {
+    let out = crmbot(
+        &["config"],
+        "[policy]\napprovers = [\"@sales-managers\"]\n[policy.auto_approve]\ntasks = true\n",
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for expected in [
+        "[policy]",
+        "name = \"closing a deal\"",
+        "approvers = [\"@sales-managers\"]",
+        "# - Tier \"closing a deal\": Opportunity StageName to Closed Won or Closed Lost (creates and updates) needs 1 distinct approver(s) from @sales-managers, not the requester.",
+        "# - Auto-approval: a draft of Tasks only, every value from the notes, is written without a click.",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} missing:\n{shown}");
+    }
+}

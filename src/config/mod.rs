@@ -453,6 +453,8 @@ mod check;
 mod defaults;
 mod policy;
 #[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
 mod tests;
 
 pub use defaults::default_objects;
