@@ -1,7 +1,7 @@
 //! The approval policy through signed Slack requests against the real `crmbot serve`, a
 //! fake Slack (user groups included), a stub model and the local Salesforce sandbox: who may
-//! approve what, risk tiers with a second approver, user groups, auto-approval, requests
-//! from another workspace, and what answers show to whom.
+//! approve what, risk tiers with a second approver, user groups, auto-approval. Requests
+//! from other workspaces and answers are in tests/policy_answers.rs.
 
 mod common;
 mod slack_support;
@@ -10,19 +10,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use common::{fixture_draft, start_stub_model_with};
-use crmbot::config::{Config, PolicySettings};
+use common::fixture_draft;
+use crmbot::config::Config;
 use crmbot::store::{AuditFilter, AuditKind, AuditRecord};
 use slack_support::*;
 
 const UM1: &str = "U0MGR1";
 const UM2: &str = "U0MGR2";
 const UREP: &str = "U0REP";
-
-/// `[policy]` as an admin writes it.
-fn policy(toml: &str) -> PolicySettings {
-    Config::from_toml(toml).expect("policy parses").policy
-}
 
 /// Composite requests that write (not a composite of queries only).
 fn writes(bot: &Bot) -> usize {
@@ -38,25 +33,6 @@ fn writes(bot: &Bot) -> usize {
             })
         })
         .count()
-}
-
-/// Waits for the `n`-th ephemeral message (1-based) and returns it.
-async fn ephemeral(bot: &Bot, n: usize) -> Value {
-    let calls = bot
-        .wait_for("an ephemeral message", |c| {
-            c.iter()
-                .filter(|c| c.method == "chat.postEphemeral")
-                .count()
-                >= n
-        })
-        .await;
-    calls
-        .iter()
-        .filter(|c| c.method == "chat.postEphemeral")
-        .nth(n - 1)
-        .expect("ephemeral")
-        .body
-        .clone()
 }
 
 fn audit_of(bot: &Bot, id: &str) -> Vec<AuditRecord> {
@@ -111,7 +87,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
 
     // The requester alone: refused by the tier.
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    let refusal = ephemeral(&bot, 1).await;
+    let refusal = nth_ephemeral(&bot, 1).await;
     assert_eq!(refusal["user"], REQUESTER);
     let words = refusal["text"].as_str().unwrap();
     assert!(
@@ -133,7 +109,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         "{text}"
     );
     assert!(text.contains("Approve (second)"), "{text}");
-    let told = ephemeral(&bot, 2).await;
+    let told = nth_ephemeral(&bot, 2).await;
     assert_eq!(told["user"], UM1);
     assert!(
         told["text"]
@@ -146,7 +122,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
 
     // The same manager twice: refused; someone outside the group: refused.
     assert_eq!(bot.click(UM1, "crm_approve", &id, &ts).await, 200);
-    let again = ephemeral(&bot, 3).await;
+    let again = nth_ephemeral(&bot, 3).await;
     assert!(
         again["text"].as_str().unwrap().contains(
             "You already approved this draft; it still needs a second approver from @sales-managers"
@@ -154,7 +130,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         "{again}"
     );
     assert_eq!(bot.click(UREP, "crm_approve", &id, &ts).await, 200);
-    let outsider = ephemeral(&bot, 4).await;
+    let outsider = nth_ephemeral(&bot, 4).await;
     assert!(
         outsider["text"]
             .as_str()
@@ -185,7 +161,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         .collect();
     assert_eq!(won[0]["StageName"], "Closed Won");
     assert_eq!(bot.click(UM2, "crm_approve", &id, &ts).await, 200);
-    ephemeral(&bot, 5).await;
+    nth_ephemeral(&bot, 5).await;
     assert_eq!(writes(&bot), 1, "a click after the write writes nothing");
 
     // Every decision is audited with the rule that counted or refused it.
@@ -317,7 +293,7 @@ async fn a_user_group_approver_is_resolved_through_usergroups_users_list() {
     bot.sandbox.reset_requests();
 
     assert_eq!(bot.click(UREP, "crm_approve", &id, &ts).await, 200);
-    let refusal = ephemeral(&bot, 1).await;
+    let refusal = nth_ephemeral(&bot, 1).await;
     assert!(
         refusal["text"]
             .as_str()
@@ -352,7 +328,7 @@ async fn self_approval_is_refused_by_one_setting_and_allowed_by_a_more_specific_
     );
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    let refusal = ephemeral(&bot, 1).await;
+    let refusal = nth_ephemeral(&bot, 1).await;
     let words = refusal["text"].as_str().unwrap();
     assert!(
         words.contains("You can't approve your own draft here (self_approve.update)"),
@@ -395,7 +371,7 @@ async fn by_default_a_member_cannot_close_an_existing_deal_alone() {
     );
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    let refusal = ephemeral(&bot, 1).await;
+    let refusal = nth_ephemeral(&bot, 1).await;
     assert!(
         refusal["text"]
             .as_str()
@@ -506,289 +482,4 @@ async fn a_task_draft_with_a_value_not_in_the_notes_waits_for_a_click() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(writes(&bot), 0, "nothing written without a click");
     assert_eq!(state_of(&bot, &id), "drafted");
-}
-
-#[tokio::test]
-async fn requests_from_another_workspace_do_nothing() {
-    let (notes, reply) = fixture_draft("seed-lead");
-    let bot = Bot::start(&reply).await;
-
-    // A command: a short refusal, nothing else.
-    let (status, answer) = bot
-        .command_from("T0OTHER", REQUESTER, &format!("log {notes}"))
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(answer["response_type"], "ephemeral");
-    assert!(
-        answer["text"]
-            .as_str()
-            .unwrap()
-            .contains("not set up for this Slack workspace"),
-        "{answer}"
-    );
-    // An event (a mention): nothing.
-    let mention = json!({"type": "event_callback", "event_id": "EvX1", "team_id": "T0OTHER",
-        "api_app_id": "A1", "event_time": 1700000000,
-        "event": {"type": "app_mention", "user": REQUESTER, "text": format!("<@{BOT_USER}> all deals"),
-                  "ts": "1700000100.000100", "channel": CHANNEL, "event_ts": "1700000100.000100"}});
-    assert_eq!(bot.event(&mention, None).await, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let calls: Vec<_> = bot
-        .slack
-        .calls()
-        .into_iter()
-        .filter(|c| c.method != "auth.test")
-        .collect();
-    assert!(calls.is_empty(), "nothing sent: {calls:#?}");
-    assert!(
-        bot.model.requests.lock().unwrap().is_empty(),
-        "no model call"
-    );
-    let app = &bot.running.as_ref().unwrap().app;
-    assert!(app.actions.all().unwrap().is_empty(), "nothing stored");
-
-    // A click on a real card from another workspace: nothing written, nothing said.
-    let (id, ts, _) = bot.log(&notes).await;
-    bot.sandbox.reset_requests();
-    let before = bot.slack.calls().len();
-    let (status, body) = bot.click_from("T0OTHER", REQUESTER, &id, &ts).await;
-    assert_eq!(status, 200);
-    assert!(
-        body.contains("not set up for this Slack workspace"),
-        "{body}"
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.sandbox.request_count(), 0, "no Salesforce call");
-    assert_eq!(bot.slack.calls().len(), before, "nothing sent to Slack");
-    assert_eq!(state_of(&bot, &id), "drafted");
-}
-
-/// A bot whose stub model plans every question as `plan`.
-async fn asking(plan: &Value, tune: impl FnOnce(&mut Config)) -> Bot {
-    let model = start_stub_model_with(&plan.to_string(), "A summary.").await;
-    Bot::start_with_model(model, |c| {
-        c.ask.summarize = false;
-        tune(c)
-    })
-    .await
-}
-
-fn opportunities_plan() -> Value {
-    json!({"intent": "query", "object": "Opportunity", "fields": ["Id", "Name", "Amount"],
-           "filters": [], "sort": [], "limit": 10})
-}
-
-#[tokio::test]
-async fn crm_ask_is_answered_to_the_asker_only_by_default_and_audited_without_rows() {
-    let bot = asking(&opportunities_plan(), |_| {}).await;
-    let (status, _) = bot.command(REQUESTER, "ask all deals").await;
-    assert_eq!(status, 200);
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(answer.body["response_type"], "ephemeral");
-    let text = card_text(&answer.body["blocks"]);
-    assert!(text.contains("Initech - Platform Renewal"), "{text}");
-    assert!(
-        !calls.iter().any(|c| c.method == "chat.postMessage"),
-        "nothing posted to the channel"
-    );
-
-    let app = &bot.running.as_ref().unwrap().app;
-    let asked: Vec<AuditRecord> = app
-        .store
-        .audit
-        .list(&AuditFilter::default())
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.entry.kind == AuditKind::Asked)
-        .collect();
-    assert_eq!(asked.len(), 1);
-    let d = &asked[0].entry.detail;
-    assert_eq!(asked[0].entry.actor.as_deref(), Some(REQUESTER));
-    assert_eq!(d["question"], "all deals");
-    assert!(
-        d["soql"]
-            .as_str()
-            .unwrap()
-            .starts_with("SELECT Id, Name, Amount FROM Opportunity")
-    );
-    assert!(d["rows"].as_u64().unwrap() >= 7, "{d}");
-    assert_eq!(d["plan"]["object"], "Opportunity");
-    assert!(
-        !d.to_string().contains("Initech - Platform Renewal"),
-        "no rows in the audit: {d}"
-    );
-}
-
-#[tokio::test]
-async fn answers_go_to_the_channel_when_the_policy_says_so() {
-    let bot = asking(&opportunities_plan(), |c| {
-        c.policy = policy("[policy.answers]\nslash_command = \"channel\"\n")
-    })
-    .await;
-    bot.command(REQUESTER, "ask all deals").await;
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(answer.body["response_type"], "in_channel");
-}
-
-#[tokio::test]
-async fn a_mention_is_answered_to_the_asker_only_when_configured() {
-    let bot = asking(&opportunities_plan(), |c| {
-        c.policy = policy("[policy.answers]\nmentions = \"asker\"\n")
-    })
-    .await;
-    let mention = json!({"type": "event_callback", "event_id": "EvM1", "team_id": "T1",
-        "api_app_id": "A1", "event_time": 1700000000,
-        "event": {"type": "app_mention", "user": REQUESTER, "text": format!("<@{BOT_USER}> all deals"),
-                  "ts": "1700000100.000100", "channel": CHANNEL, "event_ts": "1700000100.000100"}});
-    assert_eq!(bot.event(&mention, None).await, 200);
-    let answer = ephemeral(&bot, 1).await;
-    assert_eq!(answer["user"], REQUESTER);
-    assert_eq!(answer["thread_ts"], "1700000100.000100");
-    assert!(
-        card_text(&answer["blocks"]).contains("Initech - Platform Renewal"),
-        "{answer}"
-    );
-    assert!(bot.slack.calls_to("chat.postMessage").is_empty());
-}
-
-#[tokio::test]
-async fn an_answer_about_an_object_the_policy_does_not_show_is_refused() {
-    let leads = json!({"intent": "query", "object": "Lead", "fields": ["Id", "Name", "Email"],
-                       "filters": [], "sort": [], "limit": 10});
-    let bot = asking(&leads, |c| {
-        c.policy = policy("[policy.answers]\nobjects = [\"Opportunity\", \"Account\"]\n")
-    })
-    .await;
-    bot.sandbox.reset_requests();
-    bot.command(REQUESTER, "ask all leads").await;
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    let text = card_text(&answer.body["blocks"]);
-    assert!(text.contains("could not answer that safely"), "{text}");
-    assert!(text.contains("Lead"), "{text}");
-    let queries = bot
-        .sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/query"))
-        .count();
-    assert_eq!(queries, 0, "a refused plan never runs");
-
-    // Someone the policy leaves unrestricted gets the answer.
-    let bot = asking(&leads, |c| {
-        c.policy =
-            policy("[policy.answers]\nobjects = [\"Opportunity\"]\nunrestricted = [\"U0REQ\"]\n")
-    })
-    .await;
-    bot.command(REQUESTER, "ask all leads").await;
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    let text = card_text(&answer.body["blocks"]);
-    assert!(!text.contains("could not answer that safely"), "{text}");
-}
-
-#[tokio::test]
-async fn who_may_log_and_ask_is_the_policy_s_to_say() {
-    let bot = asking(&opportunities_plan(), |c| {
-        c.policy = policy("[policy]\nlog = [\"U0BOSS\"]\nask = [\"@sales-managers\"]\n")
-    })
-    .await;
-    bot.slack.set_usergroup("S0MGR", "sales-managers", &[UM1]);
-    let (status, answer) = bot.command(REQUESTER, "log Met Daniel Reed").await;
-    assert_eq!(status, 200);
-    assert!(
-        answer["text"]
-            .as_str()
-            .unwrap()
-            .contains("You can't log to Salesforce with crmbot"),
-        "{answer}"
-    );
-    bot.command(REQUESTER, "ask all deals").await;
-    let calls = bot
-        .wait_for("the refusal", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let refusal = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(refusal.body["response_type"], "ephemeral");
-    assert!(
-        refusal.body["text"]
-            .as_str()
-            .unwrap()
-            .contains("You can't ask crmbot about Salesforce"),
-        "{refusal:?}"
-    );
-    assert!(
-        bot.model.requests.lock().unwrap().is_empty(),
-        "no model call"
-    );
-    // A member of the group may ask.
-    bot.command(UM1, "ask all deals").await;
-    bot.wait_for("the answer", |c| {
-        c.iter().filter(|c| c.method == "response_url").count() == 2
-    })
-    .await;
-    assert!(!bot.model.requests.lock().unwrap().is_empty());
-}
-
-/// The real binary with only `crmbot.toml` (and no environment of ours).
-fn crmbot(args: &[&str], toml: &str) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("crmbot.toml"), toml).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_crmbot"))
-        .args(args)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap()
-}
-
-#[test]
-fn a_policy_with_a_typo_is_refused_at_start_up_naming_it() {
-    let out = crmbot(
-        &["serve"],
-        "[policy]\napprovers = [\"@sales-managers\"]\nself_aprove = { update = false }\n",
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(err.contains("self_aprove"), "{err}");
-    assert!(err.contains("line 3"), "{err}");
-}
-
-#[test]
-fn crmbot_config_prints_the_effective_policy() {
-    let out = crmbot(
-        &["config"],
-        "[policy]\napprovers = [\"@sales-managers\"]\n[policy.auto_approve]\ntasks = true\n",
-    );
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}");
-    for expected in [
-        "[policy]",
-        "name = \"closing a deal\"",
-        "approvers = [\"@sales-managers\"]",
-        "# - Tier \"closing a deal\": Opportunity StageName to Closed Won or Closed Lost (creates and updates) needs 1 distinct approver(s) from @sales-managers, not the requester.",
-        "# - Auto-approval: a draft of Tasks only, every value from the notes, is written without a click.",
-    ] {
-        assert!(shown.contains(expected), "{expected:?} missing:\n{shown}");
-    }
 }

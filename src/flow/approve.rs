@@ -14,14 +14,16 @@ use tracing::{info, instrument, warn};
 
 use super::action::{Attempt, PendingAction, WriteFailure, Written, capitalise};
 use super::actions::{ActionError, Actions, Outcome};
-use super::policy::{
-    AUTO_APPROVER, ApprovalRecord, Membership, given, refusal_words, refused_by, still_words,
-};
+use super::policy::ApprovalRecord;
 use super::write::{OrgFacts, WriteOutcome, WritePlan, plan_write, read_outcome};
 use crate::domain::action::{ActionState, Event, next};
-use crate::domain::policy::{AUTO_TASKS, Assessment, Verdict, judge};
+use crate::domain::policy::Verdict;
 use crate::salesforce::SalesforceError;
 use crate::store::{AuditEntry, AuditKind, StoreError, Update};
+
+mod consent;
+
+use consent::{Approver, Refusal};
 
 /// Records created by the write are looked for from this long before the attempt began,
 /// on Salesforce's clock (as its `Date` header gave it): room for skew and rounding.
@@ -42,39 +44,6 @@ enum Sent {
     Refused(WriteFailure),
     /// Nobody can tell; the words say why.
     Doubt(String),
-}
-
-/// Why a click is refused before any Salesforce call, whether that is audited, and the
-/// policy rule that refused it (when one did).
-struct Refusal {
-    reason: String,
-    audited: bool,
-    rule: Option<String>,
-}
-
-impl Refusal {
-    fn plain(reason: String) -> Refusal {
-        Refusal {
-            reason,
-            audited: false,
-            rule: None,
-        }
-    }
-}
-
-/// Who approves: a person (with the groups they are in), or the policy itself.
-enum Approver<'a> {
-    Person(&'a Membership),
-    Policy,
-}
-
-impl Approver<'_> {
-    fn user(&self) -> &str {
-        match self {
-            Approver::Person(m) => &m.user,
-            Approver::Policy => AUTO_APPROVER,
-        }
-    }
 }
 
 /// What the compare-and-swap decided.
@@ -296,150 +265,6 @@ impl Actions {
         Ok(Step::Write(w, plan, a.clone()))
     }
 
-    /// The policy's verdict on this approval, and the revision check: a refusal, or what
-    /// the approval comes to (with the assessment it was judged under).
-    fn verdict(
-        &self,
-        a: &PendingAction,
-        by: &Approver<'_>,
-        seen: Option<u32>,
-    ) -> Result<(Verdict, Assessment), Refusal> {
-        let assessment = self.access.assess(a);
-        let given = given(a);
-        let verdict = match by {
-            Approver::Person(m) => {
-                judge(&assessment, &a.requester, &given, &m.user, &|g| m.member(g))
-            }
-            Approver::Policy => match &assessment.auto {
-                Some(rule) if a.state == ActionState::Drafted && given.is_empty() => {
-                    Verdict::Complete {
-                        counted: vec![rule.clone()],
-                    }
-                }
-                _ => {
-                    return Err(Refusal {
-                        reason: "The policy does not let this draft be written without a click."
-                            .into(),
-                        audited: true,
-                        rule: Some(AUTO_TASKS.into()),
-                    });
-                }
-            },
-        };
-        if let Verdict::Refused { why, rule } = &verdict {
-            let mut reason = refusal_words(&assessment, why, rule, &given, &a.requester);
-            if let Approver::Person(m) = by
-                && !m.unreadable.is_empty()
-            {
-                let groups: Vec<&str> = m.unreadable.iter().map(|(g, _)| g.as_str()).collect();
-                reason.push_str(&format!(
-                    " (crmbot could not read the members of {} from Slack just now; try again in a moment.)",
-                    groups.join(", ")
-                ));
-            }
-            return Err(Refusal {
-                reason,
-                audited: true,
-                rule: Some(refused_by(&assessment, why, rule)),
-            });
-        }
-        match seen {
-            Some(seen) if seen != a.revision && !a.state.is_final() => Err(Refusal {
-                reason: format!(
-                    "This draft changed since you looked (you saw revision {seen}; it is now revision {}). Nothing was written: check the card and approve again.",
-                    a.revision
-                ),
-                audited: true,
-                rule: None,
-            }),
-            _ => Ok((verdict, assessment)),
-        }
-    }
-
-    /// The audit record of an approval: who, under which rules, and — for the last one —
-    /// the request about to be sent.
-    fn approval_entry(
-        &self,
-        action: &PendingAction,
-        user: &str,
-        plan: Option<&WritePlan>,
-    ) -> AuditEntry {
-        let approvals: Vec<&ApprovalRecord> = action
-            .approvals
-            .iter()
-            .filter(|g| g.revision == action.revision)
-            .collect();
-        let rules: Vec<String> = approvals
-            .last()
-            .filter(|g| g.user == user)
-            .map(|g| g.counted.clone())
-            .unwrap_or_default();
-        // When the requester approved their own draft: the setting that let them.
-        let self_setting = (user == action.requester)
-            .then(|| {
-                action
-                    .assessment
-                    .iter()
-                    .flat_map(|x| &x.requirements)
-                    .find(|r| rules.contains(&r.rule))
-                    .and_then(|r| r.self_rule.clone())
-            })
-            .flatten();
-        let policy = json!({
-            "rules": rules,
-            "self_approve": self_setting,
-            "approvals": approvals,
-            "tiers": action.assessment.as_ref().map(|x| x.requirements.iter().map(|r| r.rule.clone()).collect::<Vec<_>>()),
-        });
-        let actor = (user != AUTO_APPROVER).then(|| user.to_string());
-        match plan {
-            Some(plan) => AuditEntry {
-                action_id: action.id.clone(),
-                kind: AuditKind::ApproveRequested,
-                actor,
-                summary: if user == AUTO_APPROVER {
-                    format!(
-                        "Approved by the policy without a click (attempt {})",
-                        action.attempts
-                    )
-                } else {
-                    format!("Approved by {user} (attempt {})", action.attempts)
-                },
-                detail: json!({
-                    "revision": action.revision,
-                    "request": plan.request,
-                    "attempt": action.attempt,
-                    "policy": policy,
-                }),
-            },
-            None => {
-                let given = given(action);
-                let still: Vec<String> = action
-                    .assessment
-                    .iter()
-                    .flat_map(|x| &x.requirements)
-                    .filter_map(|r| still_words(r, &given, &action.requester))
-                    .collect();
-                AuditEntry {
-                    action_id: action.id.clone(),
-                    kind: AuditKind::ApprovalRecorded,
-                    actor,
-                    summary: format!(
-                        "Approved by {user} under {}; still needs {}",
-                        rules.join(", "),
-                        still.join(" and ")
-                    ),
-                    detail: json!({
-                        "revision": action.revision,
-                        "approval": approvals.last(),
-                        "policy": policy,
-                        "still": still,
-                    }),
-                }
-            }
-        }
-    }
-
     /// The second half of `approve`: the one composite request, then Done, Failed or — when
     /// the answer proves nothing — Unknown and a first check.
     pub async fn complete_approve(
@@ -581,25 +406,6 @@ impl Actions {
                 action: self.records.get(&action.id)?.map(Box::new),
             }),
         }
-    }
-
-    fn refuse(&self, id: &str, user: &str, refusal: Refusal) -> Result<Approval, ActionError> {
-        if refusal.audited {
-            self.audit(AuditEntry {
-                action_id: id.to_string(),
-                kind: AuditKind::Refused,
-                actor: (user != AUTO_APPROVER).then(|| user.to_string()),
-                summary: match &refusal.rule {
-                    Some(rule) => format!("Approval by {user} refused by the policy ({rule})"),
-                    None => format!("Approval by {user} refused"),
-                },
-                detail: json!({"reason": refusal.reason, "rule": refusal.rule}),
-            });
-        }
-        Ok(Approval::Refused(Outcome::Refused {
-            reason: refusal.reason,
-            action: self.records.get(id)?.map(Box::new),
-        }))
     }
 }
 

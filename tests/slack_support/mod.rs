@@ -48,8 +48,15 @@ struct FakeState {
     emails: Arc<Mutex<HashMap<String, String>>>,
     /// What apps.connections.open hands out (Socket Mode).
     socket_url: Arc<Mutex<Option<String>>>,
-    /// User groups: (id, handle, members).
-    groups: Arc<Mutex<Vec<(String, String, Vec<String>)>>>,
+    groups: Arc<Mutex<Vec<Group>>>,
+}
+
+/// A user group the fake knows.
+#[derive(Clone)]
+struct Group {
+    id: String,
+    handle: String,
+    members: Vec<String>,
 }
 
 pub struct FakeSlack {
@@ -114,11 +121,11 @@ impl FakeSlack {
     /// A user group `@handle` with id `id` and these members (usergroups.list,
     /// usergroups.users.list).
     pub fn set_usergroup(&self, id: &str, handle: &str, members: &[&str]) {
-        self.state.groups.lock().expect("groups").push((
-            id.to_string(),
-            handle.to_string(),
-            members.iter().map(|m| m.to_string()).collect(),
-        ));
+        self.state.groups.lock().expect("groups").push(Group {
+            id: id.to_string(),
+            handle: handle.to_string(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+        });
     }
 
     pub fn response_url(&self) -> String {
@@ -205,11 +212,11 @@ async fn api(
                 .lock()
                 .expect("groups")
                 .iter()
-                .map(|(id, handle, members)| {
-                    json!({"id": id, "team_id": "T1", "is_usergroup": true, "name": handle,
-                           "handle": handle, "is_external": false, "date_create": 1700000000,
+                .map(|g| {
+                    json!({"id": g.id, "team_id": "T1", "is_usergroup": true, "name": g.handle,
+                           "handle": g.handle, "is_external": false, "date_create": 1700000000,
                            "date_update": 1700000000, "date_delete": 0, "created_by": "U0ADMIN",
-                           "prefs": {"channels": [], "groups": []}, "user_count": members.len()})
+                           "prefs": {"channels": [], "groups": []}, "user_count": g.members.len()})
                 })
                 .collect();
             json!({"ok": true, "usergroups": groups})
@@ -217,8 +224,8 @@ async fn api(
         "usergroups.users.list" => {
             let id = parsed["usergroup"].as_str().unwrap_or("").to_string();
             let groups = state.groups.lock().expect("groups");
-            match groups.iter().find(|(g, _, _)| *g == id) {
-                Some((_, _, members)) => json!({"ok": true, "users": members}),
+            match groups.iter().find(|g| g.id == id) {
+                Some(g) => json!({"ok": true, "users": g.members}),
                 None => json!({"ok": false, "error": "no_such_subteam"}),
             }
         }
@@ -633,6 +640,30 @@ impl Bot {
         let id = action_id(&card.body["blocks"]).expect("the card has buttons");
         (id, card.ts, card.body["blocks"].clone())
     }
+}
+
+/// `[policy]` as an admin writes it in crmbot.toml.
+pub fn policy(toml: &str) -> crmbot::config::PolicySettings {
+    Config::from_toml(toml).expect("policy parses").policy
+}
+
+/// Waits for the `n`-th ephemeral message (1-based) and returns it.
+pub async fn nth_ephemeral(bot: &Bot, n: usize) -> Value {
+    let calls = bot
+        .wait_for("an ephemeral message", |c| {
+            c.iter()
+                .filter(|c| c.method == "chat.postEphemeral")
+                .count()
+                >= n
+        })
+        .await;
+    calls
+        .iter()
+        .filter(|c| c.method == "chat.postEphemeral")
+        .nth(n - 1)
+        .expect("ephemeral")
+        .body
+        .clone()
 }
 
 /// Waits for a chat.update whose card text contains `needle`; returns its body.
