@@ -311,3 +311,87 @@ fn crmbot_config_prints_the_effective_policy() {
         assert!(shown.contains(expected), "{expected:?} missing:\n{shown}");
     }
 }
+
+/// The ```toml blocks of the README's worked policy examples.
+fn readme_examples() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("### Three worked examples")
+        .expect("the examples");
+    let section = &readme[start..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn the_readme_policy_examples_load_and_mean_what_they_say() {
+    use crmbot::domain::policy::{Change, RecordFacts};
+    let examples = readme_examples();
+    assert_eq!(examples.len(), 3, "three worked examples");
+    let configs: Vec<Config> = examples
+        .iter()
+        .map(|text| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("crmbot.toml");
+            std::fs::write(&path, text).unwrap();
+            Config::load_with(Some(&path), |_| None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        })
+        .collect();
+    let won = RecordFacts {
+        object: "Opportunity".into(),
+        create: false,
+        changes: vec![Change {
+            field: "StageName".into(),
+            old: Some(json!("Negotiation/Review")),
+            new: json!("Closed Won"),
+        }],
+        grounded: true,
+    };
+    let lead = RecordFacts {
+        object: "Lead".into(),
+        create: true,
+        changes: vec![Change {
+            field: "LastName".into(),
+            old: None,
+            new: json!("Reed"),
+        }],
+        grounded: true,
+    };
+    let rules = |c: &Config, r: &RecordFacts| {
+        c.policy_rules()
+            .assess("U0REP", std::slice::from_ref(r), false)
+            .requirements
+    };
+    // A small team: the requester approves a lead alone, not a closed deal.
+    assert!(rules(&configs[0], &lead)[0].self_approve);
+    assert!(configs[0].policy_rules().auto_approve_tasks);
+    assert!(!rules(&configs[0], &won)[0].self_approve);
+    // Managers: a deal moved to Closed Won is in both stage tiers, two managers in all.
+    let names: Vec<String> = rules(&configs[1], &won)
+        .into_iter()
+        .map(|r| r.rule)
+        .collect();
+    assert_eq!(names, ["stage change", "closing a deal"]);
+    assert!(rules(&configs[1], &lead)[0].self_approve);
+    // Locked down: nobody approves their own lead.
+    assert!(!rules(&configs[2], &lead)[0].self_approve);
+    assert_eq!(
+        configs[2].effective_policy().answers.hide,
+        ["Opportunity.Amount"]
+    );
+}
+
+#[test]
+fn the_example_configuration_spells_out_the_default_policy() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crmbot.example.toml");
+    let example = Config::load_with(Some(std::path::Path::new(path)), |_| None).expect("loads");
+    assert_eq!(
+        example.effective_policy(),
+        Config::default().effective_policy()
+    );
+}
