@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use common::fixture_draft;
 use crmbot::config::Config;
+use crmbot::salesforce::sandbox::{FailNext, Faults};
 use crmbot::store::{AuditFilter, AuditKind, AuditRecord};
 use slack_support::*;
 
@@ -466,6 +467,38 @@ async fn a_task_only_draft_with_grounded_values_is_written_without_a_click() {
         approved.entry.detail["policy"]["rules"],
         json!(["auto_approve.tasks"])
     );
+}
+
+#[tokio::test]
+async fn an_auto_approved_write_salesforce_refuses_waits_for_a_person() {
+    let reply = task_reply("Send the SOC 2 report");
+    let bot = Bot::start_with(&reply, auto).await;
+    bot.sandbox.set_faults(Faults {
+        fail_next: vec![FailNext::new("/services/data/v62.0/composite", 1, 400)],
+        ..Faults::default()
+    });
+    let (id, ts, _) = log_task(&bot).await;
+    let failed = wait_for_update(&bot, "the failed card", "did not accept the write").await;
+    let text = card_text(&failed["blocks"]);
+    assert!(text.contains("Approve again"), "a person may retry: {text}");
+    assert!(!text.contains("Auto-approved"), "{text}");
+    let soc2 = |bot: &Bot| {
+        bot.sandbox
+            .records("Task")
+            .into_iter()
+            .filter(|t| t["Subject"] == "Send the SOC 2 report")
+            .count()
+    };
+    assert_eq!(soc2(&bot), 0, "refused: nothing written");
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    let done = wait_for_update(&bot, "the done card", "Written to Salesforce").await;
+    assert!(
+        card_text(&done["blocks"]).contains("Approved by <@U0REQ>"),
+        "{}",
+        card_text(&done["blocks"])
+    );
+    assert_eq!(soc2(&bot), 1);
+    assert_eq!(writes(&bot), 2, "the refused attempt and the person's");
 }
 
 #[tokio::test]

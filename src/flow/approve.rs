@@ -85,9 +85,32 @@ impl Actions {
     }
 
     /// Approval by the policy itself: a draft it lets through without a click
-    /// (`auto_approve`), once, as drafted.
+    /// (`auto_approve`), once, as drafted. When that does not happen (Salesforce cannot be
+    /// asked, the policy changed), the draft waits for a person like any other.
     pub async fn begin_auto(&self, id: &str) -> Result<Approval, ActionError> {
-        self.begin(id, Approver::Policy, None).await
+        let approval = self.begin(id, Approver::Policy, None).await?;
+        let reason = match approval {
+            Approval::Refused(Outcome::Refused { reason, .. }) => Some(reason),
+            Approval::Refused(Outcome::Changed(_)) => None,
+            writing_or_partly => return Ok(writing_or_partly),
+        };
+        let handed = self.records.update(id, |a| {
+            let mut a = a.clone();
+            match a.assessment.as_mut() {
+                Some(x) if x.auto.is_some() => x.auto = None,
+                _ => return Ok::<_, ()>(Update::Keep(())),
+            }
+            Ok(Update::Set(a, ()))
+        });
+        if let Err(e) = handed {
+            warn!(action = %id, error = %e, "could not hand the draft over to a person");
+        }
+        let action = self.records.get(id)?.map(Box::new);
+        Ok(Approval::Refused(match (reason, action) {
+            (Some(reason), action) => Outcome::Refused { reason, action },
+            (None, Some(a)) => Outcome::Changed(a),
+            (None, None) => return Err(ActionError::Missing),
+        }))
     }
 
     async fn begin(

@@ -183,9 +183,19 @@ impl Access {
     }
 
     /// The policy's reading of the action's current revision (the current policy, always).
+    /// Auto-approval is for a draft as the model made it, before anyone or anything tried:
+    /// an edited, approved or already attempted draft waits for a person.
     pub fn assess(&self, a: &PendingAction) -> Assessment {
         let (records, blocked) = facts(&a.proposal);
-        self.policy.assess(&a.requester, &records, blocked)
+        let mut assessment = self.policy.assess(&a.requester, &records, blocked);
+        let untouched = a.state == ActionState::Drafted
+            && a.edits.is_empty()
+            && a.approvals.is_empty()
+            && a.attempts == 0;
+        if !untouched {
+            assessment.auto = None;
+        }
+        assessment
     }
 }
 
@@ -397,16 +407,22 @@ pub fn card_lines(a: &PendingAction) -> Vec<String> {
     };
     let given = given(a);
     let mut lines = Vec::new();
-    if let Some(rule) = &assessment.auto {
-        if matches!(a.state, ActionState::Drafted | ActionState::Writing) {
-            lines.push(format!(
-                ":robot_face: Auto-approved by the policy (`{rule}`: Tasks only, every value from the notes): crmbot writes it without a click."
-            ));
-            return lines;
-        }
-        if a.state == ActionState::Done && given.iter().any(|g| g.user == AUTO_APPROVER) {
-            return lines;
-        }
+    let auto_writing = a.state == ActionState::Writing
+        && given.iter().any(|g| g.user == AUTO_APPROVER)
+        && given.len() == 1;
+    if let Some(rule) = assessment
+        .auto
+        .as_ref()
+        .filter(|_| a.state == ActionState::Drafted)
+    {
+        lines.push(format!(
+            ":robot_face: Auto-approved by the policy (`{rule}`: Tasks only, every value from the notes): crmbot writes it without a click."
+        ));
+        return lines;
+    }
+    if auto_writing {
+        lines.push(":robot_face: Auto-approved by the policy: writing it without a click.".into());
+        return lines;
     }
     if !matches!(
         a.state,
@@ -442,24 +458,24 @@ pub fn card_lines(a: &PendingAction) -> Vec<String> {
 /// The user id an auto-approval is recorded under.
 pub const AUTO_APPROVER: &str = "crmbot";
 
-/// "<@U1> and <@U2>", or "the policy (auto_approve.tasks)": who approved the write.
+/// "<@U1> and <@U2>", or "the policy without a click (`auto_approve.tasks`)": who approved
+/// the write (people first: after a failed auto-approval, the person who approved again).
 pub fn approved_by(a: &PendingAction) -> Option<String> {
     let given: Vec<&ApprovalRecord> = a
         .approvals
         .iter()
         .filter(|g| g.revision == a.revision)
         .collect();
-    if given.iter().any(|g| g.user == AUTO_APPROVER) {
-        let rule = a
-            .assessment
-            .as_ref()
-            .and_then(|x| x.auto.clone())
-            .unwrap_or_default();
-        return Some(format!("the policy without a click (`{rule}`)"));
-    }
-    let people: Vec<String> = given.iter().map(|g| format!("<@{}>", g.user)).collect();
+    let people: Vec<String> = given
+        .iter()
+        .filter(|g| g.user != AUTO_APPROVER)
+        .map(|g| format!("<@{}>", g.user))
+        .collect();
     match people.as_slice() {
-        [] => None,
+        [] => given
+            .iter()
+            .find(|g| g.user == AUTO_APPROVER)
+            .map(|g| format!("the policy without a click (`{}`)", g.counted.join(", "))),
         [one] => Some(one.clone()),
         [init @ .., last] => Some(format!("{} and {last}", init.join(", "))),
     }
