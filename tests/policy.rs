@@ -303,6 +303,30 @@ async fn a_user_group_approver_is_resolved_through_usergroups_users_list() {
         "{refusal}"
     );
     assert_eq!(writes(&bot), 0);
+    // Nor may they reject it; the refusal is audited with its rule.
+    assert_eq!(bot.click(UREP, "crm_reject", &id, &ts).await, 200);
+    let refusal = nth_ephemeral(&bot, 2).await;
+    assert!(
+        refusal["text"]
+            .as_str()
+            .unwrap()
+            .contains("Only <@U0REQ> or an approver can reject this draft"),
+        "{refusal}"
+    );
+    let refused: Vec<AuditRecord> = audit_of(&bot, &id)
+        .into_iter()
+        .filter(|r| r.entry.kind == AuditKind::Refused)
+        .collect();
+    assert_eq!(refused.len(), 2, "the approval and the rejection");
+    assert_eq!(refused[0].entry.detail["rule"], "policy.approvers");
+    assert!(
+        refused[1]
+            .entry
+            .summary
+            .starts_with("Reject by U0REP refused"),
+        "{:?}",
+        refused[1].entry
+    );
 
     assert_eq!(bot.click(UM1, "crm_approve", &id, &ts).await, 200);
     let done = wait_for_update(&bot, "the done card", "Created Lead").await;

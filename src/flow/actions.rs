@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::action::{Edit, PendingAction, Place, new_id};
+use super::action::{Edit, PendingAction, Place, capitalise, new_id};
 pub use super::approve::Approval;
 pub use super::drafting::DraftTrace;
 use super::drafting::Drafting;
@@ -115,6 +115,18 @@ impl Actions {
         &self.access
     }
 
+    /// A reject or an edit the policy refused, audited with the rule.
+    fn audit_decision_refused(&self, id: &str, user: &str, what: &str, reason: &str) {
+        const RULE: &str = "the requester, policy.approvers or the draft's tier approvers";
+        self.audit(AuditEntry {
+            action_id: id.to_string(),
+            kind: AuditKind::Refused,
+            actor: Some(user.to_string()),
+            summary: format!("{} by {user} refused by the policy", capitalise(what)),
+            detail: json!({"reason": reason, "rule": RULE}),
+        });
+    }
+
     /// Whether `user` may reject or edit `a`: the requester, or anyone who may approve it.
     fn may_decide(&self, a: &PendingAction, m: &Membership) -> bool {
         let assessment = self.access.assess(a);
@@ -217,12 +229,25 @@ impl Actions {
     pub async fn reject(&self, id: &str, user: &str) -> Result<Outcome, ActionError> {
         let now = Utc::now();
         let member = self.access.membership(user, &[]).await;
+        let refusal = |a: &PendingAction| {
+            format!(
+                "Only <@{}> or an approver can reject this draft.",
+                a.requester
+            )
+        };
+        if let Some(a) = self.records.get(id)?
+            && !self.may_decide(&a, &member)
+        {
+            let reason = refusal(&a);
+            self.audit_decision_refused(id, user, "reject", &reason);
+            return Ok(Outcome::Refused {
+                reason,
+                action: Some(Box::new(a)),
+            });
+        }
         let r = self.records.update(id, |a| {
             if !self.may_decide(a, &member) {
-                return Err(format!(
-                    "Only <@{}> or an approver can reject this draft.",
-                    a.requester
-                ));
+                return Err(refusal(a));
             }
             let state =
                 next(a.state, Event::Reject, now, a.expires_at).map_err(|e| e.to_string())?;
@@ -249,10 +274,12 @@ impl Actions {
         };
         let member = self.access.membership(user, &[]).await;
         if !self.may_decide(&a, &member) {
-            return Ok(Err(format!(
+            let reason = format!(
                 "Only <@{}> or an approver can edit this draft.",
                 a.requester
-            )));
+            );
+            self.audit_decision_refused(&a.id, user, "edit", &reason);
+            return Ok(Err(reason));
         }
         Ok(next(a.state, Event::Edit, Utc::now(), a.expires_at)
             .map(|_| a)
