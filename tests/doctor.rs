@@ -98,6 +98,17 @@ impl Setup {
         }
     }
 
+    /// Runs with this crmbot.toml (`--config`).
+    fn with_config(&mut self, toml: &str) {
+        let config = self.dir.path().join("crmbot.toml");
+        std::fs::write(&config, toml).expect("write crmbot.toml");
+        self.args = vec![
+            "--config".into(),
+            config.display().to_string(),
+            "doctor".into(),
+        ];
+    }
+
     fn set(&mut self, name: &'static str, value: &str) {
         self.env.retain(|(n, _)| *n != name);
         self.env.push((name, value.to_string()));
@@ -280,17 +291,7 @@ async fn a_wrong_api_version_names_the_newest() {
 #[tokio::test]
 async fn a_field_the_org_lacks_names_its_key() {
     let mut setup = Setup::new().await;
-    let config = setup.dir.path().join("crmbot.toml");
-    std::fs::write(
-        &config,
-        "[objects.Lead]\nfields = [\"LastName\", \"Company\", \"Nonexistent__c\"]\n",
-    )
-    .expect("write crmbot.toml");
-    setup.args = vec![
-        "--config".into(),
-        config.display().to_string(),
-        "doctor".into(),
-    ];
+    setup.with_config("[objects.Lead]\nfields = [\"LastName\", \"Company\", \"Nonexistent__c\"]\n");
     let out = setup.run().await;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
@@ -434,17 +435,9 @@ async fn doctor_says_per_object_whether_the_idempotency_key_exists_and_how_to_ad
 #[tokio::test]
 async fn the_policy_s_user_groups_must_exist() {
     let mut setup = Setup::new().await;
-    let config = setup.dir.path().join("crmbot.toml");
-    std::fs::write(
-        &config,
+    setup.with_config(
         "[policy]\napprovers = [\"@sales-managers\", \"@finance\"]\nask = [\"S0MGR\"]\n",
-    )
-    .expect("write crmbot.toml");
-    setup.args = vec![
-        "--config".into(),
-        config.display().to_string(),
-        "doctor".into(),
-    ];
+    );
     let out = setup.run().await;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
@@ -456,7 +449,7 @@ async fn the_policy_s_user_groups_must_exist() {
     );
     assert!(!groups.contains("@sales-managers;"), "{shown}");
 
-    std::fs::write(&config, "[policy]\napprovers = [\"@sales-managers\"]\n").expect("write");
+    setup.with_config("[policy]\napprovers = [\"@sales-managers\"]\n");
     let out = setup.run().await;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(0), "{shown}");
@@ -469,13 +462,7 @@ async fn the_policy_s_user_groups_must_exist() {
 #[tokio::test]
 async fn a_policy_for_another_workspace_is_named() {
     let mut setup = Setup::new().await;
-    let config = setup.dir.path().join("crmbot.toml");
-    std::fs::write(&config, "[policy]\nteam_ids = [\"T0OTHER\"]\n").expect("write");
-    setup.args = vec![
-        "--config".into(),
-        config.display().to_string(),
-        "doctor".into(),
-    ];
+    setup.with_config("[policy]\nteam_ids = [\"T0OTHER\"]\n");
     let out = setup.run().await;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");

@@ -20,22 +20,6 @@ const UM1: &str = "U0MGR1";
 const UM2: &str = "U0MGR2";
 const UREP: &str = "U0REP";
 
-/// Composite requests that write (not a composite of queries only).
-fn writes(bot: &Bot) -> usize {
-    bot.sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
-        .filter(|r| {
-            r.json().is_some_and(|b| {
-                b["compositeRequest"]
-                    .as_array()
-                    .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
-            })
-        })
-        .count()
-}
-
 fn audit_of(bot: &Bot, id: &str) -> Vec<AuditRecord> {
     let app = &bot.running.as_ref().expect("running").app;
     app.store
@@ -45,17 +29,6 @@ fn audit_of(bot: &Bot, id: &str) -> Vec<AuditRecord> {
             ..AuditFilter::default()
         })
         .expect("audit")
-}
-
-fn state_of(bot: &Bot, id: &str) -> String {
-    let app = &bot.running.as_ref().expect("running").app;
-    app.actions
-        .get(id)
-        .expect("store")
-        .expect("action")
-        .state
-        .as_str()
-        .to_string()
 }
 
 const CLOSING: &str = r#"
@@ -140,7 +113,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         "{outsider}"
     );
     assert_eq!(
-        writes(&bot),
+        composite_writes(&bot),
         0,
         "nothing written before the second approval"
     );
@@ -153,7 +126,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         text.contains("Approved by <@U0MGR1> and <@U0MGR2>"),
         "{text}"
     );
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
     let won: Vec<_> = bot
         .sandbox
         .records("Opportunity")
@@ -163,7 +136,11 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
     assert_eq!(won[0]["StageName"], "Closed Won");
     assert_eq!(bot.click(UM2, "crm_approve", &id, &ts).await, 200);
     nth_ephemeral(&bot, 5).await;
-    assert_eq!(writes(&bot), 1, "a click after the write writes nothing");
+    assert_eq!(
+        composite_writes(&bot),
+        1,
+        "a click after the write writes nothing"
+    );
 
     // Every decision is audited with the rule that counted or refused it.
     let audit = audit_of(&bot, &id);
@@ -251,7 +228,7 @@ async fn an_edit_resets_the_approvals_of_the_earlier_revision() {
     assert_eq!(state_of(&bot, &id), "partly_approved");
     assert_eq!(bot.click(UM2, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Written to Salesforce").await;
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
 }
 
 /// The Edit modal's state as it opens: every input holding its initial value.
@@ -302,7 +279,7 @@ async fn a_user_group_approver_is_resolved_through_usergroups_users_list() {
             .contains("Only <@U0REQ> or an approver can approve this draft"),
         "{refusal}"
     );
-    assert_eq!(writes(&bot), 0);
+    assert_eq!(composite_writes(&bot), 0);
     // Nor may they reject it; the refusal is audited with its rule.
     assert_eq!(bot.click(UREP, "crm_reject", &id, &ts).await, 200);
     let refusal = nth_ephemeral(&bot, 2).await;
@@ -331,7 +308,7 @@ async fn a_user_group_approver_is_resolved_through_usergroups_users_list() {
     assert_eq!(bot.click(UM1, "crm_approve", &id, &ts).await, 200);
     let done = wait_for_update(&bot, "the done card", "Created Lead").await;
     assert!(card_text(&done["blocks"]).contains("Approved by <@U0MGR1>"));
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
 
     let lists = bot.slack.calls_to("usergroups.users.list");
     assert_eq!(lists.len(), 1, "members cached across clicks: {lists:#?}");
@@ -359,7 +336,7 @@ async fn self_approval_is_refused_by_one_setting_and_allowed_by_a_more_specific_
         words.contains("You can't approve your own draft here (self_approve.update)"),
         "{words}"
     );
-    assert_eq!(writes(&bot), 0);
+    assert_eq!(composite_writes(&bot), 0);
     let refused = audit_of(&bot, &id)
         .into_iter()
         .find(|r| r.entry.kind == AuditKind::Refused)
@@ -373,7 +350,7 @@ async fn self_approval_is_refused_by_one_setting_and_allowed_by_a_more_specific_
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Updated Opportunity").await;
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
     let approved = audit_of(&bot, &id)
         .into_iter()
         .find(|r| r.entry.kind == AuditKind::ApproveRequested)
@@ -404,11 +381,11 @@ async fn by_default_a_member_cannot_close_an_existing_deal_alone() {
             .contains("it needs an approval from anyone but <@U0REQ>"),
         "{refusal}"
     );
-    assert_eq!(writes(&bot), 0);
+    assert_eq!(composite_writes(&bot), 0);
     // A colleague may: the small-team default is four eyes on a closed deal.
     assert_eq!(bot.click(UREP, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Written to Salesforce").await;
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
 }
 
 /// A draft of one Task; `subject` decides whether every value is in the notes.
@@ -473,7 +450,7 @@ async fn a_task_only_draft_with_grounded_values_is_written_without_a_click() {
         text.contains("Approved by the policy without a click (`auto_approve.tasks`)"),
         "{text}"
     );
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
     let tasks: Vec<_> = bot
         .sandbox
         .records("Task")
@@ -522,7 +499,11 @@ async fn an_auto_approved_write_salesforce_refuses_waits_for_a_person() {
         card_text(&done["blocks"])
     );
     assert_eq!(soc2(&bot), 1);
-    assert_eq!(writes(&bot), 2, "the refused attempt and the person's");
+    assert_eq!(
+        composite_writes(&bot),
+        2,
+        "the refused attempt and the person's"
+    );
 }
 
 #[tokio::test]
@@ -537,6 +518,6 @@ async fn a_task_draft_with_a_value_not_in_the_notes_waits_for_a_click() {
         "Approve waits for a click: {blocks}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(writes(&bot), 0, "nothing written without a click");
+    assert_eq!(composite_writes(&bot), 0, "nothing written without a click");
     assert_eq!(state_of(&bot, &id), "drafted");
 }

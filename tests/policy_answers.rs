@@ -16,17 +16,6 @@ use slack_support::*;
 
 const UM1: &str = "U0MGR1";
 
-fn state_of(bot: &Bot, id: &str) -> String {
-    let app = &bot.running.as_ref().expect("running").app;
-    app.actions
-        .get(id)
-        .expect("store")
-        .expect("action")
-        .state
-        .as_str()
-        .to_string()
-}
-
 #[tokio::test]
 async fn requests_from_another_workspace_do_nothing() {
     let (notes, reply) = fixture_draft("seed-lead");
@@ -102,17 +91,12 @@ async fn crm_ask_is_answered_to_the_asker_only_by_default_and_audited_without_ro
     let bot = asking(&opportunities_plan(), |_| {}).await;
     let (status, _) = bot.command(REQUESTER, "ask all deals").await;
     assert_eq!(status, 200);
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(answer.body["response_type"], "ephemeral");
-    let text = card_text(&answer.body["blocks"]);
+    let answer = nth_response(&bot, 1).await;
+    assert_eq!(answer["response_type"], "ephemeral");
+    let text = card_text(&answer["blocks"]);
     assert!(text.contains("Initech - Platform Renewal"), "{text}");
     assert!(
-        !calls.iter().any(|c| c.method == "chat.postMessage"),
+        bot.slack.calls_to("chat.postMessage").is_empty(),
         "nothing posted to the channel"
     );
 
@@ -150,13 +134,8 @@ async fn answers_go_to_the_channel_when_the_policy_says_so() {
     })
     .await;
     bot.command(REQUESTER, "ask all deals").await;
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(answer.body["response_type"], "in_channel");
+    let answer = nth_response(&bot, 1).await;
+    assert_eq!(answer["response_type"], "in_channel");
 }
 
 #[tokio::test]
@@ -190,13 +169,8 @@ async fn an_answer_about_an_object_the_policy_does_not_show_is_refused() {
     .await;
     bot.sandbox.reset_requests();
     bot.command(REQUESTER, "ask all leads").await;
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    let text = card_text(&answer.body["blocks"]);
+    let answer = nth_response(&bot, 1).await;
+    let text = card_text(&answer["blocks"]);
     assert!(text.contains("could not answer that safely"), "{text}");
     assert!(text.contains("Lead"), "{text}");
     let queries = bot
@@ -214,13 +188,8 @@ async fn an_answer_about_an_object_the_policy_does_not_show_is_refused() {
     })
     .await;
     bot.command(REQUESTER, "ask all leads").await;
-    let calls = bot
-        .wait_for("the answer", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let answer = calls.iter().find(|c| c.method == "response_url").unwrap();
-    let text = card_text(&answer.body["blocks"]);
+    let answer = nth_response(&bot, 1).await;
+    let text = card_text(&answer["blocks"]);
     assert!(!text.contains("could not answer that safely"), "{text}");
 }
 
@@ -241,15 +210,10 @@ async fn who_may_log_and_ask_is_the_policy_s_to_say() {
         "{answer}"
     );
     bot.command(REQUESTER, "ask all deals").await;
-    let calls = bot
-        .wait_for("the refusal", |c| {
-            c.iter().any(|c| c.method == "response_url")
-        })
-        .await;
-    let refusal = calls.iter().find(|c| c.method == "response_url").unwrap();
-    assert_eq!(refusal.body["response_type"], "ephemeral");
+    let refusal = nth_response(&bot, 1).await;
+    assert_eq!(refusal["response_type"], "ephemeral");
     assert!(
-        refusal.body["text"]
+        refusal["text"]
             .as_str()
             .unwrap()
             .contains("You can't ask crmbot about Salesforce"),
@@ -261,10 +225,7 @@ async fn who_may_log_and_ask_is_the_policy_s_to_say() {
     );
     // A member of the group may ask.
     bot.command(UM1, "ask all deals").await;
-    bot.wait_for("the answer", |c| {
-        c.iter().filter(|c| c.method == "response_url").count() == 2
-    })
-    .await;
+    nth_response(&bot, 2).await;
     assert!(!bot.model.requests.lock().unwrap().is_empty());
 }
 

@@ -19,37 +19,13 @@ use slack_support::*;
 #[tokio::test]
 async fn a_slash_command_over_socket_mode_is_acknowledged_and_its_card_posted() {
     let (notes, reply) = fixture_draft("seed-lead");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws_url = format!("ws://{}/link", listener.local_addr().unwrap());
-    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let hook = "http://127.0.0.1:9/hooks/socket"; // never used: the ack carries the answer
-    let envelope = json!({
-        "envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": true,
-        "payload": {"token": "legacy", "team_id": "T1", "team_domain": "acme", "channel_id": CHANNEL,
-                    "channel_name": "sales", "user_id": REQUESTER, "user_name": "dana", "command": "/crm",
-                    "text": format!("log {notes}"), "api_app_id": "A1", "is_enterprise_install": "false",
-                    "response_url": hook, "trigger_id": "1.2.3"}
-    });
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
-        let hello = json!({"type": "hello", "num_connections": 1,
-            "debug_info": {"host": "fake", "build_number": 1, "approximate_connection_time": 3600},
-            "connection_info": {"app_id": "A1"}});
-        ws.send(Message::Text(hello.to_string().into()))
-            .await
-            .unwrap();
-        ws.send(Message::Text(envelope.to_string().into()))
-            .await
-            .unwrap();
-        while let Some(Ok(msg)) = ws.next().await {
-            if let Message::Text(text) = msg
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-            {
-                let _ = acks.send(v);
-            }
-        }
-    });
+    // The hook is never used: the ack carries the answer.
+    let (ws_url, mut acked) = socket_slack(vec![command_envelope(
+        "env-1",
+        "T1",
+        &format!("log {notes}"),
+    )])
+    .await;
     let model = start_stub_model(&reply).await;
     let bot = Bot::start_full(model, Some(&ws_url), |c| {
         c.slack.app_token = Some(SecretString::from("xapp-test"));

@@ -498,15 +498,21 @@ impl Bot {
     /// A block_actions payload for `action` on the card at `message_ts`, signed and posted.
     async fn block_action(&self, user: &str, message_ts: &str, action: Value) -> u16 {
         let payload = self.block_actions_payload("T1", user, message_ts, action);
-        self.post_signed(
-            "/slack/interactivity",
-            "application/x-www-form-urlencoded",
-            &form_payload(&payload),
-            &[],
-        )
-        .await
-        .status()
-        .as_u16()
+        self.interact(&payload).await.0
+    }
+
+    /// An interaction payload, signed and posted: the HTTP status and body.
+    async fn interact(&self, payload: &Value) -> (u16, String) {
+        let res = self
+            .post_signed(
+                "/slack/interactivity",
+                "application/x-www-form-urlencoded",
+                &form_payload(payload),
+                &[],
+            )
+            .await;
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
     }
 
     /// A click on Approve (`crm_approve`) from a user of the workspace `team`, as Slack
@@ -525,16 +531,7 @@ impl Bot {
                             "text": {"type": "plain_text", "text": "x"}, "value": value,
                             "action_ts": "1700000001.000200"});
         let payload = self.block_actions_payload(team, user, message_ts, action);
-        let res = self
-            .post_signed(
-                "/slack/interactivity",
-                "application/x-www-form-urlencoded",
-                &form_payload(&payload),
-                &[],
-            )
-            .await;
-        let status = res.status().as_u16();
-        (status, res.text().await.unwrap_or_default())
+        self.interact(&payload).await
     }
 
     /// The block_actions payload Slack sends for `action`.
@@ -570,16 +567,7 @@ impl Bot {
             "api_app_id": "A1", "token": "legacy", "trigger_id": "111.333.trigger",
             "view": view, "response_urls": []
         });
-        let res = self
-            .post_signed(
-                "/slack/interactivity",
-                "application/x-www-form-urlencoded",
-                &form_payload(&payload),
-                &[],
-            )
-            .await;
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
+        let (status, text) = self.interact(&payload).await;
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -640,6 +628,50 @@ impl Bot {
         let id = action_id(&card.body["blocks"]).expect("the card has buttons");
         (id, card.ts, card.body["blocks"].clone())
     }
+}
+
+/// Composite requests that wrote (a composite of queries only is a check, not a write).
+pub fn composite_writes(bot: &Bot) -> usize {
+    bot.sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
+        .filter(|r| {
+            r.json().is_some_and(|b| {
+                b["compositeRequest"]
+                    .as_array()
+                    .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
+            })
+        })
+        .count()
+}
+
+/// The state of action `id`, as stored.
+pub fn state_of(bot: &Bot, id: &str) -> String {
+    let app = &bot.running.as_ref().expect("running").app;
+    app.actions
+        .get(id)
+        .expect("store")
+        .expect("action")
+        .state
+        .as_str()
+        .to_string()
+}
+
+/// Waits for the `n`-th post to a response_url (1-based) and returns its body.
+pub async fn nth_response(bot: &Bot, n: usize) -> Value {
+    let calls = bot
+        .wait_for("an answer at the response_url", |c| {
+            c.iter().filter(|c| c.method == "response_url").count() >= n
+        })
+        .await;
+    calls
+        .iter()
+        .filter(|c| c.method == "response_url")
+        .nth(n - 1)
+        .expect("response_url")
+        .body
+        .clone()
 }
 
 /// `[policy]` as an admin writes it in crmbot.toml.
