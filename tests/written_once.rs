@@ -39,22 +39,6 @@ fn meeting_tasks(bot: &Bot) -> usize {
         .count()
 }
 
-/// Composite requests that write (a composite of queries only is a check).
-fn writes(bot: &Bot) -> usize {
-    bot.sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
-        .filter(|r| {
-            r.json().is_some_and(|b| {
-                b["compositeRequest"]
-                    .as_array()
-                    .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
-            })
-        })
-        .count()
-}
-
 fn state(bot: &Bot, id: &str) -> String {
     bot.running
         .as_ref()
@@ -112,7 +96,7 @@ async fn answers_lost_after_the_commit_are_settled_as_written_without_a_second_w
         let text = card_text(&done["blocks"]);
         assert!(text.contains("Created Lead"), "{lost:?}: {text}");
         assert!(text.contains("Created Task"), "{lost:?}: {text}");
-        assert_eq!(writes(&bot), 1, "{lost:?}: written once");
+        assert_eq!(composite_writes(&bot), 1, "{lost:?}: written once");
         assert_eq!((reeds(&bot), meeting_tasks(&bot)), (1, 1), "{lost:?}");
         let kinds: Vec<String> = bot
             .running
@@ -177,7 +161,7 @@ async fn a_slow_commit_is_waited_for_and_never_written_again_without_the_key_fie
     // The timer finds the write once it has committed.
     wait_state(&bot, &id, "done").await;
     wait_for_update(&bot, "the done card", "Created Lead").await;
-    assert_eq!(writes(&bot), 1);
+    assert_eq!(composite_writes(&bot), 1);
     assert_eq!((reeds(&bot), meeting_tasks(&bot)), (1, 1));
 }
 
@@ -205,7 +189,7 @@ async fn a_write_that_never_landed_is_declared_so_only_after_the_time_limit() {
     );
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
     wait_state(&bot, &id, "done").await;
-    assert_eq!(writes(&bot), 2);
+    assert_eq!(composite_writes(&bot), 2);
     assert_eq!((reeds(&bot), meeting_tasks(&bot)), (1, 1));
 }
 
@@ -454,6 +438,6 @@ async fn a_database_restored_from_an_older_copy_is_refused_until_recovered() {
         })
     })
     .await;
-    assert_eq!(writes(&bot), 0);
+    assert_eq!(composite_writes(&bot), 0);
     assert_eq!(reeds(&bot), 1);
 }
