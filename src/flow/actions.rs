@@ -228,7 +228,7 @@ impl Actions {
     #[instrument(skip(self), fields(action = %id))]
     pub async fn reject(&self, id: &str, user: &str) -> Result<Outcome, ActionError> {
         let now = Utc::now();
-        let member = self.access.membership(user, &[]).await;
+        let member = self.access.approver(user).await;
         let refusal = |a: &PendingAction| {
             format!(
                 "Only <@{}> or an approver can reject this draft.",
@@ -272,7 +272,7 @@ impl Actions {
         let Some(a) = self.records.get(id)? else {
             return Err(ActionError::Missing);
         };
-        let member = self.access.membership(user, &[]).await;
+        let member = self.access.approver(user).await;
         if !self.may_decide(&a, &member) {
             let reason = format!(
                 "Only <@{}> or an approver can edit this draft.",
@@ -296,7 +296,7 @@ impl Actions {
         proposal: Proposal,
     ) -> Result<Outcome, ActionError> {
         let now = Utc::now();
-        let member = self.access.membership(user, &[]).await;
+        let member = self.access.approver(user).await;
         let r = self.records.update(id, |a| {
             if !self.may_decide(a, &member) {
                 return Err("You can't edit this draft.".to_string());

@@ -80,7 +80,7 @@ impl Actions {
         user: &str,
         seen: Option<u32>,
     ) -> Result<Approval, ActionError> {
-        let member = self.access.membership(user, &[]).await;
+        let member = self.access.approver(user).await;
         self.begin(id, Approver::Person(&member), seen).await
     }
 

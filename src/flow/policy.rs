@@ -129,34 +129,45 @@ impl Access {
         Access::new(Policy::default(), Arc::new(NoGroups))
     }
 
-    /// The groups `user` is in, among those the policy names (`extra` too).
-    pub async fn membership(&self, user: &str, extra: &[Who]) -> Membership {
+    /// The groups `user` is in, among those `lists` name (each group asked once).
+    pub async fn membership(&self, user: &str, lists: &[&[Who]]) -> Membership {
         let mut m = Membership::of(user);
-        let mut groups = self.policy.groups();
-        groups.extend(extra.iter().filter_map(|w| match w {
-            Who::Group(g) => Some(g.clone()),
-            _ => None,
-        }));
-        groups.sort();
+        let mut groups: Vec<&str> = lists
+            .iter()
+            .flat_map(|l| l.iter())
+            .filter_map(|w| match w {
+                Who::Group(g) => Some(g.as_str()),
+                _ => None,
+            })
+            .collect();
+        groups.sort_unstable();
         groups.dedup();
         for g in groups {
-            match self.directory.members(&g).await {
+            match self.directory.members(g).await {
                 Ok(members) if members.contains(user) => {
-                    m.groups.insert(g);
+                    m.groups.insert(g.to_string());
                 }
                 Ok(_) => {}
                 Err(e) => {
                     warn!(group = %g, error = %e, "user group not readable; it grants nothing");
-                    m.unreadable.push((g, e));
+                    m.unreadable.push((g.to_string(), e));
                 }
             }
         }
         m
     }
 
+    /// The groups `user` is in, among those that may approve (the approvers, the tiers').
+    pub async fn approver(&self, user: &str) -> Membership {
+        let p = &self.policy;
+        let mut lists: Vec<&[Who]> = vec![&p.approvers];
+        lists.extend(p.tiers.iter().map(|t| t.approvers.as_slice()));
+        self.membership(user, &lists).await
+    }
+
     /// `Err(words)` unless the policy lets `user` log.
     pub async fn may_log(&self, user: &str) -> Result<(), String> {
-        let m = self.membership(user, &[]).await;
+        let m = self.membership(user, &[&self.policy.log]).await;
         if m.named_by(&self.policy.log) {
             Ok(())
         } else {
@@ -170,7 +181,7 @@ impl Access {
 
     /// `Err(words)` unless the policy lets `user` ask.
     pub async fn may_ask(&self, user: &str) -> Result<(), String> {
-        let m = self.membership(user, &[]).await;
+        let m = self.membership(user, &[&self.policy.ask]).await;
         if m.named_by(&self.policy.ask) {
             Ok(())
         } else {

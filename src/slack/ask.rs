@@ -134,7 +134,9 @@ impl AskJob {
             return None;
         }
         let access = self.app.actions.access();
-        let member = access.membership(&self.user, &answers.unrestricted).await;
+        let member = access
+            .membership(&self.user, &[&answers.unrestricted])
+            .await;
         (!member.named_by(&answers.unrestricted)).then(|| AnswerScope::from_settings(answers))
     }
 

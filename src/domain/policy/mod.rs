@@ -274,24 +274,6 @@ impl Policy {
         }
         Assessment { requirements, auto }
     }
-
-    /// Every group any rule names (to look up once per click).
-    pub fn groups(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .log
-            .iter()
-            .chain(&self.ask)
-            .chain(&self.approvers)
-            .chain(self.tiers.iter().flat_map(|t| &t.approvers))
-            .filter_map(|w| match w {
-                Who::Group(g) => Some(g.clone()),
-                _ => None,
-            })
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
 }
 
 impl SelfApproval {

@@ -353,14 +353,3 @@ fn reject_and_edit_belong_to_the_requester_and_whoever_may_approve() {
         &managers("UREP")
     ));
 }
-
-#[test]
-fn groups_lists_every_group_any_rule_names_once() {
-    let policy = Policy {
-        ask: vec![Who::Group("S0ASK".into())],
-        approvers: vec![Who::Group("@sales-managers".into())],
-        tiers: vec![closing()],
-        ..Policy::default()
-    };
-    assert_eq!(policy.groups(), ["@sales-managers", "S0ASK"]);
-}
