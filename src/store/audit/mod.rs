@@ -342,6 +342,10 @@ impl AuditLog {
                 TransactionError::Abort(reason) => AuditError::Inconsistent(reason),
                 TransactionError::Storage(e) => AuditError::Store(e),
             })?;
+        // Durable in the database before the mirror has it: a crash in between leaves the
+        // mirror lagging (extended at start-up), never the database behind its mirror —
+        // which start-up must read as lost records.
+        self.records.flush()?;
         if let Some(mirror) = guard.as_mut()
             && let Err(e) = mirror.append(&record)
         {
@@ -354,7 +358,7 @@ impl AuditLog {
                 };
                 Ok::<_, ConflictableTransactionError<()>>(())
             });
-            if undone.is_err() {
+            if undone.is_err() || self.records.flush().is_err() {
                 tracing::error!(
                     seq,
                     "an audit record the mirror refused could not be taken back"
@@ -362,7 +366,6 @@ impl AuditLog {
             }
             return Err(e);
         }
-        self.records.flush()?;
         Ok(record)
     }
 
