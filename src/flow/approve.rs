@@ -247,6 +247,7 @@ impl Actions {
                 });
             }
         };
+        self.note_unknown(&unknown.id, true);
         self.audit(AuditEntry {
             action_id: unknown.id.clone(),
             kind: AuditKind::WriteUnknown,

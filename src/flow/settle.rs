@@ -4,6 +4,9 @@
 //! the attempt is older than Salesforce's request time limit and still absent (before that,
 //! "not found yet" proves nothing: the org may still be committing it). Never by writing.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use tracing::warn;
@@ -89,22 +92,49 @@ impl Actions {
                 });
             }
         }
+        for a in self.records.all()? {
+            if a.state == ActionState::Unknown {
+                self.note_unknown(&a.id, true);
+            }
+        }
         let mut changed = self.recheck_unknown().await?;
         // Still unknown ones get the "checking" card too.
-        for a in self.records.all()? {
-            if a.state == ActionState::Unknown && !changed.iter().any(|c| c.id == a.id) {
+        for id in self.unknown_ids() {
+            if !changed.iter().any(|c| c.id == id)
+                && let Some(a) = self.records.get(&id)?
+            {
                 changed.push(a);
             }
         }
         Ok(changed)
     }
 
+    /// Keeps the set of unknown writes the timer looks at.
+    pub(super) fn note_unknown(&self, id: &str, unknown: bool) {
+        let mut set = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        if unknown {
+            set.insert(id.to_string());
+        } else {
+            set.remove(id);
+        }
+    }
+
+    fn unknown_ids(&self) -> Vec<String> {
+        let set = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        set.iter().cloned().collect()
+    }
+
     /// Looks once for every unknown write (the server does this on a timer); returns the
     /// ones that were settled.
     pub async fn recheck_unknown(&self) -> Result<Vec<PendingAction>, ActionError> {
         let mut settled = Vec::new();
-        for a in self.records.all()? {
+        for id in self.unknown_ids() {
+            let Some(a) = self.records.get(&id)? else {
+                self.note_unknown(&id, false);
+                continue;
+            };
             if a.state != ActionState::Unknown {
+                self.note_unknown(&id, false);
                 continue;
             }
             let checked = self.check(a).await?;
@@ -119,8 +149,14 @@ impl Actions {
     /// attempt is older than the time limit; otherwise still Unknown, the check noted.
     pub(super) async fn check(&self, a: PendingAction) -> Result<PendingAction, ActionError> {
         if a.state != ActionState::Unknown {
+            self.note_unknown(&a.id, false);
             return Ok(a);
         }
+        self.note_unknown(&a.id, true);
+        // One look at a time per action: a click and the timer must not both settle it.
+        let Some(_turn) = CheckTurn::take(&self.checking, &a.id) else {
+            return Ok(a);
+        };
         let attempt = a.attempt.clone().unwrap_or_else(|| legacy_attempt(&a));
         let now = Utc::now();
         let evidence = match self.look(&attempt).await {
@@ -176,10 +212,14 @@ impl Actions {
                 return Ok(noted.unwrap_or(a));
             }
         };
-        Ok(match outcome {
+        let settled = match outcome {
             Outcome::Changed(done) => *done,
             Outcome::Refused { action, .. } => action.map(|b| *b).unwrap_or(a),
-        })
+        };
+        if settled.state != ActionState::Unknown {
+            self.note_unknown(&settled.id, false);
+        }
+        Ok(settled)
     }
 
     /// What Salesforce holds of an attempt: its queries in as few requests as possible
@@ -220,6 +260,29 @@ impl Actions {
             }
         }
         Ok(weigh(attempt, &queries, &rows, sf.instance_url()))
+    }
+}
+
+/// The right to look for one action's write; released when dropped.
+struct CheckTurn {
+    set: Arc<Mutex<BTreeSet<String>>>,
+    id: String,
+}
+
+impl CheckTurn {
+    fn take(set: &Arc<Mutex<BTreeSet<String>>>, id: &str) -> Option<CheckTurn> {
+        let mut held = set.lock().unwrap_or_else(|p| p.into_inner());
+        held.insert(id.to_string()).then(|| CheckTurn {
+            set: set.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for CheckTurn {
+    fn drop(&mut self) {
+        let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.id);
     }
 }
 
@@ -271,30 +334,32 @@ fn queries(attempt: &Attempt) -> Vec<Query> {
             });
         }
         let fingerprints = of(1);
-        if !fingerprints.is_empty() {
-            let mut fields: Vec<String> = Vec::new();
-            let mut alternatives: Vec<String> = Vec::new();
-            for (_, p) in &fingerprints {
-                if let Find::Values {
-                    values, confirm, ..
-                } = &p.find
-                {
-                    let conditions: Vec<String> = values
-                        .iter()
-                        .filter(|(k, _)| identifier(k))
-                        .filter_map(|(k, v)| literal(v).map(|l| format!("{k} = {l}")))
-                        .collect();
-                    fields.extend(values.keys().filter(|k| identifier(k)).cloned());
-                    if let Some((field, _)) = confirm.as_ref().filter(|(f, _)| identifier(f)) {
-                        fields.push(field.clone());
-                    }
-                    alternatives.push(if conditions.is_empty() {
-                        "Id != null".to_string()
-                    } else {
-                        format!("({})", conditions.join(" AND "))
-                    });
-                }
+        let mut fields: Vec<String> = Vec::new();
+        let mut alternatives: Vec<String> = Vec::new();
+        let mut answered: Vec<usize> = Vec::new();
+        for (i, p) in &fingerprints {
+            let Find::Values { values, confirm } = &p.find else {
+                continue;
+            };
+            let conditions: Vec<String> = values
+                .iter()
+                .filter(|(k, _)| identifier(k))
+                .filter_map(|(k, v)| literal(v).map(|l| format!("{k} = {l}")))
+                .collect();
+            let confirm = confirm.as_ref().filter(|(f, _)| identifier(f));
+            // A probe with nothing to compare would match any new record: it finds nothing.
+            match (conditions.is_empty(), confirm) {
+                (false, _) => alternatives.push(format!("({})", conditions.join(" AND "))),
+                (true, Some(_)) => alternatives.push("Id != null".to_string()),
+                (true, None) => continue,
             }
+            answered.push(*i);
+            fields.extend(values.keys().filter(|k| identifier(k)).cloned());
+            if let Some((field, _)) = confirm {
+                fields.push(field.clone());
+            }
+        }
+        if !answered.is_empty() {
             fields.sort();
             fields.dedup();
             fields.retain(|f| f != "Id");
@@ -311,7 +376,7 @@ fn queries(attempt: &Attempt) -> Vec<Query> {
                     "SELECT {select} FROM {object} WHERE CreatedDate >= {since} AND ({}) ORDER BY CreatedDate ASC LIMIT {ROWS}",
                     alternatives.join(" OR ")
                 ),
-                probes: fingerprints.iter().map(|(i, _)| *i).collect(),
+                probes: answered,
             });
         }
         let updated = of(2);
@@ -369,11 +434,18 @@ fn weigh(attempt: &Attempt, queries: &[Query], rows: &[Vec<Value>], instance: &s
             }
         }
     }
-    let creates: Vec<usize> = (0..attempt.probes.len())
+    // Creates that could be looked for at all (a probe with nothing to compare was not).
+    let asked: Vec<usize> = queries.iter().flat_map(|q| q.probes.clone()).collect();
+    let creates: Vec<usize> = asked
+        .iter()
+        .copied()
         .filter(|&i| !matches!(attempt.probes[i].find, Find::Id { .. }))
         .collect();
+    let updates: Vec<usize> = (0..attempt.probes.len())
+        .filter(|&i| matches!(attempt.probes[i].find, Find::Id { .. }))
+        .collect();
     let proven = if creates.is_empty() {
-        found.iter().all(Option::is_some)
+        !updates.is_empty() && updates.iter().all(|&i| found[i].is_some())
     } else {
         creates.iter().any(|&i| found[i].is_some())
     };
