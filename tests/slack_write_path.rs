@@ -19,20 +19,8 @@ fn has_buttons(blocks: &Value) -> bool {
     action_id(blocks).is_some()
 }
 
-/// Composite requests that write (a composite of queries only is a check, not a write).
 fn composite_posts(bot: &Bot) -> usize {
-    bot.sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
-        .filter(|r| {
-            r.json().is_some_and(|b| {
-                b["compositeRequest"]
-                    .as_array()
-                    .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
-            })
-        })
-        .count()
+    bot.composite_writes()
 }
 
 fn leads_named_reed(bot: &Bot) -> Vec<serde_json::Map<String, Value>> {

@@ -39,20 +39,8 @@ fn meeting_tasks(bot: &Bot) -> usize {
         .count()
 }
 
-/// Composite requests that write (a composite of queries only is a check).
 fn writes(bot: &Bot) -> usize {
-    bot.sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
-        .filter(|r| {
-            r.json().is_some_and(|b| {
-                b["compositeRequest"]
-                    .as_array()
-                    .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
-            })
-        })
-        .count()
+    bot.composite_writes()
 }
 
 fn state(bot: &Bot, id: &str) -> String {
@@ -164,16 +152,7 @@ async fn a_slow_commit_is_waited_for_and_never_written_again_without_the_key_fie
             .await,
         200
     );
-    bot.wait_for("the refusal", |c| {
-        c.iter().any(|c| {
-            c.method == "chat.postEphemeral"
-                && c.body["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("still checking")
-        })
-    })
-    .await;
+    bot.wait_ephemeral("still checking").await;
     // The timer finds the write once it has committed.
     wait_state(&bot, &id, "done").await;
     wait_for_update(&bot, "the done card", "Created Lead").await;
@@ -283,17 +262,7 @@ async fn approve_on_an_older_card_writes_nothing_and_shows_the_current_one() {
             .await,
         200
     );
-    let calls = bot
-        .wait_for("the refusal", |c| {
-            c.iter().any(|c| {
-                c.method == "chat.postEphemeral"
-                    && c.body["text"]
-                        .as_str()
-                        .unwrap_or("")
-                        .contains("changed since you looked")
-            })
-        })
-        .await;
+    let calls = bot.wait_ephemeral("changed since you looked").await;
     assert!(
         bot.sandbox.requests().is_empty(),
         "nothing reached Salesforce"
@@ -324,16 +293,7 @@ async fn no_audit_record_no_write() {
     app.store.audit.set_failing(true);
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    bot.wait_for("the refusal", |c| {
-        c.iter().any(|c| {
-            c.method == "chat.postEphemeral"
-                && c.body["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("could not record this approval")
-        })
-    })
-    .await;
+    bot.wait_ephemeral("could not record this approval").await;
     let sent: Vec<String> = bot
         .sandbox
         .requests()
@@ -444,16 +404,7 @@ async fn a_database_restored_from_an_older_copy_is_refused_until_recovered() {
             .await,
         200
     );
-    bot.wait_for("the refusal", |c| {
-        c.iter().any(|c| {
-            c.method == "chat.postEphemeral"
-                && c.body["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("already written")
-        })
-    })
-    .await;
+    bot.wait_ephemeral("already written").await;
     assert_eq!(writes(&bot), 0);
     assert_eq!(reeds(&bot), 1);
 }

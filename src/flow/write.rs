@@ -132,24 +132,10 @@ pub fn plan_write(
     }
     if action.meeting_task {
         let refs = |i: usize| created_or_id(records, i, &single_ref);
-        let (body, name) = meeting_task(action, &refs);
-        let step = meeting_step(name);
-        let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
-        let confirm = Some(("Description".to_string(), provenance(&action.id)));
-        probes.push(proof::probe(
-            &action.id,
-            &step,
-            as_map(&body),
-            facts,
-            confirm,
-        ));
-        subrequests.push(CompositeSubrequest {
-            method: method.into(),
-            url,
-            reference_id: "meeting".into(),
-            body: Some(body),
-        });
+        let (sub, step, probe) = meeting_subrequest(action, sf, facts, &refs);
+        subrequests.push(sub);
         steps.push(step);
+        probes.push(probe);
     }
     if subrequests.is_empty() {
         return Err(vec![
@@ -166,6 +152,28 @@ pub fn plan_write(
         steps,
         probes,
     })
+}
+
+/// The meeting Task's subrequest (an upsert by key where Task has the key field), its step
+/// and how to find it afterwards (by key, or by its values and provenance line).
+pub(super) fn meeting_subrequest(
+    action: &PendingAction,
+    sf: &SalesforceClient,
+    facts: &OrgFacts,
+    reference: &dyn Fn(usize) -> Option<Value>,
+) -> (CompositeSubrequest, Step, Probe) {
+    let (body, name) = meeting_task(action, reference);
+    let step = meeting_step(name);
+    let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
+    let confirm = Some(("Description".to_string(), provenance(&action.id)));
+    let probe = proof::probe(&action.id, &step, as_map(&body), facts, confirm);
+    let sub = CompositeSubrequest {
+        method: method.into(),
+        url,
+        reference_id: "meeting".into(),
+        body: Some(body),
+    };
+    (sub, step, probe)
 }
 
 /// Where a create goes: an upsert by key when the org has the key field on the object

@@ -427,6 +427,34 @@ impl Bot {
         self.block_action(user, message_ts, action).await
     }
 
+    /// Composite requests Salesforce received that write (a composite of queries only is a
+    /// check, not a write).
+    pub fn composite_writes(&self) -> usize {
+        self.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
+            .filter(|r| {
+                r.json().is_some_and(|b| {
+                    b["compositeRequest"]
+                        .as_array()
+                        .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
+                })
+            })
+            .count()
+    }
+
+    /// Waits for an ephemeral message containing `needle`.
+    pub async fn wait_ephemeral(&self, needle: &str) -> Vec<Call> {
+        self.wait_for(needle, |c| {
+            c.iter().any(|c| {
+                c.method == "chat.postEphemeral"
+                    && c.body["text"].as_str().unwrap_or("").contains(needle)
+            })
+        })
+        .await
+    }
+
     /// The block id of the buttons on the card at `ts`, as last posted or updated.
     pub fn card_buttons_block(&self, ts: &str) -> Option<String> {
         let calls = self.slack.calls();
