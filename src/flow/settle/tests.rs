@@ -1,6 +1,7 @@
 use chrono::TimeZone;
 use serde_json::{Map, json};
 
+use super::look::{queries, weigh};
 use super::*;
 
 fn attempt(probes: Vec<Probe>) -> Attempt {
