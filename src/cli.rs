@@ -16,7 +16,7 @@ use crmbot::flow::drafting::Drafting;
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
-use crmbot::salesforce::sandbox::{self, SandboxOptions};
+use crmbot::sandbox::{self, SandboxOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct SandboxArgs {

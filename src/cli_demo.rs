@@ -23,7 +23,7 @@ use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key};
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
-use crmbot::salesforce::sandbox::{self, SandboxOptions};
+use crmbot::sandbox::{self, SandboxOptions};
 use crmbot::store::Store;
 
 /// The console's user, as Slack would name them.

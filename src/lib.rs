@@ -8,8 +8,9 @@
 //! * `domain`: pure rules, no I/O: the draft types, the allowed schema, validation of the
 //!   model's reply, SOQL quoting.
 //! * `llm`: one interface to the model; providers openai (and compatible), anthropic, rules.
-//! * `salesforce`: the REST client (describe cache, queries, composite writes) and `sandbox`,
-//!   a local Salesforce for tests and the demo.
+//! * `salesforce`: the REST client (describe cache, queries, composite writes).
+//! * `sandbox`: a local Salesforce — a real HTTP server speaking its REST shapes and errors —
+//!   for tests, the demo and `crmbot sandbox`; beside the client, not part of it.
 //! * `flow`: the use cases (drafting today), used by every front end.
 //! * `store`: sled storage; today the hash-chained audit log.
 //! * `doctor`: checks every configured part and says how to fix what is wrong.
@@ -23,6 +24,7 @@ pub mod domain;
 pub mod flow;
 pub mod llm;
 pub mod salesforce;
+pub mod sandbox;
 pub mod server;
 pub mod slack;
 pub mod store;

@@ -15,7 +15,7 @@ use crmbot::domain::notes::Notes;
 use crmbot::flow::drafting::Drafting;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
-use crmbot::salesforce::sandbox::DEFAULT_TOKEN;
+use crmbot::sandbox::DEFAULT_TOKEN;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()

@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
-use crmbot::salesforce::sandbox::{self, Faults, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, Faults, RunningSandbox, SandboxOptions};
 use slack_support::{FakeSlack, SECRET, action_id, card_text, command_body, form_payload, sign};
 
 const USER: &str = "U0REP";

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::fixture_draft;
-use crmbot::salesforce::sandbox::Faults;
+use crmbot::sandbox::Faults;
 use slack_support::*;
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod slack_support;
 use serde_json::{Value, json};
 
 use common::fixture_draft;
-use crmbot::salesforce::sandbox::{FailNext, Faults};
+use crmbot::sandbox::{FailNext, Faults};
 use slack_support::*;
 
 fn lead_reply() -> (String, String) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::{fixture_draft, start_stub_model};
-use crmbot::salesforce::sandbox::{AfterCommit, FailNext, Faults, LostAnswer, SandboxOptions};
+use crmbot::sandbox::{AfterCommit, FailNext, Faults, LostAnswer, SandboxOptions};
 use slack_support::*;
 
 const COMPOSITE: &str = "/services/data/v62.0/composite";

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crmbot::salesforce::sandbox::{self, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, RunningSandbox, SandboxOptions};
 
 /// Starts the sandbox with its demo seed in memory.
 pub async fn start_sandbox() -> RunningSandbox {

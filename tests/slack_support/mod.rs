@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use crate::common::{StubModel, start_stub_model};
 use crmbot::config::Config;
-use crmbot::salesforce::sandbox::{self, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, RunningSandbox, SandboxOptions};
 use crmbot::server::Running;
 
 pub const SECRET: &str = "test-signing-secret";
