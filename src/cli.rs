@@ -202,6 +202,39 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The address to ask (default: http://<CRMBOT_LISTEN>/healthz, 127.0.0.1 for 0.0.0.0).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+}
+
+/// `crmbot healthcheck`: one GET with a 3-second budget.
+pub async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    let url = args.url.unwrap_or_else(|| {
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}/healthz")
+    });
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .context("HTTP client")?;
+    match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(r) => {
+            eprintln!("{url} answered {}", r.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("{url}: {}", e.without_url());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

@@ -31,8 +31,24 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Log lines as text (coloured only on a terminal) or as JSON, one object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CRMBOT_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +75,9 @@ enum Command {
     /// Check every configured part (Slack, Salesforce, the model, the config) and say what
     /// is wrong and how to fix it. Exit status 1 when something is.
     Doctor(cli_doctor::DoctorArgs),
+    /// Ask a running `crmbot serve` whether it answers (GET /healthz on CRMBOT_LISTEN, or
+    /// --url): exit 0 when it does. For container health checks.
+    Healthcheck(cli::HealthcheckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,7 +105,7 @@ struct ExtractArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -112,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sandbox(args) => cli::sandbox(args).await,
         Command::Serve => cli::serve(config).await,
+        Command::Healthcheck(args) => cli::healthcheck(&config, args).await,
         Command::Demo(args) => cli_demo::demo(config, args, SAMPLE_NOTE).await,
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
@@ -154,15 +174,23 @@ fn read_notes(args: &ExtractArgs) -> anyhow::Result<Notes> {
     Ok(Notes::new(text))
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "crmbot=info",
         _ => "crmbot=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only where a person reads them.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -331,7 +331,12 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |name: &'static str| env(name).filter(|v| !v.trim().is_empty());
+        let files = secret_files(&env)?;
+        let get = |name: &'static str| {
+            env(name)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| files.get(name).cloned())
+        };
         let url = |name: &'static str, v: String| {
             Url::parse(v.trim()).map_err(|e| ConfigError::Env {
                 name,
@@ -417,6 +422,40 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Secrets that may also come from a file named by `<NAME>_FILE` (container secrets).
+pub const SECRET_VARS: &[&str] = &[
+    "CRMBOT_AUDIT_KEY",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SALESFORCE_ACCESS_TOKEN",
+    "SALESFORCE_CLIENT_SECRET",
+    "SALESFORCE_REFRESH_TOKEN",
+    "LLM_API_KEY",
+];
+
+/// The secrets given as files: `SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token` reads
+/// the token from that file (the variable itself wins when both are set).
+fn secret_files(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for name in SECRET_VARS {
+        let Some(path) = env(&format!("{name}_FILE")).filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::Env {
+            name,
+            message: format!("{name}_FILE={}: {e}", path.trim()),
+        })?;
+        let value = text.trim().to_string();
+        if !value.is_empty() {
+            out.insert(*name, value);
+        }
+    }
+    Ok(out)
 }
 
 /// Shows that a secret is set without showing it.

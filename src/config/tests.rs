@@ -111,3 +111,34 @@ fn printed_configuration_masks_every_secret() {
     assert!(shown.contains("bot_token = \"********\""), "{shown}");
     assert!(!format!("{config:?}").contains("sk-secret"), "Debug leaks");
 }
+
+#[test]
+fn secrets_can_come_from_files_named_by_file_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("bot_token");
+    std::fs::write(&token, "xoxb-from-a-file\n").unwrap();
+    let path = token.display().to_string();
+    let config = Config::load_with(None, env(&[("SLACK_BOT_TOKEN_FILE", path.as_str())])).unwrap();
+    assert_eq!(
+        config.slack.bot_token.unwrap().expose_secret(),
+        "xoxb-from-a-file"
+    );
+    // The variable itself wins.
+    let config = Config::load_with(
+        None,
+        env(&[
+            ("SLACK_BOT_TOKEN_FILE", path.as_str()),
+            ("SLACK_BOT_TOKEN", "xoxb-direct"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.slack.bot_token.unwrap().expose_secret(),
+        "xoxb-direct"
+    );
+    // A file that cannot be read is an error naming the variable.
+    let err = Config::load_with(None, env(&[("LLM_API_KEY_FILE", "/nonexistent/key")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LLM_API_KEY_FILE=/nonexistent/key"), "{err}");
+}
