@@ -146,6 +146,7 @@ impl Drafting {
                     notes,
                     today,
                     schema: &schema,
+                    max_records: self.settings.max_records,
                 },
                 &check,
             )
