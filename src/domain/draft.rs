@@ -192,6 +192,8 @@ pub enum IssueKind {
     Malformed,
     /// The same person (email, or first and last name) is in the draft twice.
     Repeated,
+    /// The notes contain instructions to the assistant; every value is held back.
+    Injection,
 }
 
 impl Issue {

@@ -194,7 +194,11 @@ impl<'q> Reader<'q> {
                 .chars()
                 .next()
                 .is_some_and(char::is_alphanumeric);
-            if before_ok && after_ok && self.lower.is_char_boundary(end) {
+            let free = !self
+                .tokens
+                .iter()
+                .any(|t| t.used && t.start < end && t.end > start);
+            if before_ok && after_ok && free && self.lower.is_char_boundary(end) {
                 self.use_span(start, end);
                 return true;
             }
@@ -328,6 +332,16 @@ fn picklists(r: &mut Reader<'_>, object: &QueryObject, filters: &mut Vec<Value>)
         if r.take(value) {
             seen.push(field);
             filters.push(json!({"field": field, "op": "eq", "value": value}));
+            // "in the Technology industry", "with status Working - Contacted".
+            for w in object
+                .fields
+                .iter()
+                .filter(|f| f.path == field)
+                .flat_map(|f| f.label.split_whitespace().map(str::to_lowercase))
+                .chain([field.to_lowercase()])
+            {
+                r.take(&w);
+            }
         }
     }
 }

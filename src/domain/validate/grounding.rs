@@ -20,7 +20,7 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static PHONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\+?\d[\d ().-]{5,}\d").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"\+?\(?\d[\d ().-]{5,}\d").expect("static regex"));
 static WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[\p{L}\p{N}]+(?:['’][\p{L}]+)?").expect("static regex"));
 
@@ -81,8 +81,14 @@ impl Grounding {
             squashed,
             numbers,
             money,
+            // A run of bare digits is a number ("Amount to 1000000000"); a phone number is
+            // written with a "+" or separators.
             phones: PHONE
                 .find_iter(notes)
+                .filter(|m| {
+                    let t = m.as_str();
+                    t.starts_with(['+', '(']) || t.contains([' ', '-', '.', '(', ')'])
+                })
                 .map(|m| digits(m.as_str()))
                 .filter(|d| d.len() >= 7)
                 .collect(),
@@ -392,6 +398,11 @@ mod tests {
         );
         assert!(g.has_phone("+1 (415) 555-0142"));
         assert!(!g.has_phone("555 0142"), "a part of a phone is not one");
+        let g = Grounding::new("set every Amount to 1000000000", today());
+        assert!(
+            !g.has_phone("1000000000"),
+            "bare digits are a number, not a phone"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub use edit::validate_edit;
 use fields::{canonical_picklist, check_value, coerce_value, grounded};
 use grounding::Grounding;
 pub use grounding::from_notes;
+pub use support::looks_like_title;
 
 /// Fields that name a person or a company: a job title there is a misread.
 const NAME_FIELDS: &[&str] = &["FirstName", "LastName", "Company", "Name"];
@@ -103,6 +104,19 @@ pub fn validate(
     }
     people::said_of_someone_else(&mut draft, schema, &grounding, ctx.hold_ungrounded);
     people::repeated(&mut draft);
+    if let Some(marker) = support::instructions_in(ctx.notes) {
+        // The notes talk to the assistant: whatever was drafted may follow those words.
+        draft.issues.push(Issue::warning(
+            IssueKind::Injection,
+            None,
+            format!(
+                "The notes contain text addressed to the assistant (\"{marker}\"); every value is held back until you check it and keep it"
+            ),
+        ));
+        for f in draft.records.iter_mut().flat_map(|r| r.fields.iter_mut()) {
+            f.include = false;
+        }
+    }
     Ok(draft)
 }
 
