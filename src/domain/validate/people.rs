@@ -44,8 +44,8 @@ fn distance(a: (usize, usize), b: (usize, usize)) -> usize {
     }
 }
 
-/// Holds back a text value whose every mention in the notes is nearer another record's name
-/// than this record's own.
+/// Holds back a text value whose every mention in the notes is nearest the name of another
+/// record that does not carry it too (a company said once for a whole list of people stands).
 pub(super) fn said_of_someone_else(
     draft: &mut ValidatedDraft,
     schema: &CrmSchema,
@@ -55,19 +55,17 @@ pub(super) fn said_of_someone_else(
     let anchor_spans: Vec<Vec<(usize, usize)>> =
         draft.records.iter().map(|r| anchors(r, g)).collect();
     let groups: Vec<String> = draft.records.iter().map(group).collect();
+    let mut verdicts: Vec<(usize, String, Issue)> = Vec::new();
     for i in 0..draft.records.len() {
-        let own = &anchor_spans[i];
-        let others: Vec<(usize, usize)> = (0..draft.records.len())
-            .filter(|j| *j != i && groups[*j] == groups[i])
-            .flat_map(|j| anchor_spans[j].iter().copied())
+        let rivals: Vec<usize> = (0..draft.records.len())
+            .filter(|j| *j != i && groups[*j] == groups[i] && !anchor_spans[*j].is_empty())
             .collect();
-        if own.is_empty() || others.is_empty() {
+        if anchor_spans[i].is_empty() || rivals.is_empty() {
             continue;
         }
-        let object = schema.object(&draft.records[i].object);
-        let record = &mut draft.records[i];
-        let mut flagged = Vec::new();
-        for f in record.fields.iter_mut().filter(|f| f.include) {
+        let record = &draft.records[i];
+        let object = schema.object(&record.object);
+        for f in record.fields.iter().filter(|f| f.include) {
             let Some(field) = object.and_then(|o| o.field(&f.name)) else {
                 continue;
             };
@@ -76,7 +74,6 @@ pub(super) fn said_of_someone_else(
             };
             if ANCHORS.contains(&f.name.as_str())
                 || field.free_text
-                || field.kind.is_picklist()
                 || !matches!(
                     field.kind,
                     FieldKind::String | FieldKind::Phone | FieldKind::Url | FieldKind::Combobox
@@ -84,7 +81,6 @@ pub(super) fn said_of_someone_else(
             {
                 continue;
             }
-            let mentions = g.occurrences(text);
             let nearest = |spans: &[(usize, usize)], m: (usize, usize)| {
                 spans
                     .iter()
@@ -92,27 +88,44 @@ pub(super) fn said_of_someone_else(
                     .min()
                     .unwrap_or(usize::MAX)
             };
-            let ours = mentions
-                .iter()
-                .any(|m| nearest(own, *m) <= nearest(&others, *m));
+            let carries = |j: usize| {
+                matches!(draft.records[j].value(&f.name),
+                         Some(FieldValue::Text(t)) if t.eq_ignore_ascii_case(text))
+            };
+            let mentions = g.occurrences(text);
+            let ours = mentions.iter().any(|m| {
+                let own = nearest(&anchor_spans[i], *m);
+                rivals
+                    .iter()
+                    .all(|j| nearest(&anchor_spans[*j], *m) >= own || carries(*j))
+            });
             if !mentions.is_empty() && !ours {
-                flagged.push(Issue::warning(
-                    IssueKind::NotInNotes,
-                    Some(&field.name),
-                    format!(
-                        "{} \"{text}\" is said of someone else in your notes{}",
-                        field.label,
-                        if hold {
-                            "; it will not be written unless you keep it"
-                        } else {
-                            ""
-                        }
+                verdicts.push((
+                    i,
+                    f.name.clone(),
+                    Issue::warning(
+                        IssueKind::NotInNotes,
+                        Some(&field.name),
+                        format!(
+                            "{} \"{text}\" is said of someone else in your notes{}",
+                            field.label,
+                            if hold {
+                                "; it will not be written unless you keep it"
+                            } else {
+                                ""
+                            }
+                        ),
                     ),
                 ));
-                f.include = !hold;
             }
         }
-        record.issues.extend(flagged);
+    }
+    for (i, name, issue) in verdicts {
+        let record = &mut draft.records[i];
+        if let Some(f) = record.fields.iter_mut().find(|f| f.name == name) {
+            f.include = !hold;
+        }
+        record.issues.push(issue);
     }
 }
 

@@ -18,8 +18,8 @@ fn a_value_said_of_another_person_is_held_back() {
         json!({"records": [
             lead(json!({"FirstName": "Daniel", "LastName": "Reed", "Company": "Northstar Labs",
                         "Email": "daniel@apex.example", "Phone": "+1 415 555 0142"})),
-            lead(json!({"FirstName": "Maya", "LastName": "Chen", "Company": "Northstar Labs",
-                        "Email": "maya.chen@northstar.example", "Phone": "+1 415 555 0142"})),
+            lead(json!({"FirstName": "Maya", "LastName": "Chen", "Company": "Apex Corp",
+                        "Email": "maya.chen@northstar.example"})),
         ]}),
     );
     let daniel = &d.records[0];
@@ -39,8 +39,24 @@ fn a_value_said_of_another_person_is_held_back() {
         );
     }
     let maya = &d.records[1];
-    assert!(maya.issues.is_empty(), "{:?}", maya.issues);
-    assert!(maya.fields.iter().all(|f| f.include));
+    assert!(has(
+        maya,
+        IssueKind::NotInNotes,
+        "Company",
+        Severity::Warning
+    ));
+    assert_eq!(maya.fields.iter().filter(|f| !f.include).count(), 1);
+
+    // A company said once for everyone stands for everyone.
+    let d = run(
+        "Expo booth scans, all at Expo Corp: Ann Lee, Bo Park, Cy Diaz",
+        json!({"records": [
+            lead(json!({"LastName": "Lee", "Company": "Expo Corp"})),
+            lead(json!({"LastName": "Park", "Company": "Expo Corp"})),
+            lead(json!({"LastName": "Diaz", "Company": "Expo Corp"})),
+        ]}),
+    );
+    assert!(d.records.iter().all(|r| r.issues.is_empty()), "{d:?}");
 }
 
 #[test]
