@@ -36,11 +36,7 @@ pub async fn run_eval(config: Config, args: EvalArgs) -> anyhow::Result<ExitCode
     let tty = std::io::stderr().is_terminal();
     let mut progress = |done: usize, total: usize, id: &str| {
         let width = 30;
-        let filled = if total == 0 {
-            width
-        } else {
-            done * width / total
-        };
+        let filled = (done * width).checked_div(total).unwrap_or(width);
         let bar = format!(
             "[{}{}] {done}/{total} {id}",
             "#".repeat(filled),
@@ -52,7 +48,7 @@ pub async fn run_eval(config: Config, args: EvalArgs) -> anyhow::Result<ExitCode
             if done == total {
                 let _ = writeln!(err);
             }
-        } else if done == total || done % 10 == 0 {
+        } else if done == total || done.is_multiple_of(10) {
             let _ = writeln!(err, "{bar}");
         }
     };

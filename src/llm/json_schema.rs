@@ -30,9 +30,14 @@ pub enum SchemaCarrier {
     Grammar,
 }
 
-/// The schema with the keywords `carrier` does not accept moved into the description.
+/// The schema with the keywords `carrier` does not accept moved into the description. A
+/// local grammar is not strict: there a nullable property may be left out, so a small model
+/// need not spell out every empty field (each costs it tokens).
 pub fn for_carrier(schema: &Value, carrier: SchemaCarrier) -> Value {
     let mut out = schema.clone();
+    if carrier == SchemaCarrier::Grammar {
+        optional_nulls(&mut out);
+    }
     let drop: &[&str] = match carrier {
         SchemaCarrier::OpenAiStrict => &["maxLength"],
         SchemaCarrier::AnthropicTool => &["maxLength", "maxItems"],
@@ -42,6 +47,39 @@ pub fn for_carrier(schema: &Value, carrier: SchemaCarrier) -> Value {
         strip(&mut out, drop);
     }
     out
+}
+
+fn nullable(v: &Value) -> bool {
+    v["type"] == "null"
+        || v["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("null")))
+        || v["anyOf"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["type"] == "null"))
+}
+
+fn optional_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let (Some(Value::Object(props)), Some(Value::Array(required))) =
+                (map.get("properties"), map.get("required"))
+            {
+                let keep: Vec<Value> = required
+                    .iter()
+                    .filter(|r| {
+                        r.as_str()
+                            .is_none_or(|k| !props.get(k).is_some_and(nullable))
+                    })
+                    .cloned()
+                    .collect();
+                map.insert("required".into(), Value::Array(keep));
+            }
+            map.values_mut().for_each(optional_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(optional_nulls),
+        _ => {}
+    }
 }
 
 fn strip(v: &mut Value, keys: &[&str]) {
@@ -368,7 +406,19 @@ mod tests {
         assert!(openai.to_string().contains("At most 1000 characters."));
         let anthropic = for_carrier(&s, SchemaCarrier::AnthropicTool);
         assert!(!anthropic.to_string().contains("maxItems"));
-        assert_eq!(for_carrier(&s, SchemaCarrier::Grammar), s);
+        let grammar = for_carrier(&s, SchemaCarrier::Grammar);
+        assert!(grammar.to_string().contains("maxLength"));
+        let lead_fields = &grammar["$defs"]["Opportunity"]["properties"]["fields"];
+        assert_eq!(
+            lead_fields["required"],
+            json!([]),
+            "nullable fields may be left out"
+        );
+        assert_eq!(
+            grammar["$defs"]["Opportunity"]["required"],
+            json!(["object", "fields"]),
+            "lookup and link are nullable too"
+        );
     }
 
     #[test]

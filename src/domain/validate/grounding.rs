@@ -133,13 +133,13 @@ impl Grounding {
     /// True when this is one of the notes' email addresses.
     pub fn has_email(&self, value: &str) -> bool {
         let v = value.trim().to_lowercase();
-        self.emails.iter().any(|e| *e == v)
+        self.emails.contains(&v)
     }
 
     /// True when the notes hold a phone number with these digits.
     pub fn has_phone(&self, value: &str) -> bool {
         let d = digits(value);
-        d.len() >= 7 && self.phones.iter().any(|p| *p == d)
+        d.len() >= 7 && self.phones.contains(&d)
     }
 
     /// True when the notes write this domain as a website, not only inside an email address.
