@@ -231,34 +231,13 @@ mod tests {
     use super::*;
     use crate::domain::draft::Issue;
     use crate::flow::proposal::{LlmSummary, ProposedField, SalesforceSummary};
+    use crate::flow::testing::{self, record};
     use serde_json::json;
 
     fn field(name: &str, value: Value, include: bool) -> ProposedField {
         ProposedField {
-            name: name.into(),
-            label: name.into(),
-            display: value.to_string(),
-            value,
-            old: None,
             include,
-            changed: true,
-        }
-    }
-
-    fn record(object: &str, action: &str, fields: Vec<ProposedField>) -> ProposedRecord {
-        ProposedRecord {
-            object: object.into(),
-            label: object.into(),
-            action: action.into(),
-            id: None,
-            url: None,
-            name: None,
-            matched_by: None,
-            fields,
-            links: vec![],
-            candidates: vec![],
-            issues: vec![],
-            blocked: false,
+            ..testing::field(name, value)
         }
     }
 
