@@ -465,13 +465,18 @@ fn name_filter(r: &mut Reader<'_>, object: &str) -> Option<(String, &'static str
         let mut words: Vec<String> = Vec::new();
         while j < n && !r.tokens[j].used {
             let w = &r.tokens[j].text;
-            let joins = w == "&" || w.chars().next().is_some_and(char::is_uppercase);
-            let gap = j > i
-                && !r.question[r.tokens[j - 1].end..r.tokens[j].start]
-                    .trim()
-                    .is_empty();
-            if !joins || gap {
+            let capital = w.chars().next().is_some_and(char::is_uppercase);
+            // "O'Reilly & Sons" is one name.
+            let between = if j > i {
+                r.question[r.tokens[j - 1].end..r.tokens[j].start].trim()
+            } else {
+                ""
+            };
+            if !capital || !(between.is_empty() || between == "&") {
                 break;
+            }
+            if between == "&" {
+                words.push("&".into());
             }
             words.push(w.clone());
             j += 1;
