@@ -162,7 +162,13 @@ impl OpenAi {
                     let why = format!(
                         "the server answered {status} to {}: {}",
                         state.format.name(),
-                        message.chars().take(160).collect::<String>()
+                        message
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .chars()
+                            .take(160)
+                            .collect::<String>()
                     );
                     warn!(from = state.format.name(), to = next.name(), %why, "falling back to another response format");
                     self.set_state(|s| {
