@@ -147,17 +147,18 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
     let client = SalesforceClient::new(&config.salesforce)
         .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
+    let label = llm.describe();
     let asking = crmbot::flow::ask::Asking::new(client, Arc::new(llm), config.ask.clone());
     let asker = CliAsker(args.as_email.clone());
     let answer = asking
-        .ask(&crmbot::flow::ask::AskRequest {
+        .ask_traced(&crmbot::flow::ask::AskRequest {
             question: &args.question,
             today: chrono::Local::now().date_naive(),
             previous: None,
             asker: &asker,
         })
         .await;
-    let answer = match answer {
+    let (answer, calls) = match answer {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
@@ -165,7 +166,14 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        // The answer's own keys, plus what the model cost (as `extract --json` reports it).
+        let mut out = serde_json::to_value(&answer)?;
+        let llm = crmbot::flow::proposal::LlmSummary::new(label, &calls);
+        if let Some(map) = out.as_object_mut() {
+            map.insert("llm".into(), serde_json::to_value(&llm)?);
+            map.insert("llm_calls".into(), serde_json::to_value(&calls)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", crmbot::flow::ask::render_text(&answer));
     }
@@ -196,6 +204,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz)",
         running.addr
     );
+    eprintln!("model: {}", running.model);
     shutdown_signal().await;
     eprintln!("stopping: finishing writes in flight…");
     running.shutdown().await;

@@ -75,6 +75,10 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
     config.salesforce.access_token = Some(SecretString::from(sandbox::DEFAULT_TOKEN));
     let client = SalesforceClient::new(&config.salesforce).context("Salesforce")?;
     let llm = Arc::new(Llm::from_settings(&config.llm).context("model")?);
+    let model = match llm.startup_report().await {
+        Some(found) => format!("{}; {found}", llm.describe()),
+        None => llm.describe(),
+    };
     let instance = sandbox.base_url().trim_end_matches('/').to_string();
     let drafting = Drafting::new(
         client.clone(),
@@ -109,7 +113,7 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
     demo.say(&format!(
         "crmbot demo — a local Salesforce with demo data at {}, model: {}.\n{HELP}\n",
         sandbox.base_url(),
-        llm.describe()
+        model
     ));
     for line in input.lines() {
         let line = line.context("cannot read input")?;

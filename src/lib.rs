@@ -14,6 +14,7 @@
 //! * `flow`: the use cases (drafting today), used by every front end.
 //! * `store`: sled storage; today the hash-chained audit log.
 //! * `doctor`: checks every configured part and says how to fix what is wrong.
+//! * `eval`: measures drafts and answers on a labelled corpus (`crmbot eval`).
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
 //! `salesforce` knows nothing of Slack.
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod doctor;
 pub mod domain;
+pub mod eval;
 pub mod flow;
 pub mod llm;
 pub mod salesforce;

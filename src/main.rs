@@ -18,6 +18,7 @@ mod cli;
 mod cli_audit;
 mod cli_demo;
 mod cli_doctor;
+mod cli_eval;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -78,6 +79,10 @@ enum Command {
     /// Ask a running `crmbot serve` whether it answers (GET /healthz on CRMBOT_LISTEN, or
     /// --url): exit 0 when it does. For container health checks.
     Healthcheck(cli::HealthcheckArgs),
+    /// Measure drafts and answers on a labelled corpus against a local Salesforce: precision,
+    /// recall, leak rate (wrong values one click would write), false alarms, question
+    /// correctness, calls, tokens, latency.
+    Eval(cli_eval::EvalArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -136,6 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
         Command::Doctor(args) => cli_doctor::run(&config, args).await,
+        Command::Eval(args) => cli_eval::run_eval(config, args).await,
         Command::Extract(args) => {
             let notes = read_notes(&args)?;
             let today = args

@@ -73,6 +73,8 @@ from!(
 /// tasks running until the runtime ends.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The model in effect and what the start-up probe found, for the start-up message.
+    pub model: String,
     pub app: SlackApp,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -116,6 +118,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         .unwrap_or_default();
     let salesforce = SalesforceClient::new(&config.salesforce)?;
     let llm = Arc::new(Llm::from_settings(&config.llm)?);
+    // Settles how a local server takes JSON, and whether it reads the system prompt.
+    let model = match llm.startup_report().await {
+        Some(found) => format!("{}; {found}", llm.describe()),
+        None => llm.describe(),
+    };
     let asking = Asking::new(salesforce.clone(), llm.clone(), config.ask.clone());
     let drafting = Drafting::new(
         salesforce,
@@ -194,6 +201,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     }
     Ok(Running {
         addr,
+        model,
         app,
         stop,
         task,

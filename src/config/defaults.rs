@@ -73,10 +73,11 @@ impl Default for LlmSettings {
             base_url: None,
             api_key: None,
             model: None,
-            response_format: ResponseFormat::JsonSchema,
+            response_format: ResponseFormat::Auto,
             timeout: Duration::from_secs(30),
             max_retries: 2,
             max_tokens: 2048,
+            system_in_user: None,
             prompts_dir: None,
         }
     }

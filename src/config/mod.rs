@@ -110,13 +110,51 @@ pub enum LlmProvider {
     Rules,
 }
 
-/// How the OpenAI-compatible provider asks for JSON; some local servers reject `json_schema`.
+/// How the OpenAI-compatible provider asks for JSON (LLM_RESPONSE_FORMAT). Servers differ:
+/// OpenAI takes `json_schema`; llama.cpp and llama-cpp-python take `json_object` with a
+/// `schema`; some take neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
+    /// `json_schema` first; on a server that rejects it, `json_object` with the schema, then
+    /// the schema in the prompt. The first that works is kept.
+    Auto,
+    /// OpenAI structured outputs (strict).
     JsonSchema,
+    /// `{"type": "json_object", "schema": ...}` (llama.cpp, llama-cpp-python).
+    JsonObjectSchema,
+    /// JSON mode without a schema; the schema goes in the prompt.
     JsonObject,
+    /// No `response_format`; the schema goes in the prompt.
+    Prompt,
+    /// No `response_format` and no schema in the prompt (the prompt templates alone).
     None,
+}
+
+impl ResponseFormat {
+    pub fn parse(text: &str) -> Option<ResponseFormat> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => ResponseFormat::Auto,
+            "json_schema" => ResponseFormat::JsonSchema,
+            "json_object_schema" => ResponseFormat::JsonObjectSchema,
+            "json_object" => ResponseFormat::JsonObject,
+            "prompt" => ResponseFormat::Prompt,
+            "none" => ResponseFormat::None,
+            _ => return None,
+        })
+    }
+
+    /// The name used in crmbot.toml and LLM_RESPONSE_FORMAT.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponseFormat::Auto => "auto",
+            ResponseFormat::JsonSchema => "json_schema",
+            ResponseFormat::JsonObjectSchema => "json_object_schema",
+            ResponseFormat::JsonObject => "json_object",
+            ResponseFormat::Prompt => "prompt",
+            ResponseFormat::None => "none",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -130,13 +168,20 @@ pub struct LlmSettings {
     pub api_key: Option<SecretString>,
     /// LLM_MODEL.
     pub model: Option<String>,
+    /// LLM_RESPONSE_FORMAT.
     pub response_format: ResponseFormat,
-    /// Per-call timeout.
+    /// Per-call timeout (LLM_TIMEOUT, seconds). A call that runs out is not retried: a local
+    /// server keeps generating the abandoned request.
     #[serde(with = "secs")]
     pub timeout: Duration,
-    /// Retries on 429, 5xx and timeouts (each honours Retry-After).
+    /// Retries on 429, 5xx and connection errors (each honours Retry-After).
     pub max_retries: u32,
+    /// Most tokens of one reply (LLM_MAX_TOKENS).
     pub max_tokens: u32,
+    /// Put the system prompt at the start of the user turn (LLM_SYSTEM_IN_USER), for chat
+    /// templates that drop system messages (llama-cpp-python's `gemma` format). Unset: crmbot
+    /// decides from the start-up probe.
+    pub system_in_user: Option<bool>,
     /// A folder whose `*.j2` files replace the compiled-in prompts of the same name.
     pub prompts_dir: Option<PathBuf>,
 }
@@ -244,6 +289,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("LLM_BASE_URL", "llm.base_url"),
     ("LLM_API_KEY", "llm.api_key"),
     ("LLM_MODEL", "llm.model"),
+    ("LLM_RESPONSE_FORMAT", "llm.response_format"),
+    ("LLM_TIMEOUT", "llm.timeout"),
+    ("LLM_MAX_TOKENS", "llm.max_tokens"),
+    ("LLM_SYSTEM_IN_USER", "llm.system_in_user"),
 ];
 
 impl Config {
@@ -419,6 +468,44 @@ impl Config {
         }
         if let Some(v) = get("LLM_MODEL") {
             self.llm.model = Some(v.trim().to_string());
+        }
+        if let Some(v) = get("LLM_RESPONSE_FORMAT") {
+            self.llm.response_format =
+                ResponseFormat::parse(&v).ok_or_else(|| ConfigError::Env {
+                    name: "LLM_RESPONSE_FORMAT",
+                    message: format!(
+                        "unknown format '{}' (expected auto, json_schema, json_object_schema, json_object, prompt or none)",
+                        v.trim()
+                    ),
+                })?;
+        }
+        let positive = |name: &'static str, v: String| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Env {
+                    name,
+                    message: format!("'{}' is not a whole number above 0", v.trim()),
+                })
+        };
+        if let Some(v) = get("LLM_TIMEOUT") {
+            self.llm.timeout = Duration::from_secs(positive("LLM_TIMEOUT", v)?.into());
+        }
+        if let Some(v) = get("LLM_MAX_TOKENS") {
+            self.llm.max_tokens = positive("LLM_MAX_TOKENS", v)?;
+        }
+        if let Some(v) = get("LLM_SYSTEM_IN_USER") {
+            self.llm.system_in_user = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "LLM_SYSTEM_IN_USER",
+                        message: format!("'{other}' is not true or false"),
+                    });
+                }
+            });
         }
         Ok(())
     }

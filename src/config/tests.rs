@@ -142,3 +142,33 @@ fn secrets_can_come_from_files_named_by_file_variables() {
         .to_string();
     assert!(err.contains("LLM_API_KEY_FILE=/nonexistent/key"), "{err}");
 }
+
+#[test]
+fn local_model_settings_come_from_the_environment() {
+    let config = Config::load_with(
+        None,
+        env(&[
+            ("LLM_RESPONSE_FORMAT", "json_object_schema"),
+            ("LLM_TIMEOUT", "120"),
+            ("LLM_MAX_TOKENS", "700"),
+            ("LLM_SYSTEM_IN_USER", "true"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.llm.response_format, ResponseFormat::JsonObjectSchema);
+    assert_eq!(config.llm.timeout, Duration::from_secs(120));
+    assert_eq!(config.llm.max_tokens, 700);
+    assert_eq!(config.llm.system_in_user, Some(true));
+    let default = Config::load_with(None, env(&[])).unwrap();
+    assert_eq!(default.llm.response_format, ResponseFormat::Auto);
+    assert_eq!(default.llm.system_in_user, None);
+    for (name, value) in [
+        ("LLM_RESPONSE_FORMAT", "xml"),
+        ("LLM_TIMEOUT", "soon"),
+        ("LLM_MAX_TOKENS", "0"),
+        ("LLM_SYSTEM_IN_USER", "maybe"),
+    ] {
+        let err = Config::load_with(None, env(&[(name, value)])).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}

@@ -14,7 +14,9 @@ use super::query_schema::describe_all;
 use super::schema::{SchemaProblem, build_schema};
 use crate::config::{DraftingSettings, ObjectConfig};
 use crate::domain::notes::Notes;
-use crate::domain::resolve::{ExistingRows, MatchQuery, match_queries, resolve};
+use crate::domain::resolve::{
+    ExistingRows, MatchQuery, flag_known_people, match_queries, people_queries, resolve,
+};
 use crate::domain::schema::CrmSchema;
 use crate::domain::validate::{ReplyError, ValidationContext, validate};
 use crate::llm::{DraftRequest, Llm, LlmError};
@@ -146,15 +148,18 @@ impl Drafting {
                     notes,
                     today,
                     schema: &schema,
+                    max_records: self.settings.max_records,
                 },
                 &check,
             )
             .await?;
         let validated = validate(&reply.value, &schema, &ctx)?;
 
-        let queries = match_queries(&validated, &schema);
+        let mut queries = match_queries(&validated, &schema);
+        queries.extend(people_queries(&validated, &schema));
         let (rows, requests) = self.find_existing(&queries).await?;
-        let resolved = resolve(&validated, &schema, &rows);
+        let mut resolved = resolve(&validated, &schema, &rows);
+        flag_known_people(&mut resolved, &rows);
         // Without a configured instance URL (OAuth), the one the token endpoint returned.
         let instance_url = match self.instance_url.as_str() {
             "" => self.salesforce.instance_url(),
@@ -202,8 +207,13 @@ impl Drafting {
         if let [only] = queries
             && self.salesforce.query_url(&only.soql).len() < MAX_GET_URL
         {
-            let result = self.salesforce.query(&only.soql).await?;
-            rows.insert(only.object.clone(), result.records);
+            match self.salesforce.query(&only.soql).await {
+                Ok(result) => {
+                    rows.insert(only.object.clone(), result.records);
+                }
+                Err(e) if only.optional => debug!(error = %e, "optional check skipped"),
+                Err(e) => return Err(e),
+            }
             return Ok((rows, 1));
         }
         for chunk in queries.chunks(QUERIES_PER_COMPOSITE) {
@@ -224,6 +234,10 @@ impl Drafting {
             let response = self.salesforce.composite(&request).await?;
             requests += 1;
             for (q, sub) in chunk.iter().zip(response.responses) {
+                if !(200..300).contains(&sub.http_status_code) && q.optional {
+                    debug!(object = %q.object, status = sub.http_status_code, "optional check skipped");
+                    continue;
+                }
                 if !(200..300).contains(&sub.http_status_code) {
                     return Err(SalesforceError::from_composite(
                         sub.http_status_code,

@@ -92,6 +92,13 @@ pub struct LlmSummary {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// Requests repeated after rate limits, server errors or lost connections, plus
+    /// repair calls.
+    #[serde(default)]
+    pub retries: u32,
+    /// Wall-clock milliseconds spent waiting for the model.
+    #[serde(default)]
+    pub latency_ms: u64,
     #[serde(skip)]
     pub detail: Vec<LlmCall>,
 }
@@ -120,6 +127,9 @@ impl LlmSummary {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens,
+            retries: calls.iter().map(|c| c.retries).sum::<u32>()
+                + calls.iter().filter(|c| c.purpose == "repair").count() as u32,
+            latency_ms: calls.iter().map(|c| c.latency_ms).sum(),
             detail: calls.to_vec(),
         }
     }

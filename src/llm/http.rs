@@ -1,7 +1,9 @@
 //! Sending a request to a model provider with the retry policy every provider shares:
-//! 429 honours `Retry-After` / `retry-after-ms`; 5xx, 529 (overloaded) and timeouts are
-//! retried with jittered backoff; the number of retries is bounded by the settings. Errors
-//! come back as `LlmError`, with the provider's own message when it sent one.
+//! 429 honours `Retry-After` / `retry-after-ms`; 5xx, 529 (overloaded) and connection errors
+//! are retried with jittered backoff; the number of retries is bounded by the settings. A
+//! timeout is never retried: the server may still be generating the abandoned request (a
+//! local server does, for minutes), and a second request doubles its work. Errors come back
+//! as `LlmError`, with the provider's own message when it sent one.
 
 use std::time::Duration;
 
@@ -12,11 +14,13 @@ use tracing::warn;
 use super::LlmError;
 
 /// Sends the request built by `build` (called again for each retry); returns the JSON body
-/// of a 2xx answer.
+/// of a 2xx answer and how many retries it took. `retry_server_errors` false: a 5xx is
+/// returned at once (while probing which request shape a server accepts).
 pub async fn send_json(
     build: impl Fn() -> RequestBuilder,
     max_retries: u32,
-) -> Result<Value, LlmError> {
+    retry_server_errors: bool,
+) -> Result<(Value, u32), LlmError> {
     let mut attempt = 0;
     loop {
         let (error, wait) = match build().send().await {
@@ -28,10 +32,12 @@ pub async fn send_json(
                     .await
                     .map_err(|e| LlmError::Transport(e.without_url().to_string()))?;
                 if (200..300).contains(&status) {
-                    return serde_json::from_slice(&body).map_err(|e| LlmError::Provider {
-                        status,
-                        message: format!("the answer is not JSON: {e}"),
-                    });
+                    return serde_json::from_slice(&body)
+                        .map(|v| (v, attempt))
+                        .map_err(|e| LlmError::Provider {
+                            status,
+                            message: format!("the answer is not JSON: {e}"),
+                        });
                 }
                 let message = provider_message(&body);
                 let error = match status {
@@ -46,8 +52,8 @@ pub async fn send_json(
             Err(e) => (LlmError::Transport(e.without_url().to_string()), None),
         };
         let retryable = match &error {
-            LlmError::RateLimited { .. } | LlmError::Timeout | LlmError::Transport(_) => true,
-            LlmError::Provider { status, .. } => *status >= 500,
+            LlmError::RateLimited { .. } | LlmError::Transport(_) => true,
+            LlmError::Provider { status, .. } => *status >= 500 && retry_server_errors,
             _ => false,
         };
         if !retryable || attempt >= max_retries {

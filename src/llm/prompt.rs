@@ -184,9 +184,13 @@ impl Prompts {
         )
     }
 
-    /// The message that asks the model to fix its reply.
-    pub fn repair(&self, errors: &str) -> Result<String, LlmError> {
-        self.render("repair", context! { errors => errors })
+    /// The message that asks the model to fix its reply; `expected` names the shape
+    /// (`{"records": [...]}` for a draft, the plan's keys for a question).
+    pub fn repair(&self, errors: &str, expected: &str) -> Result<String, LlmError> {
+        self.render(
+            "repair",
+            context! { errors => errors, expected => expected },
+        )
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, LlmError> {

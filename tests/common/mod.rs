@@ -63,6 +63,15 @@ pub async fn start_stub_model_with(content: &str, text: &str) -> StubModel {
 }
 
 async fn complete(State(state): State<StubState>, Json(body): Json<Value>) -> Json<Value> {
+    // crmbot's start-up probe (serve, demo, doctor) is answered but not counted.
+    if body["response_format"]["json_schema"]["name"] == "crm_probe" {
+        return Json(json!({
+            "id": "chatcmpl-probe", "object": "chat.completion", "model": "stub",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "{\"ok\": true, \"n\": 7}"}}],
+            "usage": {"prompt_tokens": 300, "completion_tokens": 9, "total_tokens": 309}
+        }));
+    }
     let content = if body.get("response_format").is_some() {
         state.content.clone()
     } else {

@@ -19,8 +19,11 @@ pub type ExistingRows = BTreeMap<String, Vec<Map<String, Value>>>;
 /// One query of the duplicate check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MatchQuery {
+    /// The object, or a key of `people::` for the cross-object checks.
     pub object: String,
     pub soql: String,
+    /// A failed optional query (a field the org hides) is skipped, not an error.
+    pub optional: bool,
 }
 
 /// Rows per match query: one full page, so a query never needs a second request.
@@ -392,9 +395,11 @@ fn implied_link(field: &str, parent: &ResolvedRecord, index: usize) -> ResolvedL
     }
 }
 
+mod people;
 mod queries;
 #[cfg(test)]
 mod tests;
 
+pub use people::{flag_known_people, people_queries};
 use queries::key_values;
 pub use queries::match_queries;

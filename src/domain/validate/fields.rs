@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::ValidationContext;
 use super::coerce;
 use super::dates::parse_date;
-use super::grounding::Grounding;
+use super::grounding::{Grounding, from_notes};
+use super::support::says_picklist;
 use crate::domain::draft::{FieldValue, Issue, IssueKind};
 use crate::domain::schema::{FieldKind, FieldSchema, ObjectSchema};
 
@@ -147,15 +148,41 @@ pub(super) fn check_value(
     Ok(())
 }
 
-/// True when the notes support the value (or the field is exempt).
-pub(super) fn grounded(field: &FieldSchema, value: &FieldValue, grounding: &Grounding) -> bool {
-    if field.free_text {
-        return true;
-    }
+/// `Ok` when the notes support the value as this kind of field says it; `Err` says why not
+/// (the end of "Email \"x\" ...").
+pub(super) fn grounded(
+    field: &FieldSchema,
+    value: &FieldValue,
+    g: &Grounding,
+) -> Result<(), &'static str> {
+    let ok = |b: bool, why: &'static str| if b { Ok(()) } else { Err(why) };
     match value {
-        FieldValue::Number(n) => grounding.has_number(*n),
-        FieldValue::Text(s) if field.kind.is_text() => grounding.has_text(s),
-        _ => true,
+        FieldValue::Text(s) if field.free_text => {
+            ok(from_notes(&g.notes, s), "is mostly not words of your notes")
+        }
+        FieldValue::Text(s) if field.kind.is_picklist() => ok(
+            s.split(';')
+                .filter(|p| !p.trim().is_empty())
+                .all(|p| says_picklist(g, &g.lower, p)),
+            "is not said in your notes",
+        ),
+        FieldValue::Text(s) => match field.kind {
+            FieldKind::Email => ok(g.has_email(s), "is not an email address in your notes"),
+            FieldKind::Phone => ok(g.has_phone(s), "is not a phone number in your notes"),
+            FieldKind::Url => ok(
+                g.has_website(s),
+                "is not a website in your notes (the domain of an email address is not one)",
+            ),
+            k if k.is_text() => ok(g.has_text(s), "is not in your notes"),
+            _ => Ok(()),
+        },
+        FieldValue::Number(n) if field.kind == FieldKind::Currency => {
+            ok(g.has_money(*n), "is not an amount your notes name")
+        }
+        FieldValue::Number(n) => ok(g.has_number(*n), "is not in your notes"),
+        FieldValue::Date(d) => ok(g.has_date(*d), "is not a date your notes give"),
+        FieldValue::DateTime(t) => ok(g.has_date(t.date_naive()), "is not a date your notes give"),
+        FieldValue::Boolean(_) => Ok(()),
     }
 }
 
