@@ -19,7 +19,7 @@ use crmbot::flow::action::{PendingAction, Place};
 use crmbot::flow::actions::{Actions, Outcome};
 use crmbot::flow::ask::{AskRequest, Asker, Asking, render_text};
 use crmbot::flow::drafting::Drafting;
-use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key};
+use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key, key_owner};
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
@@ -290,7 +290,9 @@ impl Demo {
         match apply_edit(&action.proposal, &schema, &values, &instance) {
             Err(errors) => {
                 for (key, message) in errors {
-                    self.say(&format!("✗ {key}: {message}"));
+                    let owner = key_owner(&action.proposal, &key)
+                        .unwrap_or_else(|| "this draft".to_string());
+                    self.say(&format!("✗ {owner}: {message}"));
                 }
             }
             Ok(p) => match self.actions.save_edit(&id, YOU, action.revision, p) {

@@ -76,6 +76,14 @@ pub fn choice_key(record: usize, what: &str) -> String {
     format!("r{record}.choose.{what}")
 }
 
+/// The record a form key belongs to, as a person names it ("Lead Daniel Reed"); for
+/// messages outside the form, where the key itself means nothing to anyone.
+pub fn key_owner(proposal: &Proposal, key: &str) -> Option<String> {
+    let index: usize = key.strip_prefix('r')?.split('.').next()?.parse().ok()?;
+    let r = proposal.records.get(index)?;
+    Some(format!("{} {}", r.label, record_name(r)))
+}
+
 /// Value of a choice that creates a new record instead of updating one.
 pub const CREATE_NEW: &str = "new";
 /// Value of a link choice that writes the record without that link.
