@@ -331,14 +331,18 @@ fn apply_choices(
         match values.get(&key).cloned().flatten() {
             Some(v) if v == CREATE_NEW => {
                 record.action = "create".into();
-                record.issues.retain(|x| x.kind != IssueKind::Ambiguous);
+                record
+                    .issues
+                    .retain(|x| !(x.kind == IssueKind::Ambiguous && x.field.is_none()));
             }
             Some(id) if record.candidates.iter().any(|c| c.id == id) => {
                 record.action = "update".into();
                 record.url = Some(record_url(instance_url, &record.object, &id));
                 record.id = Some(id);
                 record.matched_by = Some("chosen".into());
-                record.issues.retain(|x| x.kind != IssueKind::Ambiguous);
+                record
+                    .issues
+                    .retain(|x| !(x.kind == IssueKind::Ambiguous && x.field.is_none()));
                 for f in &mut record.fields {
                     f.old = Some(Value::Null);
                     f.changed = true;
@@ -353,11 +357,20 @@ fn apply_choices(
     }
     for l in record.links.iter_mut().filter(|l| l.status == "ambiguous") {
         let key = choice_key(i, &l.field);
+        let settled = |issues: &mut Vec<crate::domain::draft::Issue>| {
+            issues.retain(|x| {
+                !(x.kind == IssueKind::Ambiguous && x.field.as_deref() == Some(l.field.as_str()))
+            })
+        };
         match values.get(&key).cloned().flatten() {
-            Some(v) if v == NO_LINK => l.status = "not_found".into(),
+            Some(v) if v == NO_LINK => {
+                l.status = "not_found".into();
+                settled(&mut record.issues);
+            }
             Some(id) if l.candidates.iter().any(|c| c.id == id) => {
                 l.status = "existing".into();
                 l.id = Some(id);
+                settled(&mut record.issues);
             }
             // Not chosen yet: it stays undecided (and the draft blocked).
             None => {}
@@ -478,6 +491,38 @@ mod tests {
         assert!(!next.blocked);
         assert!(apply_choice(&p, "r0.choose.record", "nope", "https://acme").is_err());
         assert!(apply_choice(&p, "r7.choose.record", "003A", "https://acme").is_err());
+    }
+
+    #[test]
+    fn choosing_the_parent_of_an_ambiguous_link_clears_only_that_problem() {
+        use crate::flow::testing::link;
+        let mut p = ambiguous();
+        let mut l = link("AccountId", "Account", "ambiguous", None, None);
+        l.candidates = vec![
+            Candidate {
+                id: "001A".into(),
+                label: "Globex (Chicago)".into(),
+            },
+            Candidate {
+                id: "001B".into(),
+                label: "Globex (Berlin)".into(),
+            },
+        ];
+        p.records[0].links.push(l);
+        p.records[0].issues.push(Issue::blocking(
+            IssueKind::Ambiguous,
+            Some("AccountId"),
+            "2 existing Account records could be its AccountId",
+        ));
+        let chosen = apply_choice(&p, "r0.choose.record", "003A", "https://acme").unwrap();
+        assert!(
+            chosen.blocked,
+            "the link is still open: {:?}",
+            chosen.records[0].issues
+        );
+        let linked = apply_choice(&chosen, "r0.choose.AccountId", "001B", "https://acme").unwrap();
+        assert_eq!(linked.records[0].links[0].id.as_deref(), Some("001B"));
+        assert!(!linked.blocked, "{:?}", linked.records[0].issues);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::action::{PendingAction, WriteFailure, Written};
 use super::proposal::{ProposedRecord, record_url};
+use crate::domain::draft::IssueKind;
 use crate::salesforce::{
     CompositeRequest, CompositeResponse, CompositeSubrequest, SalesforceClient,
 };
@@ -63,7 +64,11 @@ pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<Write
             problems.push(format!("{} {name}: {}", r.label, issue.message));
         }
         for l in &r.links {
-            if l.status == "ambiguous" {
+            // Drafts since the link ambiguity became an issue say it there already.
+            let told = r.issues.iter().any(|i| {
+                i.kind == IssueKind::Ambiguous && i.field.as_deref() == Some(l.field.as_str())
+            });
+            if l.status == "ambiguous" && !told {
                 problems.push(format!(
                     "{} {name}: several {} records could be its {}; fix the link with Edit",
                     r.label, l.object, l.field

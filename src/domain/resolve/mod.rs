@@ -128,6 +128,22 @@ pub fn resolve(
 
     for i in 0..resolved.len() {
         let links = resolve_links(&resolved, i, rows);
+        for l in &links {
+            if let LinkTarget::Ambiguous { candidates } = &l.target {
+                let label = schema
+                    .object(&l.target_object)
+                    .map_or(l.target_object.as_str(), |o| o.label.as_str());
+                resolved[i].draft.issues.push(Issue::blocking(
+                    IssueKind::Ambiguous,
+                    Some(&l.field),
+                    format!(
+                        "{} existing {label} records could be its {}: choose one before approving",
+                        candidates.len(),
+                        l.field
+                    ),
+                ));
+            }
+        }
         resolved[i].links = links;
     }
     resolved

@@ -372,3 +372,34 @@ fn a_link_to_a_parent_created_in_the_same_draft_points_at_it() {
     );
     assert_eq!(out[1].links[0].target, LinkTarget::InDraft { record: 0 });
 }
+
+#[test]
+fn a_link_several_parents_could_be_blocks_approval_and_says_so() {
+    let mut contact = record("Contact", &[("LastName", "Natarajan")]);
+    contact.links.push(LinkDraft {
+        relationship: "Account".into(),
+        field: "AccountId".into(),
+        target: "Account".into(),
+        lookup: Lookup {
+            criteria: vec![("Name".into(), "Globex".into())],
+        },
+    });
+    let found = rows(
+        "Account",
+        vec![
+            json!({"Id": "001A", "Name": "Globex"}),
+            json!({"Id": "001B", "Name": "Globex"}),
+        ],
+    );
+    let out = resolve(&draft(vec![contact]), &schema(), &found);
+    assert!(matches!(out[0].links[0].target, LinkTarget::Ambiguous { .. }));
+    assert!(out[0].draft.is_blocked(), "{:?}", out[0].draft.issues);
+    let issue = out[0]
+        .draft
+        .issues
+        .iter()
+        .find(|i| i.kind == IssueKind::Ambiguous)
+        .expect("an issue says why");
+    assert_eq!(issue.field.as_deref(), Some("AccountId"));
+    assert!(issue.message.contains("2 existing Account records"), "{}", issue.message);
+}
