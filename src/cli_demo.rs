@@ -189,7 +189,11 @@ impl Demo {
             a.state.as_str()
         ));
         self.say(body.trim_end());
-        self.say("└ [1] approve   [2] edit Field=value   [3] reject");
+        if a.proposal.writes_nothing() {
+            self.say("└ nothing to approve   [3] reject");
+        } else {
+            self.say("└ [1] approve   [2] edit Field=value   [3] reject");
+        }
     }
 
     fn outcome(&mut self, o: Outcome) {

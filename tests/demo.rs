@@ -76,6 +76,12 @@ fn an_edit_error_names_the_record_and_field_as_a_person_reads_them() {
     let edit = out.split("> edit Status=Hot").nth(1).unwrap();
     assert!(edit.contains("'Hot' is not a Lead Status value"), "{out}");
     assert!(!edit.contains("r0."), "no internal key: {out}");
-    assert!(!edit.contains("Lead Lead"), "the object is named once: {out}");
-    assert!(edit.contains("Lead Priya Natarajan"), "names the record: {out}");
+    assert!(
+        !edit.contains("Lead Lead"),
+        "the object is named once: {out}"
+    );
+    assert!(
+        edit.contains("Lead Priya Natarajan"),
+        "names the record: {out}"
+    );
 }

@@ -107,6 +107,18 @@ pub struct SalesforceSummary {
     pub api_usage: Option<ApiUsage>,
 }
 
+impl Proposal {
+    /// True when approving would write nothing anybody asked for: the notes named no
+    /// record, so the only write left would be a meeting Task linked to nothing.
+    pub fn writes_nothing(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// What a draft that writes nothing says, on the card and to a click on Approve.
+pub const NOTHING_TO_WRITE: &str =
+    "Nothing to write: the notes name no person, company or deal to record";
+
 impl LlmSummary {
     pub fn new(provider: String, calls: &[LlmCall]) -> Self {
         let usage = calls.iter().fold(Usage::default(), |acc, c| Usage {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::proposal::{Proposal, ProposedRecord};
+use super::proposal::{NOTHING_TO_WRITE, Proposal, ProposedRecord};
 use crate::domain::draft::{FieldValue, Severity};
 
 /// Renders the whole proposal.
@@ -18,11 +18,8 @@ pub fn render(p: &Proposal) -> String {
         if n == 1 { "" } else { "s" },
         p.today
     );
-    if n == 0 {
-        let _ = writeln!(
-            out,
-            "\nNothing to log: the notes name no person, company or deal to record."
-        );
+    if p.writes_nothing() {
+        let _ = writeln!(out, "\n{NOTHING_TO_WRITE}.");
     }
     for (i, r) in p.records.iter().enumerate() {
         out.push('\n');
@@ -32,24 +29,24 @@ pub fn render(p: &Proposal) -> String {
         let _ = writeln!(out, "\n{} {}", mark(issue.severity), issue.message);
     }
     out.push('\n');
-    if n > 0 {
-        if p.blocked {
-            let count: usize = p
-                .records
-                .iter()
-                .flat_map(|r| &r.issues)
-                .chain(&p.issues)
-                .filter(|i| i.is_blocking())
-                .count();
-            let _ = writeln!(
-                out,
-                "Approval: blocked until {count} problem{} marked ✗ {} fixed.",
-                if count == 1 { "" } else { "s" },
-                if count == 1 { "is" } else { "are" }
-            );
-        } else {
-            let _ = writeln!(out, "Approval: ready (nothing has been written).");
-        }
+    if p.writes_nothing() {
+        let _ = writeln!(out, "Approval: nothing to approve.");
+    } else if p.blocked {
+        let count: usize = p
+            .records
+            .iter()
+            .flat_map(|r| &r.issues)
+            .chain(&p.issues)
+            .filter(|i| i.is_blocking())
+            .count();
+        let _ = writeln!(
+            out,
+            "Approval: blocked until {count} problem{} marked ✗ {} fixed.",
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "is" } else { "are" }
+        );
+    } else {
+        let _ = writeln!(out, "Approval: ready (nothing has been written).");
     }
     let sf = &p.salesforce;
     let _ = write!(

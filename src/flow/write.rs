@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::action::{PendingAction, WriteFailure, Written};
-use super::proposal::{ProposedRecord, record_url};
+use super::proposal::{NOTHING_TO_WRITE, ProposedRecord, record_url};
 use crate::domain::draft::IssueKind;
 use crate::salesforce::{
     CompositeRequest, CompositeResponse, CompositeSubrequest, SalesforceClient,
@@ -45,6 +45,9 @@ pub struct WritePlan {
 
 /// Builds the write, or says why it can't be approved yet.
 pub fn plan_write(action: &PendingAction, sf: &SalesforceClient) -> Result<WritePlan, Vec<String>> {
+    if action.proposal.writes_nothing() {
+        return Err(vec![NOTHING_TO_WRITE.into()]);
+    }
     let records = &action.proposal.records;
     let mut problems = Vec::new();
     for (i, r) in records.iter().enumerate() {

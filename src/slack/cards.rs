@@ -12,7 +12,7 @@ use crate::domain::draft::Severity;
 use crate::domain::validate::show_number;
 use crate::flow::action::{PendingAction, capitalise};
 use crate::flow::edit::{CREATE_NEW, NO_LINK, choice_key};
-use crate::flow::proposal::{ProposedField, ProposedRecord};
+use crate::flow::proposal::{NOTHING_TO_WRITE, ProposedField, ProposedRecord};
 use crate::flow::write::record_name;
 
 const MAX_BLOCKS: usize = 50;
@@ -45,6 +45,7 @@ struct CardView {
     problems: Vec<String>,
     excerpt: Option<String>,
     buttons: bool,
+    approve: bool,
     approve_label: &'static str,
     footer: String,
 }
@@ -192,7 +193,8 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         .map(|s| cut(&s, CONTEXT_CHARS))
         .take(10)
         .collect();
-    if show_records && a.meeting_task && a.state != ActionState::Writing {
+    let nothing = p.writes_nothing();
+    if show_records && a.meeting_task && a.state != ActionState::Writing && !nothing {
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);
     }
@@ -202,6 +204,13 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         esc(&cut(a.notes.trim(), EXCERPT_CHARS))
     ));
     let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed);
+    if nothing && buttons {
+        problems.insert(
+            0,
+            format!("{NOTHING_TO_WRITE}. Reject to close this draft, or run `/crm log` again with more detail."),
+        );
+        problems.truncate(10);
+    }
     if !buttons {
         records.iter_mut().for_each(|r| r.choices.clear());
     }
@@ -258,6 +267,8 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         problems,
         excerpt,
         buttons,
+        // Approve (and Edit, which has no record to change) only when there is a write.
+        approve: buttons && !nothing,
         approve_label: if a.state == ActionState::Failed {
             "Approve again"
         } else {

@@ -392,7 +392,10 @@ fn a_link_several_parents_could_be_blocks_approval_and_says_so() {
         ],
     );
     let out = resolve(&draft(vec![contact]), &schema(), &found);
-    assert!(matches!(out[0].links[0].target, LinkTarget::Ambiguous { .. }));
+    assert!(matches!(
+        out[0].links[0].target,
+        LinkTarget::Ambiguous { .. }
+    ));
     assert!(out[0].draft.is_blocked(), "{:?}", out[0].draft.issues);
     let issue = out[0]
         .draft
@@ -401,5 +404,9 @@ fn a_link_several_parents_could_be_blocks_approval_and_says_so() {
         .find(|i| i.kind == IssueKind::Ambiguous)
         .expect("an issue says why");
     assert_eq!(issue.field.as_deref(), Some("AccountId"));
-    assert!(issue.message.contains("2 existing Account records"), "{}", issue.message);
+    assert!(
+        issue.message.contains("2 existing Account records"),
+        "{}",
+        issue.message
+    );
 }

@@ -202,7 +202,10 @@ mod tests {
     fn a_picklist_is_named_without_repeating_its_object() {
         assert_eq!(picklist_name("Lead", "Lead Status"), "a Lead Status");
         assert_eq!(picklist_name("Lead", "Status"), "a Lead Status");
-        assert_eq!(picklist_name("Opportunity", "Stage"), "an Opportunity Stage");
+        assert_eq!(
+            picklist_name("Opportunity", "Stage"),
+            "an Opportunity Stage"
+        );
         assert_eq!(picklist_name("Lead", "Leader"), "a Lead Leader");
     }
 }
