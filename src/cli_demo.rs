@@ -30,6 +30,7 @@ use crmbot::store::Store;
 const YOU: &str = "U0DEMO";
 /// The demo seed's sales rep: "my deals" are Dana's.
 const YOU_EMAIL: &str = "dana.lee@crmbot.example";
+const YOU_NAME: &str = "Dana Lee";
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -158,7 +159,7 @@ impl Demo {
         let drafted = self
             .actions
             .drafting()
-            .draft_traced(&Notes::new(notes), today)
+            .draft_traced(&Notes::new(notes), today, YOU_NAME)
             .await;
         let (proposal, trace) = match drafted {
             Ok(x) => x,
@@ -291,7 +292,8 @@ impl Demo {
             values.insert(key, (!value.is_empty()).then_some(value));
         }
         let instance = self.asking.instance_url().to_string();
-        match apply_edit(&action.proposal, &schema, &values, &instance) {
+        let rule = self.actions.drafting().free_text_rule(YOU_NAME);
+        match apply_edit(&action.proposal, &schema, &values, &instance, &rule) {
             Err(errors) => {
                 for (key, message) in errors {
                     let owner = key_owner(&action.proposal, &key)

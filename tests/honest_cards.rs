@@ -65,3 +65,91 @@ async fn a_draft_with_nothing_to_write_has_no_approve_and_a_forced_click_writes_
     );
     assert_eq!(tasks(&bot), tasks_before, "no unlinked Task was created");
 }
+
+/// Creates a Lead straight in the sandbox, as if someone had logged it long ago.
+async fn existing_lead(bot: &Bot, description: &str) -> String {
+    let url = format!(
+        "{}/services/data/v62.0/sobjects/Lead/",
+        bot.sandbox.base_url().trim_end_matches('/')
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(crmbot::salesforce::sandbox::DEFAULT_TOKEN)
+        .json(
+            &serde_json::json!({"FirstName": "Daniel", "LastName": "Reed", "Company": "Apex Corp",
+                                  "Email": "daniel@apex.example", "Description": description}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["id"].as_str().expect("created").to_string()
+}
+
+fn description_of(bot: &Bot, id: &str) -> String {
+    bot.sandbox
+        .records("Lead")
+        .into_iter()
+        .find(|r| r.get("Id").and_then(Value::as_str) == Some(id))
+        .and_then(|r| {
+            r.get("Description")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn relogging_an_existing_lead_adds_to_its_description_dated_and_signed() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start(&reply).await;
+    bot.slack.set_name(REQUESTER, "Dana Lee");
+    let earlier = "Met at Dreamforce; budget approved for Q1.";
+    let id = existing_lead(&bot, earlier).await;
+
+    let (action, ts, blocks) = bot.log(&notes).await;
+    let text = card_text(&blocks);
+    assert!(text.contains("Update Lead"), "{text}");
+    assert!(
+        text.contains("added below the current text"),
+        "the card says the text is added: {text}"
+    );
+    assert!(text.contains("Dana Lee via crmbot"), "and signed: {text}");
+
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &action, &ts).await, 200);
+    wait_for_update(&bot, "the written card", "Approved by").await;
+    let now = description_of(&bot, &id);
+    let first = now.find(earlier).expect("what Salesforce held is kept");
+    let second = now
+        .find("Wants a demo of the enterprise plan next week")
+        .expect("the new text is there");
+    assert!(first < second, "added below: {now}");
+    assert!(now.contains("Dana Lee via crmbot"), "signed: {now}");
+    assert!(
+        now.contains(&chrono::Utc::now().date_naive().to_string()),
+        "dated: {now}"
+    );
+}
+
+#[tokio::test]
+async fn with_keep_an_existing_description_is_left_as_it_is() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start_with(&reply, |c| {
+        c.drafting.free_text_updates = crmbot::config::FreeTextUpdates::Keep;
+    })
+    .await;
+    let earlier = "Met at Dreamforce; budget approved for Q1.";
+    let id = existing_lead(&bot, earlier).await;
+
+    let (action, ts, blocks) = bot.log(&notes).await;
+    let text = card_text(&blocks);
+    assert!(
+        text.contains("Salesforce's text is kept"),
+        "the card says so: {text}"
+    );
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &action, &ts).await, 200);
+    wait_for_update(&bot, "the written card", "Approved by").await;
+    assert_eq!(description_of(&bot, &id), earlier);
+}

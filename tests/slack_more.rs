@@ -213,7 +213,7 @@ async fn healthz_answers() {
 #[tokio::test]
 async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_record() {
     let reply = json!({"records": [{"object": "Lead", "lookup": null, "link": null,
-        "fields": {"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp"}}]});
+        "fields": {"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp", "Title": "CTO"}}]});
     let bot = Bot::start(&reply.to_string()).await;
     // Two existing Leads match by name and company.
     let http = reqwest::Client::new();
@@ -231,7 +231,7 @@ async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_recor
             .unwrap();
         ids.push(created["id"].as_str().unwrap().to_string());
     }
-    let (id, ts, blocks) = bot.log("Met Kim Lee from Dup Corp").await;
+    let (id, ts, blocks) = bot.log("Met Kim Lee from Dup Corp, she is CTO now").await;
     let select = blocks
         .as_array()
         .unwrap()
@@ -295,6 +295,11 @@ async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_recor
     let patch = &composite["compositeRequest"][0];
     assert_eq!(patch["method"], "PATCH");
     assert!(patch["url"].as_str().unwrap().ends_with(&ids[1]));
+    assert_eq!(
+        patch["body"],
+        json!({"Title": "CTO"}),
+        "only what differs from the chosen record"
+    );
 }
 
 #[tokio::test]

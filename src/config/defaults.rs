@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::domain::free_text::FreeTextUpdates;
+
 use super::{
     Config, DraftingSettings, LlmSettings, ObjectConfig, ResponseFormat, SalesforceSettings,
     SlackSettings,
@@ -86,6 +88,7 @@ impl Default for DraftingSettings {
             hold_ungrounded: true,
             expire_after_days: 7,
             meeting_task: true,
+            free_text_updates: FreeTextUpdates::Append,
         }
     }
 }

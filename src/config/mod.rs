@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
 
 /// Everything crmbot can be told.
@@ -142,6 +143,9 @@ pub struct DraftingSettings {
     /// the deal of the draft. It carries the action's marker, which lets a restart tell
     /// whether an interrupted write reached Salesforce.
     pub meeting_task: bool,
+    /// What an update does to free text Salesforce already holds: `append` (below it,
+    /// dated and signed) or `keep` (leave it as it is). Never replace.
+    pub free_text_updates: FreeTextUpdates,
 }
 
 /// One allowed object, as the admin configures it.

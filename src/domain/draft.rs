@@ -190,6 +190,9 @@ pub enum IssueKind {
     NotFound,
     /// The reply's shape was wrong somewhere (a record that is not an object, ...).
     Malformed,
+    /// Free text Salesforce already holds is kept; the new text is not written
+    /// (`drafting.free_text_updates`).
+    FreeTextKept,
 }
 
 impl Issue {

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::free_text::{FreeTextRule, guard};
 use super::proposal::{Proposal, ProposedField, ProposedRecord, record_url, same};
 use super::write::record_name;
 use crate::domain::draft::IssueKind;
+use crate::domain::resolve::row_value;
 use crate::domain::schema::{CrmSchema, FieldKind, FieldSchema};
 use crate::domain::validate::validate_edit;
 
@@ -142,7 +144,9 @@ pub fn edit_form(proposal: &Proposal, revision: u32, schema: &CrmSchema) -> Edit
                         key: field_key(i, &f.name),
                         name: f.name.clone(),
                         label: f.label.clone(),
-                        value: current.and_then(|p| form_value(&p.value)),
+                        // For free text added below Salesforce's, only the addition.
+                        value: current
+                            .and_then(|p| p.added.clone().or_else(|| form_value(&p.value))),
                         required: needed,
                         input,
                     });
@@ -209,6 +213,7 @@ pub fn apply_edit(
     schema: &CrmSchema,
     values: &EditValues,
     instance_url: &str,
+    rule: &FreeTextRule,
 ) -> Result<Proposal, EditErrors> {
     let form = edit_form(proposal, 0, schema);
     let mut next = proposal.clone();
@@ -252,6 +257,16 @@ pub fn apply_edit(
             .cloned()
             .collect();
         for d in &draft.fields {
+            // Free text already added below Salesforce's, and not changed in the form.
+            if let Some(prev) = record
+                .fields
+                .iter()
+                .find(|p| p.name == d.name && p.added.is_some())
+                .filter(|p| p.added.as_deref().map(str::trim) == Some(d.value.display().trim()))
+            {
+                fields.push(prev.clone());
+                continue;
+            }
             let old = old.get(&d.name).cloned().flatten();
             let value = d.value.to_json();
             let changed = old.as_ref().is_none_or(|o| !same(o, &d.value));
@@ -269,6 +284,7 @@ pub fn apply_edit(
                 },
                 include: true,
                 changed,
+                added: None,
             });
         }
         fields.sort_by_key(|p| object.fields.iter().position(|f| f.name == p.name));
@@ -286,6 +302,7 @@ pub fn apply_edit(
     if !errors.is_empty() {
         return Err(errors);
     }
+    guard(&mut next, schema, rule);
     next.blocked =
         next.issues.iter().any(|x| x.is_blocking()) || next.records.iter().any(|r| r.blocked);
     Ok(next)
@@ -298,6 +315,8 @@ pub fn apply_choice(
     key: &str,
     value: &str,
     instance_url: &str,
+    schema: &CrmSchema,
+    rule: &FreeTextRule,
 ) -> Result<Proposal, EditErrors> {
     let index = key
         .strip_prefix('r')
@@ -313,6 +332,8 @@ pub fn apply_choice(
     if !errors.is_empty() {
         return Err(errors);
     }
+    guard(&mut next, schema, rule);
+    let record = &mut next.records[index];
     record.blocked = record.issues.iter().any(|x| x.is_blocking());
     next.blocked =
         next.issues.iter().any(|x| x.is_blocking()) || next.records.iter().any(|r| r.blocked);
@@ -338,15 +359,23 @@ fn apply_choices(
             Some(id) if record.candidates.iter().any(|c| c.id == id) => {
                 record.action = "update".into();
                 record.url = Some(record_url(instance_url, &record.object, &id));
-                record.id = Some(id);
                 record.matched_by = Some("chosen".into());
                 record
                     .issues
                     .retain(|x| !(x.kind == IssueKind::Ambiguous && x.field.is_none()));
+                // The chosen record's values, as the duplicate check read them.
+                let current = record
+                    .candidates
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.current.clone())
+                    .unwrap_or_default();
                 for f in &mut record.fields {
-                    f.old = Some(Value::Null);
-                    f.changed = true;
+                    let old = row_value(&current, &f.name).unwrap_or(Value::Null);
+                    f.changed = !same_json(&old, &f.value);
+                    f.old = Some(old);
                 }
+                record.id = Some(id);
             }
             // Not chosen yet: it stays undecided (and the draft blocked).
             None => {}
@@ -381,6 +410,14 @@ fn apply_choices(
     }
 }
 
+/// Equal values as Salesforce would see them (a number as 25000 or 25000.0).
+fn same_json(old: &Value, new: &Value) -> bool {
+    match (old, new) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    }
+}
+
 fn is_value_issue(kind: IssueKind) -> bool {
     matches!(
         kind,
@@ -408,6 +445,13 @@ mod tests {
         crate::domain::validate::tests::schema()
     }
 
+    fn rule() -> FreeTextRule {
+        FreeTextRule {
+            mode: crate::domain::free_text::FreeTextUpdates::Append,
+            author: "Dana Lee".into(),
+        }
+    }
+
     fn ambiguous() -> Proposal {
         let mut r = record(
             "Contact",
@@ -418,10 +462,12 @@ mod tests {
             Candidate {
                 id: "003A".into(),
                 label: "Kim Lee (Globex)".into(),
+                current: Default::default(),
             },
             Candidate {
                 id: "003B".into(),
                 label: "Kim Lee (Initech)".into(),
+                current: Default::default(),
             },
         ];
         r.issues.push(Issue::blocking(
@@ -467,7 +513,7 @@ mod tests {
         let mut values = EditValues::new();
         values.insert("r0.choose.record".into(), Some("003B".into()));
         values.insert("r0.LastName".into(), Some("Lee".into()));
-        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap();
+        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme", &rule()).unwrap();
         let r = &p.records[0];
         assert_eq!(r.action, "update");
         assert_eq!(r.id.as_deref(), Some("003B"));
@@ -482,15 +528,43 @@ mod tests {
     fn a_choice_on_the_card_changes_only_the_choice() {
         let mut p = ambiguous();
         p.records[0].fields[0].include = false;
-        let next = apply_choice(&p, "r0.choose.record", "003A", "https://acme").unwrap();
+        let next = apply_choice(
+            &p,
+            "r0.choose.record",
+            "003A",
+            "https://acme",
+            &schema(),
+            &rule(),
+        )
+        .unwrap();
         assert_eq!(next.records[0].id.as_deref(), Some("003A"));
         assert!(
             !next.records[0].fields[0].include,
             "a held-back value stays held back"
         );
         assert!(!next.blocked);
-        assert!(apply_choice(&p, "r0.choose.record", "nope", "https://acme").is_err());
-        assert!(apply_choice(&p, "r7.choose.record", "003A", "https://acme").is_err());
+        assert!(
+            apply_choice(
+                &p,
+                "r0.choose.record",
+                "nope",
+                "https://acme",
+                &schema(),
+                &rule()
+            )
+            .is_err()
+        );
+        assert!(
+            apply_choice(
+                &p,
+                "r7.choose.record",
+                "003A",
+                "https://acme",
+                &schema(),
+                &rule()
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -502,10 +576,12 @@ mod tests {
             Candidate {
                 id: "001A".into(),
                 label: "Globex (Chicago)".into(),
+                current: Default::default(),
             },
             Candidate {
                 id: "001B".into(),
                 label: "Globex (Berlin)".into(),
+                current: Default::default(),
             },
         ];
         p.records[0].links.push(l);
@@ -514,26 +590,132 @@ mod tests {
             Some("AccountId"),
             "2 existing Account records could be its AccountId",
         ));
-        let chosen = apply_choice(&p, "r0.choose.record", "003A", "https://acme").unwrap();
+        let chosen = apply_choice(
+            &p,
+            "r0.choose.record",
+            "003A",
+            "https://acme",
+            &schema(),
+            &rule(),
+        )
+        .unwrap();
         assert!(
             chosen.blocked,
             "the link is still open: {:?}",
             chosen.records[0].issues
         );
-        let linked = apply_choice(&chosen, "r0.choose.AccountId", "001B", "https://acme").unwrap();
+        let linked = apply_choice(
+            &chosen,
+            "r0.choose.AccountId",
+            "001B",
+            "https://acme",
+            &schema(),
+            &rule(),
+        )
+        .unwrap();
         assert_eq!(linked.records[0].links[0].id.as_deref(), Some("001B"));
         assert!(!linked.blocked, "{:?}", linked.records[0].issues);
+    }
+
+    #[test]
+    fn choosing_an_existing_record_adds_to_its_free_text_instead_of_replacing_it() {
+        let mut p = ambiguous();
+        p.records[0]
+            .fields
+            .push(field("Description", json!("Wants a pilot.")));
+        p.records[0].candidates[1].current = json!({"Id": "003B", "LastName": "Lee",
+            "Description": "Budget approved."})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let next = apply_choice(
+            &p,
+            "r0.choose.record",
+            "003B",
+            "https://acme",
+            &schema(),
+            &rule(),
+        )
+        .unwrap();
+        let r = &next.records[0];
+        assert!(!r.fields[0].changed, "LastName is what Salesforce has");
+        assert_eq!(r.fields[0].old, Some(json!("Lee")));
+        let d = &r.fields[1];
+        assert_eq!(
+            d.value,
+            json!("Budget approved.\n\n[2026-11-25 · Dana Lee via crmbot]\nWants a pilot.")
+        );
+    }
+
+    #[test]
+    fn an_edit_keeps_an_added_text_it_did_not_touch_and_signs_one_it_changed() {
+        let mut p = ambiguous();
+        p.records[0]
+            .fields
+            .push(field("Description", json!("Wants a pilot.")));
+        p.records[0].candidates[1].current = json!({"Id": "003B", "LastName": "Lee",
+            "Description": "Budget approved."})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let chosen = apply_choice(
+            &p,
+            "r0.choose.record",
+            "003B",
+            "https://acme",
+            &schema(),
+            &rule(),
+        )
+        .unwrap();
+        let form = edit_form(&chosen, 2, &schema());
+        let shown = form.records[0]
+            .fields
+            .iter()
+            .find(|f| f.name == "Description")
+            .unwrap();
+        assert_eq!(
+            shown.value.as_deref(),
+            Some("Wants a pilot."),
+            "only the addition"
+        );
+        let mut values: EditValues = form.records[0]
+            .fields
+            .iter()
+            .map(|f| (f.key.clone(), f.value.clone()))
+            .collect();
+        let kept = apply_edit(&chosen, &schema(), &values, "https://acme", &rule()).unwrap();
+        let d = |p: &Proposal| {
+            p.records[0]
+                .fields
+                .iter()
+                .find(|f| f.name == "Description")
+                .unwrap()
+                .value
+                .clone()
+        };
+        assert_eq!(d(&kept), d(&chosen));
+        values.insert("r0.Description".into(), Some("Wants a pilot in Q1.".into()));
+        let editor = FreeTextRule {
+            author: "Sam Ortiz".into(),
+            ..rule()
+        };
+        let changed = apply_edit(&chosen, &schema(), &values, "https://acme", &editor).unwrap();
+        assert_eq!(
+            d(&changed),
+            json!("Budget approved.\n\n[2026-11-25 · Sam Ortiz via crmbot]\nWants a pilot in Q1.")
+        );
     }
 
     #[test]
     fn an_open_choice_stays_blocked_and_an_unknown_one_is_an_inline_error() {
         let mut values = EditValues::new();
         values.insert("r0.LastName".into(), Some("Lee".into()));
-        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap();
+        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme", &rule()).unwrap();
         assert_eq!(p.records[0].action, "ambiguous");
         assert!(p.blocked);
         values.insert("r0.choose.record".into(), Some("003Z".into()));
-        let errors = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap_err();
+        let errors =
+            apply_edit(&ambiguous(), &schema(), &values, "https://acme", &rule()).unwrap_err();
         assert_eq!(
             errors.get("r0.choose.record").map(String::as_str),
             Some("Choose one of the listed records")

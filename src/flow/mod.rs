@@ -6,6 +6,7 @@ pub mod actions;
 pub mod ask;
 pub mod drafting;
 pub mod edit;
+pub mod free_text;
 pub mod proposal;
 pub mod query_schema;
 mod recover;

@@ -66,6 +66,10 @@ pub struct ProposedField {
     pub include: bool,
     /// False for an update that would not change the current value.
     pub changed: bool,
+    /// Free text of an update added below what Salesforce holds (dated and signed): the new
+    /// text alone, while `value` is the whole text sent. See `drafting.free_text_updates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,6 +197,7 @@ pub fn propose_records(
                         old,
                         include: f.include,
                         changed,
+                        added: None,
                     }
                 })
                 .collect();

@@ -98,6 +98,10 @@ fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
         .unwrap_or(0);
     for f in &r.fields {
         let value = match (&f.old, f.changed) {
+            _ if f.added.is_some() => format!(
+                "(added below the current text) {}",
+                f.display.replace('\n', " ")
+            ),
             (Some(old), true) => format!("{} → {}", show(old), f.display),
             (Some(_), false) => format!("{} (unchanged)", f.display),
             (None, _) => f.display.clone(),

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::templates::{TemplateError, Templates};
 use crate::domain::action::ActionState;
-use crate::domain::draft::Severity;
+use crate::domain::draft::{IssueKind, Severity};
 use crate::domain::validate::show_number;
 use crate::flow::action::{PendingAction, capitalise};
 use crate::flow::edit::{CREATE_NEW, NO_LINK, choice_key};
@@ -477,6 +477,15 @@ fn choices(index: usize, r: &ProposedRecord) -> Vec<ChoiceView> {
 
 fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
     let value = esc(&cut(&f.display, VALUE_CHARS));
+    if f.added.is_some() && f.include {
+        return cut(
+            &format!(
+                "*{}* _(added below the current text)_\n{value}",
+                esc(&f.label)
+            ),
+            1_900,
+        );
+    }
     let shown = match (&f.old, r.action.as_str()) {
         (Some(old), "update") if f.changed => {
             let old = match old {
@@ -490,10 +499,14 @@ fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
         (Some(_), "update") => format!("{value} (no change)"),
         _ => value,
     };
-    let held = if f.include {
-        ""
-    } else {
-        " _(not written; Edit to keep)_"
+    let kept = r
+        .issues
+        .iter()
+        .any(|i| i.kind == IssueKind::FreeTextKept && i.field.as_deref() == Some(f.name.as_str()));
+    let held = match (f.include, kept) {
+        (true, _) => "",
+        (false, true) => " _(not written: Salesforce's text is kept)_",
+        (false, false) => " _(not written; Edit to keep)_",
     };
     cut(&format!("*{}*\n{shown}{held}", esc(&f.label)), 1_900)
 }

@@ -148,7 +148,8 @@ impl LogJob {
         let today = Utc::now().date_naive();
         let notes = Notes::new(self.notes.clone());
         let drafting = app.actions.drafting();
-        let proposal = match drafting.draft_traced(&notes, today).await {
+        let author = app.web.user_name(&self.user).await;
+        let proposal = match drafting.draft_traced(&notes, today, &author).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "drafting failed");

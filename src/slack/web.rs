@@ -13,6 +13,8 @@ use tracing::warn;
 
 /// Retries of a call Slack rate-limited.
 const RATE_LIMIT_RETRIES: u32 = 3;
+/// People whose names are kept (for an hour) at most.
+const NAMES_CACHED: u64 = 10_000;
 /// Longest wait for one Retry-After.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -86,6 +88,8 @@ pub struct SlackWeb {
     client: Arc<SlackHyperClient>,
     token: SlackApiToken,
     http: reqwest::Client,
+    /// Slack user id -> name, for signing free text added in Salesforce.
+    names: moka::future::Cache<String, String>,
 }
 
 impl SlackWeb {
@@ -108,6 +112,10 @@ impl SlackWeb {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
             http,
+            names: moka::future::Cache::builder()
+                .max_capacity(NAMES_CACHED)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
         })
     }
 
@@ -138,6 +146,33 @@ impl SlackWeb {
             team: me.team,
             user: me.user,
         })
+    }
+
+    /// A person's name as their Slack profile gives it (real name, else display name), to
+    /// sign what crmbot writes for them. Cached for an hour; `Slack user U…` when Slack
+    /// cannot say.
+    pub async fn user_name(&self, user: &str) -> String {
+        if let Some(name) = self.names.get(user).await {
+            return name;
+        }
+        let request = SlackApiUsersInfoRequest::new(user.into());
+        let found = call!(self, "users.info", |s| s.users_info(&request).await)
+            .ok()
+            .and_then(|info| {
+                let profile = info.user.profile?;
+                profile
+                    .real_name
+                    .filter(|n| !n.trim().is_empty())
+                    .or(profile.display_name)
+                    .filter(|n| !n.trim().is_empty())
+            });
+        match found {
+            Some(name) => {
+                self.names.insert(user.to_string(), name.clone()).await;
+                name
+            }
+            None => format!("Slack user {user}"),
+        }
     }
 
     /// The email on a user's Slack profile (needs users:read.email).

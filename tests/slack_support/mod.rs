@@ -46,6 +46,8 @@ struct FakeState {
     ts: Arc<AtomicU64>,
     /// users.info: Slack user id -> profile email.
     emails: Arc<Mutex<HashMap<String, String>>>,
+    /// users.info: Slack user id -> profile real name.
+    names: Arc<Mutex<HashMap<String, String>>>,
     /// What apps.connections.open hands out (Socket Mode).
     socket_url: Arc<Mutex<Option<String>>>,
 }
@@ -107,6 +109,15 @@ impl FakeSlack {
             .lock()
             .expect("emails")
             .insert(user.to_string(), email.to_string());
+    }
+
+    /// users.info answers this real name for `user`.
+    pub fn set_name(&self, user: &str, name: &str) {
+        self.state
+            .names
+            .lock()
+            .expect("names")
+            .insert(user.to_string(), name.to_string());
     }
 
     pub fn response_url(&self) -> String {
@@ -179,12 +190,14 @@ async fn api(
         },
         "users.info" => {
             let user = parsed["user"].as_str().unwrap_or("").to_string();
-            match state.emails.lock().expect("emails").get(&user) {
-                Some(email) => {
-                    json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
-                    "profile": {"email": email, "real_name": "X"}}})
-                }
-                None => json!({"ok": false, "error": "user_not_found"}),
+            let email = state.emails.lock().expect("emails").get(&user).cloned();
+            let name = state.names.lock().expect("names").get(&user).cloned();
+            if email.is_none() && name.is_none() {
+                json!({"ok": false, "error": "user_not_found"})
+            } else {
+                json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
+                "real_name": name.clone().unwrap_or_else(|| "X".into()),
+                "profile": {"email": email, "real_name": name.unwrap_or_else(|| "X".into())}}})
             }
         }
         "views.open" => {

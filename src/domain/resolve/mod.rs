@@ -59,6 +59,9 @@ pub struct Candidate {
     pub id: String,
     /// A human label such as "Daniel Reed (daniel@apex.example)".
     pub label: String,
+    /// Its current values, so that choosing it shows old -> new and keeps its free text.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub current: Map<String, Value>,
 }
 
 /// How a parent named in `link` (or implied for a Task) was resolved.
@@ -249,13 +252,15 @@ fn candidate(row: &Map<String, Value>) -> Candidate {
         .or_else(|| text("Company"))
         .or_else(|| text("Account.Name"));
     let id = row_id(row);
+    let mut current = row.clone();
+    current.remove("attributes");
     let label = match (name, detail) {
         (Some(n), Some(d)) => format!("{n} ({d})"),
         (Some(n), None) => n,
         (None, Some(d)) => d,
         (None, None) => id.clone(),
     };
-    Candidate { id, label }
+    Candidate { id, label, current }
 }
 
 /// Adjusts a record's fields and issues to its action: an update needs no required fields
