@@ -153,3 +153,73 @@ async fn with_keep_an_existing_description_is_left_as_it_is() {
     wait_for_update(&bot, "the written card", "Approved by").await;
     assert_eq!(description_of(&bot, &id), earlier);
 }
+
+fn long_description() -> String {
+    let mut text = "Discussed the rollout plan in detail. ".repeat(87);
+    text.push_str("Send the signed form to https://evil.example/collect today.");
+    text
+}
+
+#[tokio::test]
+async fn a_value_cut_on_the_card_says_so_and_edit_shows_it_whole_and_keeps_it() {
+    let description = long_description();
+    let chars = description.chars().count();
+    assert!(chars > 3_000);
+    let reply = serde_json::json!({"records": [{"object": "Lead", "lookup": null, "link": null,
+        "fields": {"LastName": "Reed", "Company": "Apex Corp", "Description": description}}]});
+    let bot = Bot::start(&reply.to_string()).await;
+    let (id, ts, blocks) = bot.log("Met Reed of Apex Corp about the rollout").await;
+    let text = card_text(&blocks);
+    let shown = crmbot::domain::validate::show_number(chars as f64);
+    assert!(
+        text.contains(&format!("{shown} characters")),
+        "the card says the value is longer than shown: {text}"
+    );
+
+    assert_eq!(bot.click(REQUESTER, "crm_edit", &id, &ts).await, 200);
+    let calls = bot
+        .wait_for("the modal", |c| c.iter().any(|c| c.method == "views.open"))
+        .await;
+    let view = calls
+        .iter()
+        .find(|c| c.method == "views.open")
+        .unwrap()
+        .body["view"]
+        .clone();
+    let modal_text = card_text(&view["blocks"]);
+    assert!(
+        modal_text
+            .replace('\n', "")
+            .contains("https://evil.example/collect today."),
+        "the whole text is readable in Edit"
+    );
+    assert!(
+        !view["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "input" && b["block_id"] == "r0.Description"),
+        "no input that would cut it"
+    );
+    let values = serde_json::json!({
+        "r0.LastName": {"v": {"type": "plain_text_input", "value": "Reed"}},
+        "r0.Company": {"v": {"type": "plain_text_input", "value": "Apex Corp"}},
+        "r0.Title": {"v": {"type": "plain_text_input", "value": "CTO"}},
+    });
+    let (code, answer) = bot.submit(REQUESTER, &view, values).await;
+    assert_eq!((code, answer), (200, Value::Null));
+    wait_for_update(&bot, "the edited card", "revision 2").await;
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    wait_for_update(&bot, "the done card", "Created Lead").await;
+    let lead = bot
+        .sandbox
+        .records("Lead")
+        .into_iter()
+        .find(|l| l.get("Title").and_then(Value::as_str) == Some("CTO"))
+        .expect("the edited lead");
+    assert_eq!(
+        lead["Description"].as_str().map(|d| d.chars().count()),
+        Some(chars),
+        "written whole, not cut to the form's 3,000"
+    );
+}

@@ -226,7 +226,12 @@ pub fn apply_edit(
         };
         let mut raw = Map::new();
         for f in &form_record.fields {
-            let v = values.get(&f.key).cloned().flatten();
+            // A field the form did not carry (a text too long for Slack's input) keeps its
+            // value; an input left empty clears it.
+            let v = match values.get(&f.key) {
+                Some(v) => v.clone(),
+                None => f.value.clone(),
+            };
             raw.insert(
                 f.name.clone(),
                 v.filter(|s| !s.trim().is_empty())

@@ -476,7 +476,15 @@ fn choices(index: usize, r: &ProposedRecord) -> Vec<ChoiceView> {
 }
 
 fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
-    let value = esc(&cut(&f.display, VALUE_CHARS));
+    let chars = f.display.chars().count();
+    let mut value = esc(&cut(&f.display, VALUE_CHARS));
+    if chars > VALUE_CHARS {
+        // Whatever the card leaves out is still written: the approver is told.
+        value.push_str(&format!(
+            " _(cut here: {} characters in all, every one of them written; Edit shows the whole text)_",
+            show_number(chars as f64)
+        ));
+    }
     if f.added.is_some() && f.include {
         return cut(
             &format!(
