@@ -223,3 +223,23 @@ async fn a_value_cut_on_the_card_says_so_and_edit_shows_it_whole_and_keeps_it() 
         "written whole, not cut to the form's 3,000"
     );
 }
+
+#[tokio::test]
+async fn a_mention_in_the_notes_never_pings_the_channel() {
+    let reply = serde_json::json!({"records": [{"object": "Lead", "lookup": null, "link": null,
+        "fields": {"LastName": "<!channel> Reed", "Company": "<!here> Corp"}}]});
+    let bot = Bot::start(&reply.to_string()).await;
+    let (id, ts, _) = bot.log("Met <!channel> Reed of <!here> Corp").await;
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    wait_for_update(&bot, "the done card", "Created Lead").await;
+    for call in bot.slack.calls() {
+        let text = call.body["text"].as_str().unwrap_or("");
+        for mention in ["<!channel>", "<!here>"] {
+            assert!(
+                !text.contains(mention),
+                "{} notification text pings: {text}",
+                call.method
+            );
+        }
+    }
+}

@@ -127,12 +127,13 @@ pub fn render_card(
     Ok(Card { text, blocks })
 }
 
+/// The notification text: mrkdwn too, so names from the notes are escaped.
 fn fallback_text(a: &PendingAction) -> String {
     let names = a
         .proposal
         .records
         .iter()
-        .map(|r| format!("{} {}", r.label, record_name(r)))
+        .map(|r| esc(&format!("{} {}", r.label, record_name(r))))
         .collect::<Vec<_>>()
         .join(", ");
     let text = match a.state {
@@ -142,7 +143,7 @@ fn fallback_text(a: &PendingAction) -> String {
             "Written to Salesforce: {}",
             a.written
                 .iter()
-                .map(|w| format!("{} {} {}", w.outcome, w.label, w.name))
+                .map(|w| esc(&format!("{} {} {}", w.outcome, w.label, w.name)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
 use super::app::SlackApp;
-use super::cards::{cut, render_card};
+use super::cards::{cut, esc, render_card};
 use super::verify::verify;
 use crate::domain::notes::Notes;
 use crate::flow::action::Place;
@@ -129,7 +129,10 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
             )
         }
-        other => ephemeral(&format!("I don't know `{}`.\n\n{USAGE}", cut(other, 40))),
+        other => ephemeral(&format!(
+            "I don't know `{}`.\n\n{USAGE}",
+            esc(&cut(other, 40))
+        )),
     }
 }
 
@@ -155,7 +158,7 @@ impl LogJob {
                 warn!(error = %e, "drafting failed");
                 self.tell(&format!(
                     ":x: {e}\nNothing was stored. Your notes, to try again:\n```{}```",
-                    cut(&self.notes.replace("```", "'''"), 2_500)
+                    esc(&cut(&self.notes.replace("```", "'''"), 2_500))
                 ))
                 .await;
                 return;

@@ -228,7 +228,7 @@ impl SlackWeb {
         let request = SlackApiChatPostEphemeralRequest::new(
             channel.into(),
             user.into(),
-            SlackMessageContent::new().with_text(text.to_string()),
+            SlackMessageContent::new().with_text(defuse(text)),
         )
         .opt_thread_ts(thread_ts.map(Into::into));
         call!(self, "chat.postEphemeral", |s| s
@@ -248,10 +248,14 @@ impl SlackWeb {
     /// Posts to a `response_url` (absolute, from the payload). Plain JSON: slack-morphism's
     /// webhook request cannot say `response_type`.
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        let mut body = body.clone();
+        if let Some(text) = body["text"].as_str() {
+            body["text"] = Value::String(defuse(text));
+        }
         let answer = self
             .http
             .post(response_url)
-            .json(body)
+            .json(&body)
             .send()
             .await
             .map_err(|e| SlackError::Transport(e.to_string()))?;
@@ -265,12 +269,38 @@ impl SlackWeb {
     }
 }
 
+/// Disarms `<!channel>`, `<!here>`, `<!everyone>` and user-group mentions in a message's
+/// text. crmbot never sends one itself, so one found here came from someone's notes or a
+/// record; escaping every text is the callers' job, this is the last line.
+pub fn defuse(text: &str) -> String {
+    static BROADCAST: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)<(!(?:channel|here|everyone|group|subteam\^))")
+            .expect("static regex")
+    });
+    BROADCAST.replace_all(text, "&lt;$1").into_owned()
+}
+
 fn content(text: &str, blocks: Option<&Value>) -> Result<SlackMessageContent, SlackError> {
-    let mut content = SlackMessageContent::new().with_text(text.to_string());
+    let mut content = SlackMessageContent::new().with_text(defuse(text));
     if let Some(blocks) = blocks {
         let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())
             .map_err(|e| SlackError::Shape(format!("blocks do not fit Block Kit: {e}")))?;
         content = content.with_blocks(blocks);
     }
     Ok(content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defuse;
+
+    #[test]
+    fn broadcasts_are_disarmed_and_crmbots_own_mentions_kept() {
+        assert_eq!(
+            defuse("hi <!channel> and <!HERE|here> <!subteam^S1>"),
+            "hi &lt;!channel> and &lt;!HERE|here> &lt;!subteam^S1>"
+        );
+        let own = "Only <@U0REQ> can approve; expires <!date^1700000000^{date}|x>";
+        assert_eq!(defuse(own), own);
+    }
 }
