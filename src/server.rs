@@ -18,6 +18,7 @@ use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::slack::cards::CardSettings;
 use crate::slack::interactions::show;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
@@ -144,6 +145,9 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         store,
         jobs: Jobs::new(config.slack.workers),
         max_notes_chars: config.drafting.max_notes_chars,
+        card: CardSettings {
+            notes_excerpt_chars: config.slack.notes_excerpt_chars,
+        },
     };
 
     // Writes a previous run left in the middle: completed or failed, never written twice.

@@ -3,6 +3,9 @@
 
 use super::{Config, ConfigError, ask};
 
+/// The most of the notes a card quotes (a context element holds 3,000 characters, escaped).
+const MAX_EXCERPT_CHARS: usize = 1_500;
+
 impl Config {
     /// Checks that hold for every command.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
@@ -46,6 +49,15 @@ impl Config {
                 message: format!(
                     "need 1 <= default_limit <= max_limit <= {}",
                     ask::LIMIT_CEILING
+                ),
+            });
+        }
+        if self.slack.notes_excerpt_chars > MAX_EXCERPT_CHARS {
+            return Err(ConfigError::Invalid {
+                key: "slack.notes_excerpt_chars".into(),
+                message: format!(
+                    "{} is more than a card can quote; use 0 to {MAX_EXCERPT_CHARS}",
+                    self.slack.notes_excerpt_chars
                 ),
             });
         }

@@ -40,6 +40,7 @@ impl Default for SlackSettings {
             approvers: Vec::new(),
             workers: 8,
             blocks_dir: None,
+            notes_excerpt_chars: 280,
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct SlackSettings {
     /// A folder whose `card.json.j2` / `edit_modal.json.j2` replace the built-in Block Kit
     /// templates.
     pub blocks_dir: Option<PathBuf>,
+    /// Characters of the meeting notes the card quotes in the channel; 0 quotes none.
+    pub notes_excerpt_chars: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

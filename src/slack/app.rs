@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, error};
 
+use super::cards::CardSettings;
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
 use crate::flow::actions::Actions;
@@ -28,6 +29,7 @@ pub struct SlackApp {
     pub store: Store,
     pub jobs: Jobs,
     pub max_notes_chars: usize,
+    pub card: CardSettings,
 }
 
 /// Background work with bounded concurrency; `drain` waits for what is running.

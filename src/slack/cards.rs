@@ -23,7 +23,6 @@ const TEXT_BUDGET: usize = 11_000;
 const VALUE_CHARS: usize = 300;
 const HEADER_CHARS: usize = 150;
 const CONTEXT_CHARS: usize = 1_900;
-const EXCERPT_CHARS: usize = 280;
 
 /// A card ready for chat.postMessage / chat.update.
 #[derive(Debug, Clone)]
@@ -116,12 +115,28 @@ pub fn slack_time(at: DateTime<Utc>) -> String {
     )
 }
 
+/// How the card is drawn, from `[slack]` in crmbot.toml.
+#[derive(Debug, Clone)]
+pub struct CardSettings {
+    /// Characters of the notes quoted on the card (the channel sees them); 0 for none.
+    pub notes_excerpt_chars: usize,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        CardSettings {
+            notes_excerpt_chars: 280,
+        }
+    }
+}
+
 pub fn render_card(
     templates: &Templates,
     action: &PendingAction,
     now: DateTime<Utc>,
+    settings: &CardSettings,
 ) -> Result<Card, TemplateError> {
-    let view = card_view(action, now);
+    let view = card_view(action, now, settings);
     let text = fallback_text(action);
     let blocks = templates.render("card", &view)?;
     Ok(Card { text, blocks })
@@ -154,7 +169,7 @@ fn fallback_text(a: &PendingAction) -> String {
     cut(&text, 2_000)
 }
 
-fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
+fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> CardView {
     let p = &a.proposal;
     let header = match (a.state, p.records.as_slice()) {
         (ActionState::Done, _) => "Written to Salesforce".to_string(),
@@ -199,11 +214,13 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);
     }
-    let excerpt = Some(format!(
-        "From <@{}>'s notes: “{}”",
-        a.requester,
-        esc(&cut(a.notes.trim(), EXCERPT_CHARS))
-    ));
+    let excerpt = (settings.notes_excerpt_chars > 0).then(|| {
+        format!(
+            "From <@{}>'s notes: “{}”",
+            a.requester,
+            esc(&cut(a.notes.trim(), settings.notes_excerpt_chars))
+        )
+    });
     let buttons = matches!(a.state, ActionState::Drafted | ActionState::Failed);
     if nothing && buttons {
         problems.insert(

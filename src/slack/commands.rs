@@ -181,7 +181,7 @@ impl LogJob {
         };
         let span = tracing::info_span!("action", id = %action.id);
         let _enter = span.enter();
-        let card = match render_card(&app.templates, &action, Utc::now()) {
+        let card = match render_card(&app.templates, &action, Utc::now(), &app.card) {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "card template failed");

@@ -264,7 +264,7 @@ pub async fn show(app: &SlackApp, action: &PendingAction) {
     let Some(ts) = &action.card_ts else {
         return;
     };
-    match render_card(&app.templates, action, Utc::now()) {
+    match render_card(&app.templates, action, Utc::now(), &app.card) {
         Ok(card) => {
             if let Err(e) = app
                 .web
