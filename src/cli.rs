@@ -48,7 +48,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     options.extra_schema = args.schema;
     sandbox::run(options, args.listen)
         .await
-        .context("sandbox")?;
+        .with_context(|| format!("sandbox on {}", args.listen))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,8 +71,9 @@ pub async fn extract(
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_string())
         .unwrap_or_default();
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).map_err(|e| {
+        anyhow::anyhow!("{e} (see the README's Salesforce authentication, or try --sandbox)")
+    })?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let drafting = Drafting::new(
         client.clone(),
@@ -134,8 +135,9 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
     } else {
         None
     };
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).map_err(|e| {
+        anyhow::anyhow!("{e} (see the README's Salesforce authentication, or try --sandbox)")
+    })?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let asking = crmbot::flow::ask::Asking::new(client, Arc::new(llm), config.ask.clone());
     let asker = CliAsker(args.as_email.clone());

@@ -13,6 +13,7 @@
 //! * `flow`: the use cases (drafting today), used by every front end.
 //! * `store`: sled storage; today the hash-chained audit log.
 //! * `doctor`: checks every configured part and says how to fix what is wrong.
+//! * `net`: what every outbound call shares: bounded reads, plain-words connection errors.
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
 //! `salesforce` knows nothing of Slack.
@@ -22,6 +23,7 @@ pub mod doctor;
 pub mod domain;
 pub mod flow;
 pub mod llm;
+pub mod net;
 pub mod salesforce;
 pub mod server;
 pub mod slack;

@@ -36,9 +36,10 @@ const EXPIRY_TICK: Duration = Duration::from_secs(300);
 pub enum ServeError {
     #[error("{0} is required for `crmbot serve`")]
     Missing(&'static str),
-    #[error("Salesforce: {0}")]
+    /// Salesforce's and the model's errors name their part already.
+    #[error("{0}")]
     Salesforce(SalesforceError),
-    #[error("model: {0}")]
+    #[error("{0}")]
     Llm(LlmError),
     #[error("{0}")]
     Store(StoreError),

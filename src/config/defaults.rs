@@ -61,6 +61,7 @@ impl Default for SalesforceSettings {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             max_rows: 2000,
+            max_response_bytes: 20_000_000,
         }
     }
 }

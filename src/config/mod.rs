@@ -85,6 +85,8 @@ pub struct SalesforceSettings {
     pub max_retries: u32,
     /// Most rows a query returns across pages.
     pub max_rows: usize,
+    /// Largest answer read from Salesforce, in bytes; a larger one is refused unread.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -42,7 +42,8 @@ pub enum DraftError {
     Llm(#[from] LlmError),
     #[error("Could not draft a record: the model's reply did not have the expected shape ({0}).")]
     Reply(#[from] ReplyError),
-    #[error("Salesforce: {0}")]
+    /// Every Salesforce error names Salesforce already.
+    #[error("{0}")]
     Salesforce(#[from] SalesforceError),
 }
 

@@ -59,6 +59,7 @@ impl Anthropic {
                 }
             },
             self.max_retries,
+            &self.base_url,
         )
         .await?;
         match answer["stop_reason"].as_str() {

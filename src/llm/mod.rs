@@ -110,13 +110,17 @@ pub enum LlmError {
     RateLimited { retry_after_secs: Option<u64> },
     #[error("the model provider answered {status}: {message}")]
     Provider { status: u16, message: String },
-    #[error("the model did not answer in time")]
+    #[error("the model did not answer in time (llm.timeout); try again, or choose a faster LLM_MODEL")]
     Timeout,
-    #[error("cannot reach the model: {0}")]
-    Transport(String),
+    #[error(
+        "cannot reach the model at {url} ({cause}); check LLM_BASE_URL (is the server running?), the network and any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Transport { url: String, cause: String },
+    #[error("the model's answer was larger than {limit_mb} MB; it was not read")]
+    TooLarge { limit_mb: usize },
     #[error("model configuration: {0}")]
     Config(String),
-    #[error("prompt template: {0}")]
+    #[error("model prompt template: {0}")]
     Template(String),
 }
 

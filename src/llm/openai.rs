@@ -60,6 +60,7 @@ impl OpenAi {
                 }
             },
             self.max_retries,
+            &self.base_url,
         )
         .await?;
         let choice = &answer["choices"][0];

@@ -64,10 +64,23 @@ pub enum SalesforceError {
         value: String,
         ids: Vec<String>,
     },
-    #[error("Salesforce did not answer in time")]
+    #[error("Salesforce did not answer in time (salesforce.timeout); nothing is known to have changed, try again")]
     Timeout,
-    #[error("cannot reach Salesforce: {0}")]
-    Transport(String),
+    /// No answer: the address is wrong, the network is down or a proxy is in the way.
+    #[error(
+        "cannot reach Salesforce at {url} ({cause}); check {setting}, the network and any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Transport {
+        url: String,
+        /// The variable or key that set `url`.
+        setting: String,
+        cause: String,
+    },
+    /// The answer was larger than `salesforce.max_response_bytes`; it was not read.
+    #[error(
+        "Salesforce's answer was larger than {limit_mb} MB (salesforce.max_response_bytes); nothing was read from it"
+    )]
+    TooLarge { limit_mb: usize },
     #[error("unexpected answer from Salesforce: {0}")]
     Decode(String),
 }
@@ -140,7 +153,7 @@ impl SalesforceError {
             self,
             SalesforceError::Unavailable { .. }
                 | SalesforceError::Timeout
-                | SalesforceError::Transport(_)
+                | SalesforceError::Transport { .. }
         )
     }
 
