@@ -212,13 +212,7 @@ impl Demo {
                     }
                     self.say("Written in one Salesforce request.");
                 }
-                "failed" => {
-                    let e = a
-                        .error
-                        .as_ref()
-                        .map_or("unknown error".to_string(), |e| e.message.clone());
-                    self.say(&format!("✗ Salesforce did not accept the write: {e}. Nothing was written; approve again to retry."));
-                }
+                "failed" => self.say(&format!("✗ {}", text::write_failure(a.error.as_ref()))),
                 "rejected" => self.say("Rejected. Nothing was written."),
                 _ => self.card(&a),
             },

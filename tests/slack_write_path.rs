@@ -373,7 +373,7 @@ async fn a_salesforce_503_fails_the_write_visibly_and_approve_again_succeeds() {
     });
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    let failed = wait_for_update(&bot, "the failed card", "did not accept the write").await;
+    let failed = wait_for_update(&bot, "the failed card", "did not go through").await;
     let text = card_text(&failed["blocks"]);
     assert!(text.contains("Nothing was written"), "{text}");
     assert!(text.contains("Approve again"), "{text}");

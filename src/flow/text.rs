@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use super::action::WriteFailure;
 use super::proposal::{NOTHING_TO_WRITE, Proposal, ProposedRecord};
 use crate::domain::draft::{FieldValue, Severity};
 
@@ -124,6 +125,44 @@ fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
     for issue in &r.issues {
         let _ = writeln!(out, "   {} {}", mark(issue.severity), issue.message);
     }
+}
+
+/// Why a write failed and what to do, each said once: messages crmbot wrote itself may
+/// already say that nothing was written and to approve again.
+pub fn write_failure(e: Option<&WriteFailure>) -> String {
+    let what = e
+        .and_then(|e| e.record.clone())
+        .map_or(String::new(), |r| format!(" ({r})"));
+    let fields = e
+        .filter(|e| !e.fields.is_empty())
+        .map_or(String::new(), |e| {
+            format!(" Field: {}.", e.fields.join(", "))
+        });
+    let code = e
+        .and_then(|e| e.code.clone())
+        .map_or(String::new(), |c| format!(" [{c}]"));
+    let message = e.map_or("unknown error", |e| e.message.as_str());
+    let said = message.to_lowercase();
+    let nothing = if said.contains("nothing was written") {
+        ""
+    } else {
+        " Nothing was written."
+    };
+    let advice = match (
+        said.contains("approve again"),
+        e.is_some_and(|e| e.transient),
+    ) {
+        (true, _) => "",
+        (false, true) => " Approve again to retry.",
+        (false, false) => " Fix it with Edit, then approve again.",
+    };
+    let message: String = message
+        .trim_end()
+        .trim_end_matches('.')
+        .chars()
+        .take(1_500)
+        .collect();
+    format!("The write did not go through{what}: {message}{code}.{fields}{nothing}{advice}")
 }
 
 fn mark(severity: Severity) -> &'static str {

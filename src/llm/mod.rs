@@ -110,7 +110,9 @@ pub enum LlmError {
     RateLimited { retry_after_secs: Option<u64> },
     #[error("the model provider answered {status}: {message}")]
     Provider { status: u16, message: String },
-    #[error("the model did not answer in time (llm.timeout); try again, or choose a faster LLM_MODEL")]
+    #[error(
+        "the model did not answer in time (llm.timeout); try again, or choose a faster LLM_MODEL"
+    )]
     Timeout,
     #[error(
         "cannot reach the model at {url} ({cause}); check LLM_BASE_URL (is the server running?), the network and any proxy (HTTPS_PROXY, NO_PROXY)"

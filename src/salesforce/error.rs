@@ -64,7 +64,9 @@ pub enum SalesforceError {
         value: String,
         ids: Vec<String>,
     },
-    #[error("Salesforce did not answer in time (salesforce.timeout); nothing is known to have changed, try again")]
+    #[error(
+        "Salesforce did not answer in time (salesforce.timeout); nothing is known to have changed, try again"
+    )]
     Timeout,
     /// No answer: the address is wrong, the network is down or a proxy is in the way.
     #[error(

@@ -13,6 +13,7 @@ use crate::domain::validate::show_number;
 use crate::flow::action::{PendingAction, capitalise};
 use crate::flow::edit::{CREATE_NEW, NO_LINK, choice_key};
 use crate::flow::proposal::{NOTHING_TO_WRITE, ProposedField, ProposedRecord};
+use crate::flow::text::write_failure;
 use crate::flow::write::record_name;
 
 const MAX_BLOCKS: usize = 50;
@@ -330,32 +331,7 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
                 by(&a.decided_by)
             )
         }
-        ActionState::Failed => {
-            let e = a.error.as_ref();
-            let what = e
-                .and_then(|e| e.record.clone())
-                .map_or(String::new(), |r| format!(" ({})", esc(&r)));
-            let fields = e
-                .filter(|e| !e.fields.is_empty())
-                .map_or(String::new(), |e| {
-                    format!(" Field: {}.", e.fields.join(", "))
-                });
-            let code = e
-                .and_then(|e| e.code.clone())
-                .map_or(String::new(), |c| format!(" [{c}]"));
-            format!(
-                ":x: Salesforce did not accept the write{what}: {}{code}.{fields} Nothing was written. {}",
-                esc(&cut(
-                    e.map_or("unknown error", |e| e.message.as_str()),
-                    1_500
-                )),
-                if e.is_some_and(|e| e.transient) {
-                    "Approve again to retry."
-                } else {
-                    "Fix it with Edit, then approve again."
-                }
-            )
-        }
+        ActionState::Failed => format!(":x: {}", esc(&write_failure(a.error.as_ref()))),
         ActionState::Rejected => format!(
             ":no_entry_sign: Rejected by {}{when}. Nothing was written to Salesforce.",
             by(&a.decided_by)

@@ -227,3 +227,37 @@ fn the_notes_excerpt_is_as_long_as_configured_or_absent() {
     assert!(quoted.chars().count() <= 40, "{short}");
     assert_eq!(excerpt(0), None, "0 turns the excerpt off");
 }
+
+#[test]
+fn a_failure_that_explains_itself_is_not_said_twice() {
+    let mut a = action(
+        vec![record(
+            "Lead",
+            "create",
+            vec![field("LastName", json!("Reed"))],
+        )],
+        true,
+    );
+    a.state = ActionState::Failed;
+    a.error = Some(WriteFailure {
+        message: "crmbot stopped before this write reached Salesforce; nothing was written. Approve again to write it.".into(),
+        code: None,
+        fields: vec![],
+        record: None,
+        transient: true,
+    });
+    let card = render_card(&templates(), &a, Utc::now(), &CardSettings::default()).unwrap();
+    let status = blocks_of(&card)
+        .iter()
+        .find(|b| b["block_id"].as_str().is_some_and(|id| id.ends_with(":s")))
+        .map(|b| b["text"]["text"].as_str().unwrap().to_string())
+        .unwrap();
+    let lower = status.to_lowercase();
+    assert_eq!(lower.matches("nothing was written").count(), 1, "{status}");
+    assert_eq!(lower.matches("approve again").count(), 1, "{status}");
+    assert!(!status.contains(".."), "{status}");
+    assert!(
+        !status.contains("Salesforce did not accept"),
+        "Salesforce never saw it: {status}"
+    );
+}
