@@ -178,6 +178,7 @@ async fn start_sandbox(config: &mut Config) -> anyhow::Result<sandbox::RunningSa
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    crmbot::server::preflight(&config).context("crmbot serve")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -185,8 +186,14 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("crmbot serve")?;
     eprintln!(
-        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz)",
-        running.addr
+        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz){}\nmodel: {}",
+        running.addr,
+        if config.slack.app_token.is_some() {
+            "; Socket Mode connected"
+        } else {
+            ""
+        },
+        config.llm.describe()
     );
     shutdown_signal().await;
     eprintln!("stopping: finishing writes in flight…");

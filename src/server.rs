@@ -34,8 +34,8 @@ const EXPIRY_TICK: Duration = Duration::from_secs(300);
 /// so `main` prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("{0} is required for `crmbot serve`")]
-    Missing(&'static str),
+    #[error("{}", settings_text(.0))]
+    Settings(Vec<String>),
     /// Salesforce's and the model's errors name their part already.
     #[error("{0}")]
     Salesforce(SalesforceError),
@@ -47,7 +47,7 @@ pub enum ServeError {
     Actions(ActionError),
     #[error("{0}")]
     Templates(TemplateError),
-    #[error("Slack: {0} (check SLACK_BOT_TOKEN and SLACK_API_URL)")]
+    #[error("Slack's auth.test: {0}")]
     Slack(SlackError),
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
@@ -70,6 +70,34 @@ from!(
     Templates(TemplateError),
     Slack(SlackError)
 );
+
+fn settings_text(problems: &[String]) -> String {
+    match problems {
+        [one] => format!("cannot start: {one}"),
+        many => format!(
+            "cannot start; {} settings to fix:\n  • {}",
+            many.len(),
+            many.join("\n  • ")
+        ),
+    }
+}
+
+/// Everything `serve` needs that can be told without a network call, all at once: the
+/// Slack credentials and their kinds, the Salesforce settings, the model's settings.
+pub fn preflight(config: &Config) -> Result<(), ServeError> {
+    let mut problems = config.slack_problems();
+    if let Err(e) = SalesforceClient::new(&config.salesforce) {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = Llm::from_settings(&config.llm) {
+        problems.push(e.to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::Settings(problems))
+    }
+}
 
 /// A running server. `shutdown` stops it gracefully; dropping it without that leaves the
 /// tasks running until the runtime ends.
@@ -97,17 +125,18 @@ impl Running {
 
 /// Builds everything from `config` and serves on `listener`.
 pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, ServeError> {
+    preflight(config)?;
     // Socket Mode is not signed; the HTTP endpoints then refuse everything without a secret.
-    let signing_secret = match (&config.slack.signing_secret, &config.slack.app_token) {
-        (Some(s), _) => s.clone(),
-        (None, Some(_)) => secrecy::SecretString::from(""),
-        (None, None) => return Err(ServeError::Missing("SLACK_SIGNING_SECRET")),
-    };
+    let signing_secret = config
+        .slack
+        .signing_secret
+        .clone()
+        .unwrap_or_else(|| secrecy::SecretString::from(""));
     let bot_token = config
         .slack
         .bot_token
         .clone()
-        .ok_or(ServeError::Missing("SLACK_BOT_TOKEN"))?;
+        .ok_or_else(|| ServeError::Settings(config.slack_problems()))?;
     let instance_url = config
         .salesforce
         .instance_url
@@ -133,7 +162,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.slack.approvers.clone(),
         config.drafting.clone(),
     )?;
-    let web = SlackWeb::new(config.slack.api_url.as_str(), &bot_token)?;
+    let web = SlackWeb::new(
+        config.slack.api_url.as_str(),
+        &bot_token,
+        config.slack.timeout,
+    )?;
     let bot = web.auth_test().await?;
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
     let app = SlackApp {
@@ -191,7 +224,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         }
         info!("stopped");
     });
-    info!(%addr, "crmbot serving Slack");
+    info!(%addr, model = %config.llm.describe(), "crmbot serving Slack");
     if socket.is_some() {
         info!("Socket Mode connected");
     }

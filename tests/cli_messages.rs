@@ -79,3 +79,120 @@ fn an_unreachable_model_names_the_address_and_the_variable() {
     assert!(text.to_lowercase().contains("connection refused"), "{text}");
     assert!(!text.contains("error sending request"), "{text}");
 }
+
+#[test]
+fn serve_lists_every_missing_setting_at_once() {
+    let (out, text) = crmbot(&["serve"], &[("CRMBOT_LISTEN", "127.0.0.1:0")]);
+    assert!(!out.status.success());
+    for name in [
+        "SLACK_SIGNING_SECRET",
+        "SLACK_BOT_TOKEN",
+        "SALESFORCE_INSTANCE_URL",
+    ] {
+        assert!(text.contains(name), "{name} missing from: {text}");
+    }
+}
+
+#[test]
+fn serve_refuses_a_user_token_as_the_bot_token() {
+    let (out, text) = crmbot(
+        &["serve"],
+        &[
+            ("CRMBOT_LISTEN", "127.0.0.1:0"),
+            ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+            ("SLACK_BOT_TOKEN", "xoxp-1-2-3"),
+            ("SALESFORCE_INSTANCE_URL", "http://127.0.0.1:9"),
+            ("SALESFORCE_ACCESS_TOKEN", "t"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text.contains("user token (xoxp-"), "{text}");
+    assert!(!text.contains("xoxp-1-2-3"), "never the token: {text}");
+}
+
+#[test]
+fn an_unreachable_slack_names_the_address_in_plain_words() {
+    let url = format!("http://127.0.0.1:{}/api", closed_port());
+    let (out, text) = crmbot(
+        &["serve"],
+        &[
+            ("CRMBOT_LISTEN", "127.0.0.1:0"),
+            ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+            ("SLACK_BOT_TOKEN", "xoxb-1-2-3"),
+            ("SLACK_API_URL", &url),
+            ("SALESFORCE_INSTANCE_URL", "http://127.0.0.1:9"),
+            ("SALESFORCE_ACCESS_TOKEN", "t"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text.contains(&url), "{text}");
+    assert!(text.contains("SLACK_API_URL"), "{text}");
+    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    assert!(!text.contains("hyper_util"), "{text}");
+    assert!(!text.contains("Some("), "{text}");
+}
+
+#[test]
+fn config_names_the_model_in_effect_and_a_base_url_alone_is_a_local_server() {
+    let (out, text) = crmbot(&["config"], &[("LLM_BASE_URL", "http://127.0.0.1:8080/v1")]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("Model in effect: openai-compatible server at http://127.0.0.1:8080/v1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn serve_says_at_start_up_which_model_is_in_effect() {
+    use std::io::{BufRead, BufReader};
+    let app = axum::Router::new().route(
+        "/api/auth.test",
+        axum::routing::any(|| async {
+            axum::Json(
+                serde_json::json!({"ok": true, "url": "https://acme.slack.com/",
+                "team": "Acme", "user": "crmbot", "team_id": "T1", "user_id": "U0BOT"}),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slack = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crmbot"))
+        .arg("serve")
+        .env_clear()
+        .envs([
+            ("CRMBOT_LISTEN", "127.0.0.1:0"),
+            ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+            ("SLACK_BOT_TOKEN", "xoxb-1-2-3"),
+            ("SLACK_API_URL", slack.as_str()),
+            ("SALESFORCE_INSTANCE_URL", "http://127.0.0.1:9"),
+            ("SALESFORCE_ACCESS_TOKEN", "t"),
+            ("LLM_BASE_URL", "http://127.0.0.1:8080/v1"),
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let done = line.starts_with("model:");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(20), lines).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = seen.expect("serve starts").unwrap().join("\n");
+    assert!(seen.contains("crmbot serving Slack"), "{seen}");
+    assert!(
+        seen.contains("model: openai-compatible server at http://127.0.0.1:8080/v1"),
+        "{seen}"
+    );
+}

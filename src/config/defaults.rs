@@ -41,6 +41,7 @@ impl Default for SlackSettings {
             workers: 8,
             blocks_dir: None,
             notes_excerpt_chars: 280,
+            timeout: Duration::from_secs(10),
         }
     }
 }

@@ -8,13 +8,13 @@ use std::path::Path;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{CONFIG, Check};
-use crate::config::Config;
+use crate::config::{Config, slack_token_kind};
 use crate::store;
 
 pub(super) async fn checks(config: &Config) -> Vec<Check> {
     let slack = &config.slack;
     let mut checks = vec![
-        signing_secret(slack.signing_secret.as_ref()),
+        signing_secret(slack.signing_secret.as_ref(), slack.app_token.is_some()),
         bot_token(slack.bot_token.as_ref()),
     ];
     if let Some(token) = &slack.app_token {
@@ -25,9 +25,14 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
     checks
 }
 
-fn signing_secret(secret: Option<&SecretString>) -> Check {
+fn signing_secret(secret: Option<&SecretString>, socket_mode: bool) -> Check {
     let name = "signing secret";
     match secret.map(|s| s.expose_secret()) {
+        None if socket_mode => Check::ok(
+            CONFIG,
+            name,
+            "not needed: Socket Mode (SLACK_APP_TOKEN) receives Slack's events over its own connection",
+        ),
         None => Check::problem(
             CONFIG,
             name,
@@ -53,12 +58,10 @@ fn bot_token(token: Option<&SecretString>) -> Check {
     if token.starts_with("xoxb-") {
         return Check::ok(CONFIG, name, "set, a bot token (xoxb-…)");
     }
-    let kind = match prefix(token) {
-        Some("xoxp") => "a user token (xoxp-…)".to_string(),
-        Some("xapp") => "an app-level token (xapp-…), which belongs in SLACK_APP_TOKEN".to_string(),
-        Some(p) if p.starts_with("xox") => format!("a {p}- token"),
-        _ => "not a Slack token".to_string(),
-    };
+    let mut kind = slack_token_kind(token);
+    if token.starts_with("xapp-") {
+        kind.push_str(", which belongs in SLACK_APP_TOKEN");
+    }
     Check::problem(
         CONFIG,
         name,
@@ -73,7 +76,7 @@ fn app_token(token: &SecretString) -> Check {
         Check::ok(
             CONFIG,
             name,
-            "set, an app-level token (xapp-…); crmbot serve uses HTTP mode today and does not need it",
+            "set, an app-level token (xapp-…): crmbot serve uses Socket Mode and needs no public URL",
         )
     } else {
         Check::problem(
@@ -83,12 +86,6 @@ fn app_token(token: &SecretString) -> Check {
             "set SLACK_APP_TOKEN to an app-level token with connections:write (Basic Information → App-Level Tokens), or unset it",
         )
     }
-}
-
-/// The public part of a token (`xoxb`), never more.
-fn prefix(token: &str) -> Option<&str> {
-    let (p, _) = token.split_once('-')?;
-    (p.len() <= 5 && p.chars().all(|c| c.is_ascii_alphabetic())).then_some(p)
 }
 
 /// Creates the folder when missing, writes a probe file, and opens the sled database the
@@ -196,11 +193,21 @@ mod tests {
             app_token(&SecretString::from("xoxb-1-2")).status,
             Status::Problem
         );
-        assert_eq!(signing_secret(None).status, Status::Problem);
+        assert_eq!(signing_secret(None, false).status, Status::Problem);
         let token = SecretString::from("xoxb-1");
-        assert_eq!(signing_secret(Some(&token)).status, Status::Problem);
+        assert_eq!(signing_secret(Some(&token), false).status, Status::Problem);
         let secret = SecretString::from("8f742231b10e8888abcd99yyyzzz85a5");
-        assert_eq!(signing_secret(Some(&secret)).status, Status::Ok);
+        assert_eq!(signing_secret(Some(&secret), false).status, Status::Ok);
+    }
+
+    #[test]
+    fn socket_mode_needs_no_signing_secret_and_is_named() {
+        let secret = signing_secret(None, true);
+        assert_eq!(secret.status, Status::Ok, "{}", secret.detail);
+        assert!(secret.detail.contains("Socket Mode"), "{}", secret.detail);
+        let app = app_token(&SecretString::from("xapp-1-2"));
+        assert!(app.detail.contains("Socket Mode"), "{}", app.detail);
+        assert!(!app.detail.contains("HTTP mode"), "{}", app.detail);
     }
 
     #[tokio::test]

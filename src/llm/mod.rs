@@ -180,11 +180,6 @@ impl Llm {
                 .build()
                 .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))
         };
-        let base = |default: &str| {
-            settings.base_url.as_ref().map_or(default.to_string(), |u| {
-                u.as_str().trim_end_matches('/').to_string()
-            })
-        };
         let need_key = |default_host: &str| {
             if settings.api_key.is_none() && settings.base_url.is_none() {
                 Err(LlmError::Config(format!(
@@ -194,14 +189,11 @@ impl Llm {
                 Ok(())
             }
         };
+        let model = settings.effective_model();
+        let base_url = settings.effective_base_url();
         let (provider, label) = match settings.effective_provider() {
             LlmProvider::Openai => {
                 need_key("api.openai.com")?;
-                let model = settings
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| "gpt-4o-mini".into());
-                let base_url = base("https://api.openai.com/v1");
                 let label = format!("openai {model} at {base_url}");
                 let p = openai::OpenAi {
                     http: http()?,
@@ -216,11 +208,6 @@ impl Llm {
             }
             LlmProvider::Anthropic => {
                 need_key("api.anthropic.com")?;
-                let model = settings
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| "claude-sonnet-4-5".into());
-                let base_url = base("https://api.anthropic.com");
                 let label = format!("anthropic {model} at {base_url}");
                 let p = anthropic::Anthropic {
                     http: http()?,

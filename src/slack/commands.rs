@@ -222,7 +222,7 @@ impl LogJob {
     async fn tell(&self, text: &str) {
         let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
         let sent = if self.response_url.is_empty() {
-            Err(super::web::SlackError::Transport("no response_url".into()))
+            Err(super::web::SlackError::Shape("no response_url".into()))
         } else {
             self.app.web.respond(&self.response_url, &body).await
         };

@@ -8,6 +8,7 @@ pub mod ask;
 pub mod cards;
 pub mod commands;
 pub mod events;
+pub mod http;
 pub mod interactions;
 pub mod modal;
 pub mod socket;

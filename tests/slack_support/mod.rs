@@ -86,7 +86,8 @@ impl FakeSlack {
             .collect()
     }
 
-    /// The next call to `method` answers `{"ok":false,"error":error}` (or 429 for `ratelimited`).
+    /// The next call to `method` answers `{"ok":false,"error":error}` (or 429 for
+    /// `ratelimited`; `hang` never answers).
     pub fn fail_next(&self, method: &str, error: &str) {
         self.state
             .faults
@@ -166,6 +167,10 @@ async fn api(
         ts: ts.clone(),
     });
     if let Some(error) = fault {
+        if error == "hang" {
+            // A Slack that never answers (crmbot must give up on its own).
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
         if error == "ratelimited" {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
