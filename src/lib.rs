@@ -22,6 +22,7 @@ pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod flow;
+pub mod http_serve;
 pub mod llm;
 pub mod net;
 pub mod salesforce;

@@ -203,19 +203,12 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         Some(token) => Some(crate::slack::socket::start(app.clone(), token).await?),
         None => None,
     };
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     let ticker = tokio::spawn(expire_loop(app.clone()));
     let served = app.clone();
+    let limits = config.server.clone();
     let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router(served.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            error!(error = %e, "server stopped");
-        }
+        crate::http_serve::serve(listener, router(served.clone()), limits, stopped, DRAIN).await;
         if !served.jobs.drain(DRAIN).await {
             warn!("shutdown: some jobs were still running after {DRAIN:?}");
         }

@@ -39,3 +39,90 @@ async fn a_hung_chat_update_does_not_stall_approvals_or_new_drafts() {
         .count();
     assert_eq!(written, 1, "the approval was written once");
 }
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Starts the bot with tight inbound limits.
+async fn tight() -> Bot {
+    let (_, reply) = fixture_draft("seed-lead");
+    Bot::start_with(&reply, |c| {
+        c.server.header_timeout = Duration::from_secs(1);
+        c.server.request_timeout = Duration::from_secs(1);
+        c.server.max_connections = 4;
+    })
+    .await
+}
+
+fn addr(bot: &Bot) -> std::net::SocketAddr {
+    bot.running.as_ref().unwrap().addr
+}
+
+/// Reads until the peer closes or answers; `None` when it did neither within `limit`.
+async fn answer_within(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+        Ok(Ok(n)) => Some(String::from_utf8_lossy(&buf[..n]).to_string()),
+        Ok(Err(_)) => Some(String::new()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_header_timeout() {
+    let bot = tight().await;
+    let mut idle = TcpStream::connect(addr(&bot)).await.unwrap();
+    let got = answer_within(&mut idle, Duration::from_secs(5)).await;
+    assert!(got.is_some(), "the idle connection is still held after 5 s");
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_an_answer_in_time() {
+    let bot = tight().await;
+    let mut slow = TcpStream::connect(addr(&bot)).await.unwrap();
+    slow.write_all(
+        b"POST /slack/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=abc",
+    )
+    .await
+    .unwrap();
+    let got = answer_within(&mut slow, Duration::from_secs(5))
+        .await
+        .expect("an answer or a close within 5 s");
+    assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+}
+
+#[tokio::test]
+async fn idle_connections_beyond_the_bound_are_closed_and_a_real_request_gets_in() {
+    let (_, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start_with(&reply, |c| {
+        c.server.header_timeout = Duration::from_secs(10);
+        c.server.max_connections = 4;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(TcpStream::connect(addr(&bot)).await.unwrap());
+    }
+    let health = tokio::time::timeout(
+        Duration::from_secs(3),
+        bot.http.get(bot.url("/healthz")).send(),
+    )
+    .await
+    .expect("answered at once although idle connections pile up")
+    .unwrap();
+    assert_eq!(health.status(), 200);
+    // Long before their header timeout, all but the bound's worth were closed.
+    let mut closed = 0;
+    for stream in &mut idle {
+        if answer_within(stream, Duration::from_millis(50))
+            .await
+            .is_some()
+        {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 36,
+        "only {closed} of 40 idle connections were closed"
+    );
+}

@@ -101,6 +101,23 @@ impl Config {
                 ),
             });
         }
+        let server = &self.server;
+        if server.max_connections == 0
+            || server.max_body_bytes == 0
+            || server.header_timeout.is_zero()
+            || server.request_timeout.is_zero()
+        {
+            return Err(ConfigError::Invalid {
+                key: "server".into(),
+                message: "header_timeout, request_timeout, max_connections and max_body_bytes must be above 0".into(),
+            });
+        }
+        if self.slack.timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "slack.timeout".into(),
+                message: "must be at least 1 second".into(),
+            });
+        }
         if self.slack.notes_excerpt_chars > MAX_EXCERPT_CHARS {
             return Err(ConfigError::Invalid {
                 key: "slack.notes_excerpt_chars".into(),

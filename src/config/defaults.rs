@@ -12,7 +12,7 @@ use crate::domain::free_text::FreeTextUpdates;
 
 use super::{
     Config, DraftingSettings, LlmSettings, ObjectConfig, ResponseFormat, SalesforceSettings,
-    SlackSettings,
+    ServerSettings, SlackSettings,
 };
 
 impl Default for Config {
@@ -20,12 +20,24 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("./data"),
+            server: ServerSettings::default(),
             slack: SlackSettings::default(),
             salesforce: SalesforceSettings::default(),
             llm: LlmSettings::default(),
             drafting: DraftingSettings::default(),
             ask: super::AskSettings::default(),
             objects: default_objects(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_body_bytes: 1_000_000,
         }
     }
 }

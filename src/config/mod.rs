@@ -23,6 +23,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// sled database folder (CRMBOT_DATA_DIR).
     pub data_dir: PathBuf,
+    /// Bounds of the HTTP server of `crmbot serve`.
+    pub server: ServerSettings,
     pub slack: SlackSettings,
     pub salesforce: SalesforceSettings,
     pub llm: LlmSettings,
@@ -32,6 +34,22 @@ pub struct Config {
     /// Allowed objects by API name. A table given in crmbot.toml replaces that object's
     /// default whole; `enabled = false` removes a default object.
     pub objects: BTreeMap<String, ObjectConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// A connection must send a request's headers within this long (also how long a
+    /// kept-alive connection may sit idle).
+    #[serde(with = "secs")]
+    pub header_timeout: Duration,
+    /// A request must be read and answered within this long (Slack gives up after 3 s).
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+    /// Connections open at once; at the bound the oldest idle one is closed.
+    pub max_connections: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

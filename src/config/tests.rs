@@ -136,3 +136,10 @@ fn a_base_url_alone_means_an_openai_compatible_server_and_the_model_is_named() {
         "openai gpt-4o-mini at https://api.openai.com/v1"
     );
 }
+
+#[test]
+fn the_example_file_is_a_valid_configuration() {
+    let config = Config::from_toml(include_str!("../../crmbot.example.toml")).unwrap();
+    config.check().unwrap();
+    assert_eq!(config.server.max_connections, 256);
+}
