@@ -20,6 +20,7 @@ use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
 use crate::slack::cards::CardSettings;
 use crate::slack::interactions::show;
+use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
 use crate::slack::{Jobs, SlackApp, router};
@@ -182,6 +183,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         card: CardSettings {
             notes_excerpt_chars: config.slack.notes_excerpt_chars,
         },
+        limit: UserLimit::new(config.slack.user_rate_limit),
     };
 
     // Writes a previous run left in the middle: completed or failed, never written twice.

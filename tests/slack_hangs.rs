@@ -126,3 +126,40 @@ async fn idle_connections_beyond_the_bound_are_closed_and_a_real_request_gets_in
         "only {closed} of 40 idle connections were closed"
     );
 }
+
+#[tokio::test]
+async fn one_person_is_held_to_the_rate_limit_and_told_so() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start_with(&reply, |c| c.slack.user_rate_limit = 2).await;
+    for _ in 0..2 {
+        let (_, answer) = bot.command(REQUESTER, &format!("log {notes}")).await;
+        assert!(
+            answer["text"].as_str().unwrap().contains("Drafting"),
+            "{answer}"
+        );
+    }
+    let (_, answer) = bot.command(REQUESTER, &format!("log {notes}")).await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("2 a minute"), "{text}");
+    assert!(text.contains("Nothing was stored"), "{text}");
+    // Someone else is not held back by it.
+    let (_, answer) = bot.command("U0OTHER", "ask open deals?").await;
+    assert!(
+        answer["text"].as_str().unwrap().contains("Looking"),
+        "{answer}"
+    );
+    bot.wait_for("two cards", |c| {
+        c.iter().filter(|c| c.method == "chat.postMessage").count() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let drafts = bot
+        .model
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("response_format").is_some() && r.to_string().contains("crm_draft"))
+        .count();
+    assert_eq!(drafts, 2, "the third log never reached the model");
+}

@@ -54,6 +54,7 @@ impl Default for SlackSettings {
             blocks_dir: None,
             notes_excerpt_chars: 280,
             timeout: Duration::from_secs(10),
+            user_rate_limit: 20,
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct SlackSettings {
     /// most 60 s).
     #[serde(with = "secs")]
     pub timeout: Duration,
+    /// `/crm log`, `/crm ask`, mentions and DMs one person may send a minute (in a burst
+    /// of as many); 0 for no limit.
+    pub user_rate_limit: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

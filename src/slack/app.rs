@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, error};
 
 use super::cards::CardSettings;
+use super::limit::UserLimit;
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
 use crate::flow::actions::Actions;
@@ -30,6 +31,8 @@ pub struct SlackApp {
     pub jobs: Jobs,
     pub max_notes_chars: usize,
     pub card: CardSettings,
+    /// Requests a minute one person may start (`slack.user_rate_limit`).
+    pub limit: UserLimit,
 }
 
 /// Background work with bounded concurrency; `drain` waits for what is running.

@@ -90,7 +90,14 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
         Some((v, r)) => (v, r.trim()),
         None => (text, ""),
     };
-    match verb.to_ascii_lowercase().as_str() {
+    let verb = verb.to_ascii_lowercase();
+    if matches!(verb.as_str(), "log" | "ask")
+        && !rest.is_empty()
+        && let Err(wait) = app.limit.check(&user)
+    {
+        return ephemeral(&app.limit.message(wait));
+    }
+    match verb.as_str() {
         "" | "help" => ephemeral(USAGE),
         "ask" if rest.is_empty() => ephemeral(&format!("What would you like to know?\n\n{USAGE}")),
         "ask" => {

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod events;
 pub mod http;
 pub mod interactions;
+pub mod limit;
 pub mod modal;
 pub mod socket;
 pub mod templates;
