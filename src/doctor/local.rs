@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{CONFIG, Check};
 use crate::config::{Config, slack_token_kind};
+use crate::salesforce::key_exposure;
 use crate::store;
 
 pub(super) async fn checks(config: &Config) -> Vec<Check> {
@@ -22,7 +23,31 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
     }
     checks.push(data_dir(config.data_dir.clone()).await);
     checks.push(instance_url(config));
+    if let Some(path) = &config.salesforce.private_key_file {
+        checks.push(private_key(path));
+    }
     checks
+}
+
+/// The JWT key lets whoever reads it act as crmbot's Salesforce user.
+fn private_key(path: &Path) -> Check {
+    let name = "JWT key file";
+    match key_exposure(path) {
+        Some(who) => Check::warning(
+            CONFIG,
+            name,
+            format!("{} is {who}", path.display()),
+            format!(
+                "chmod 600 {} (only crmbot's user should read SALESFORCE_PRIVATE_KEY_FILE)",
+                path.display()
+            ),
+        ),
+        None => Check::ok(
+            CONFIG,
+            name,
+            format!("{} is readable by its owner only", path.display()),
+        ),
+    }
 }
 
 fn signing_secret(secret: Option<&SecretString>, socket_mode: bool) -> Check {
@@ -116,7 +141,8 @@ enum Probe {
 }
 
 fn probe(dir: &Path) -> Result<(), Probe> {
-    std::fs::create_dir_all(dir).map_err(|e| Probe::Failed(format!("cannot create it ({e})")))?;
+    store::private::make_private(dir)
+        .map_err(|e| Probe::Failed(format!("cannot create it ({e})")))?;
     let file = dir.join(".crmbot-doctor-probe");
     std::fs::write(&file, b"probe")
         .map_err(|e| Probe::Failed(format!("cannot write in it ({e})")))?;
@@ -208,6 +234,20 @@ mod tests {
         let app = app_token(&SecretString::from("xapp-1-2"));
         assert!(app.detail.contains("Socket Mode"), "{}", app.detail);
         assert!(!app.detail.contains("HTTP mode"), "{}", app.detail);
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_a_warning_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let key = tmp.path().join("crmbot.key");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----").expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let open = private_key(&key);
+        assert_eq!(open.status, Status::Warning, "{}", open.detail);
+        assert!(open.fix.as_deref().unwrap_or("").contains("chmod 600"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(private_key(&key).status, Status::Ok);
     }
 
     #[tokio::test]

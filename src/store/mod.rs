@@ -3,6 +3,7 @@
 //! replicas racing change it once. State survives restarts.
 
 pub mod audit;
+pub mod private;
 pub mod records;
 
 use std::path::Path;
@@ -44,10 +45,14 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database in `dir`. sled allows one process per folder.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        if let Err(e) = private::make_private(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot make the data folder private");
+        }
         let db = open_db(dir).map_err(|e| StoreError::Open {
             path: dir.display().to_string(),
             error: e,
         })?;
+        let _ = private::make_private(dir);
         Store::from_db(db)
     }
 
