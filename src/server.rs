@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,18 +18,24 @@ use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::slack::ask::forget_threads_before;
 use crate::slack::cards::CardSettings;
 use crate::slack::interactions::show;
 use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
-use crate::slack::{Jobs, SlackApp, router};
+use crate::slack::{Jobs, Keep, SlackApp, router};
+use crate::store::private::make_private;
 use crate::store::{Store, StoreError};
 
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 /// How often waiting drafts are checked for expiry.
 const EXPIRY_TICK: Duration = Duration::from_secs(300);
+/// How often old event ids and thread plans are pruned.
+const HOUSEKEEPING_TICK: Duration = Duration::from_secs(3_600);
+/// How long a Slack event id is remembered (Slack retries within minutes).
+const SEEN_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
 /// Why the server could not start. Each message is complete on its own (no source chain),
 /// so `main` prints it once.
@@ -184,6 +190,10 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
             notes_excerpt_chars: config.slack.notes_excerpt_chars,
         },
         limit: UserLimit::new(config.slack.user_rate_limit),
+        keep: Keep {
+            thread_days: config.ask.thread_days,
+            data_dir: config.data_dir.clone(),
+        },
     };
 
     // Writes a previous run left in the middle: completed or failed, never written twice.
@@ -196,9 +206,6 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         }
         Err(e) => error!(error = %e, "reconciliation failed"),
     }
-    let _ = app
-        .store
-        .forget_events_before(Utc::now().timestamp() - 86_400);
 
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let socket = match &config.slack.app_token {
@@ -206,7 +213,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         None => None,
     };
     let (stop, stopped) = watch::channel(false);
-    let ticker = tokio::spawn(expire_loop(app.clone()));
+    let ticker = tokio::spawn(timers(app.clone()));
     let served = app.clone();
     let limits = config.server.clone();
     let task = tokio::spawn(async move {
@@ -233,7 +240,10 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     })
 }
 
-async fn expire_loop(app: SlackApp) {
+/// Expiry every `EXPIRY_TICK`, housekeeping every `HOUSEKEEPING_TICK` (both at once at
+/// start-up).
+async fn timers(app: SlackApp) {
+    let mut last_housekeeping: Option<std::time::Instant> = None;
     loop {
         match app.actions.expire_due(Utc::now()) {
             Ok(expired) => {
@@ -243,6 +253,33 @@ async fn expire_loop(app: SlackApp) {
             }
             Err(e) => warn!(error = %e, "expiry check failed"),
         }
+        if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
+            last_housekeeping = Some(std::time::Instant::now());
+            let (events, plans) = housekeep(&app, Utc::now());
+            info!(events, plans, "housekeeping");
+        }
         tokio::time::sleep(EXPIRY_TICK).await;
     }
+}
+
+/// Forgets Slack event ids older than `SEEN_EVENTS_KEPT` (Slack retries within minutes)
+/// and thread plans older than `ask.thread_days`, and keeps the data folder private.
+/// Returns (event ids, thread plans) forgotten.
+pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize) {
+    let events = app
+        .store
+        .forget_events_before((now - SEEN_EVENTS_KEPT).timestamp())
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "cannot prune seen event ids");
+            0
+        });
+    let threads_before = now - chrono::Duration::days(i64::from(app.keep.thread_days));
+    let plans = forget_threads_before(&app.store, threads_before.timestamp()).unwrap_or_else(|e| {
+        warn!(error = %e, "cannot prune thread plans");
+        0
+    });
+    if let Err(e) = make_private(&app.keep.data_dir) {
+        warn!(error = %e, "cannot keep the data folder private");
+    }
+    (events, plans)
 }

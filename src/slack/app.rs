@@ -33,6 +33,17 @@ pub struct SlackApp {
     pub card: CardSettings,
     /// Requests a minute one person may start (`slack.user_rate_limit`).
     pub limit: UserLimit,
+    /// What housekeeping keeps, and where.
+    pub keep: Keep,
+}
+
+/// What the housekeeping timer keeps.
+#[derive(Clone, Debug)]
+pub struct Keep {
+    /// Days a thread's last plan is kept for follow-ups (`ask.thread_days`).
+    pub thread_days: u32,
+    /// The data folder, kept private.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Background work with bounded concurrency; `drain` waits for what is running.

@@ -17,4 +17,4 @@ pub mod templates;
 pub mod verify;
 pub mod web;
 
-pub use app::{Jobs, SlackApp, router};
+pub use app::{Jobs, Keep, SlackApp, router};
