@@ -52,6 +52,10 @@ pub async fn start(app: SlackApp, app_token: &SecretString) -> Result<SocketMode
     Ok(SocketMode { listener })
 }
 
+/// The longest an interaction's answer may take (Slack stops waiting after 3 s), as
+/// `server.request_timeout` bounds it over HTTP.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn state(states: &SlackClientEventsUserState) -> Option<SlackApp> {
     states.read().await.get_user_state::<SlackApp>().cloned()
 }
@@ -101,7 +105,13 @@ async fn on_interaction(
     };
     // The typed event goes back to Slack's JSON, which the HTTP path reads too.
     let payload = serde_json::to_value(&event)?;
-    Ok(match on_payload(&app, &payload).await {
+    let reply = tokio::time::timeout(ANSWER_WITHIN, on_payload(&app, &payload))
+        .await
+        .unwrap_or_else(|_| {
+            warn!("Socket Mode interaction not answered in time");
+            Reply::Empty
+        });
+    Ok(match reply {
         Reply::Empty => SlackInteractionResponse::Empty,
         Reply::ViewErrors(errors) => SlackInteractionResponse::ViewSubmission(
             SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(
