@@ -2,6 +2,8 @@
 //! environment: each says what is wrong, where, and what to set — once, without repeating
 //! itself.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn crmbot(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
@@ -145,18 +147,7 @@ fn config_names_the_model_in_effect_and_a_base_url_alone_is_a_local_server() {
 #[tokio::test]
 async fn serve_says_at_start_up_which_model_is_in_effect() {
     use std::io::{BufRead, BufReader};
-    let app = axum::Router::new().route(
-        "/api/auth.test",
-        axum::routing::any(|| async {
-            axum::Json(
-                serde_json::json!({"ok": true, "url": "https://acme.slack.com/",
-                "team": "Acme", "user": "crmbot", "team_id": "T1", "user_id": "U0BOT"}),
-            )
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let slack = format!("http://{}/api", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let slack = common::start_auth_test_slack("127.0.0.1").await;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_crmbot"))
         .arg("serve")

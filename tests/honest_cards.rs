@@ -46,46 +46,19 @@ async fn a_draft_with_nothing_to_write_has_no_approve_and_a_forced_click_writes_
 
     // A click on an old or forged Approve button still writes nothing.
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    let calls = bot
-        .wait_for("the refusal", |c| {
-            c.iter().any(|c| c.method == "chat.postEphemeral")
-        })
-        .await;
-    let told = calls
-        .iter()
-        .find(|c| c.method == "chat.postEphemeral")
-        .unwrap();
+    let told = bot.first_ephemeral().await;
     assert!(
-        told.body["text"]
-            .as_str()
-            .unwrap()
-            .contains("Nothing to write"),
-        "{:?}",
-        told.body
+        told["text"].as_str().unwrap().contains("Nothing to write"),
+        "{told}"
     );
     assert_eq!(tasks(&bot), tasks_before, "no unlinked Task was created");
 }
 
-/// Creates a Lead straight in the sandbox, as if someone had logged it long ago.
+/// A Lead someone logged long ago, with a Description.
 async fn existing_lead(bot: &Bot, description: &str) -> String {
-    let url = format!(
-        "{}/services/data/v62.0/sobjects/Lead/",
-        bot.sandbox.base_url().trim_end_matches('/')
-    );
-    let answer: Value = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(crmbot::salesforce::sandbox::DEFAULT_TOKEN)
-        .json(
-            &serde_json::json!({"FirstName": "Daniel", "LastName": "Reed", "Company": "Apex Corp",
-                                  "Email": "daniel@apex.example", "Description": description}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["id"].as_str().expect("created").to_string()
+    let lead = serde_json::json!({"FirstName": "Daniel", "LastName": "Reed", "Company": "Apex Corp",
+                                  "Email": "daniel@apex.example", "Description": description});
+    bot.create_record("Lead", lead).await
 }
 
 fn description_of(bot: &Bot, id: &str) -> String {

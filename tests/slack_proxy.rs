@@ -1,6 +1,8 @@
 //! Slack's Web API calls honour HTTPS_PROXY / HTTP_PROXY and NO_PROXY, as the Salesforce and
 //! model calls do. One test per binary: the proxy variables are process-wide.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
@@ -51,28 +53,11 @@ async fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://{addr}"), seen)
 }
 
-/// A Slack Web API answering auth.test.
-async fn fake_slack() -> String {
-    let app = axum::Router::new().route(
-        "/api/auth.test",
-        axum::routing::any(|| async {
-            axum::Json(
-                serde_json::json!({"ok": true, "url": "https://acme.slack.com/",
-                "team": "Acme", "user": "crmbot", "team_id": "T1", "user_id": "U0BOT"}),
-            )
-        }),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    // By name, so NO_PROXY=127.0.0.1 does not cover it.
-    format!("http://localhost:{port}/api")
-}
-
 #[tokio::test]
 async fn slack_calls_go_through_the_proxy_unless_no_proxy_says_otherwise() {
     let (proxy, seen) = connect_proxy().await;
-    let slack = fake_slack().await;
+    // By name, so NO_PROXY=127.0.0.1 does not cover it.
+    let slack = common::start_auth_test_slack("localhost").await;
     // SAFETY: the only test in this binary; nothing else reads the environment meanwhile.
     unsafe {
         std::env::set_var("HTTP_PROXY", &proxy);

@@ -450,6 +450,10 @@ mod tests {
         crate::domain::validate::tests::schema()
     }
 
+    fn choose(p: &Proposal, key: &str, id: &str) -> Result<Proposal, EditErrors> {
+        apply_choice(p, key, id, "https://acme", &schema(), &rule())
+    }
+
     fn rule() -> FreeTextRule {
         FreeTextRule {
             mode: crate::domain::free_text::FreeTextUpdates::Append,
@@ -533,43 +537,15 @@ mod tests {
     fn a_choice_on_the_card_changes_only_the_choice() {
         let mut p = ambiguous();
         p.records[0].fields[0].include = false;
-        let next = apply_choice(
-            &p,
-            "r0.choose.record",
-            "003A",
-            "https://acme",
-            &schema(),
-            &rule(),
-        )
-        .unwrap();
+        let next = choose(&p, "r0.choose.record", "003A").unwrap();
         assert_eq!(next.records[0].id.as_deref(), Some("003A"));
         assert!(
             !next.records[0].fields[0].include,
             "a held-back value stays held back"
         );
         assert!(!next.blocked);
-        assert!(
-            apply_choice(
-                &p,
-                "r0.choose.record",
-                "nope",
-                "https://acme",
-                &schema(),
-                &rule()
-            )
-            .is_err()
-        );
-        assert!(
-            apply_choice(
-                &p,
-                "r7.choose.record",
-                "003A",
-                "https://acme",
-                &schema(),
-                &rule()
-            )
-            .is_err()
-        );
+        assert!(choose(&p, "r0.choose.record", "nope").is_err());
+        assert!(choose(&p, "r7.choose.record", "003A").is_err());
     }
 
     #[test]
@@ -595,35 +571,20 @@ mod tests {
             Some("AccountId"),
             "2 existing Account records could be its AccountId",
         ));
-        let chosen = apply_choice(
-            &p,
-            "r0.choose.record",
-            "003A",
-            "https://acme",
-            &schema(),
-            &rule(),
-        )
-        .unwrap();
+        let chosen = choose(&p, "r0.choose.record", "003A").unwrap();
         assert!(
             chosen.blocked,
             "the link is still open: {:?}",
             chosen.records[0].issues
         );
-        let linked = apply_choice(
-            &chosen,
-            "r0.choose.AccountId",
-            "001B",
-            "https://acme",
-            &schema(),
-            &rule(),
-        )
-        .unwrap();
+        let linked = choose(&chosen, "r0.choose.AccountId", "001B").unwrap();
         assert_eq!(linked.records[0].links[0].id.as_deref(), Some("001B"));
         assert!(!linked.blocked, "{:?}", linked.records[0].issues);
     }
 
-    #[test]
-    fn choosing_an_existing_record_adds_to_its_free_text_instead_of_replacing_it() {
+    /// The ambiguous draft with a Description, the second candidate's current values known,
+    /// and that candidate chosen.
+    fn chosen_with_description() -> Proposal {
         let mut p = ambiguous();
         p.records[0]
             .fields
@@ -633,15 +594,12 @@ mod tests {
         .as_object()
         .cloned()
         .unwrap();
-        let next = apply_choice(
-            &p,
-            "r0.choose.record",
-            "003B",
-            "https://acme",
-            &schema(),
-            &rule(),
-        )
-        .unwrap();
+        choose(&p, "r0.choose.record", "003B").unwrap()
+    }
+
+    #[test]
+    fn choosing_an_existing_record_adds_to_its_free_text_instead_of_replacing_it() {
+        let next = chosen_with_description();
         let r = &next.records[0];
         assert!(!r.fields[0].changed, "LastName is what Salesforce has");
         assert_eq!(r.fields[0].old, Some(json!("Lee")));
@@ -654,24 +612,7 @@ mod tests {
 
     #[test]
     fn an_edit_keeps_an_added_text_it_did_not_touch_and_signs_one_it_changed() {
-        let mut p = ambiguous();
-        p.records[0]
-            .fields
-            .push(field("Description", json!("Wants a pilot.")));
-        p.records[0].candidates[1].current = json!({"Id": "003B", "LastName": "Lee",
-            "Description": "Budget approved."})
-        .as_object()
-        .cloned()
-        .unwrap();
-        let chosen = apply_choice(
-            &p,
-            "r0.choose.record",
-            "003B",
-            "https://acme",
-            &schema(),
-            &rule(),
-        )
-        .unwrap();
+        let chosen = chosen_with_description();
         let form = edit_form(&chosen, 2, &schema());
         let shown = form.records[0]
             .fields

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::proposal::Proposal;
+use super::proposal::{Proposal, ProposedField};
 use crate::domain::draft::{Issue, IssueKind};
 use crate::domain::free_text::{Appended, FreeTextUpdates, append, stamp};
 use crate::domain::schema::CrmSchema;
@@ -40,15 +40,8 @@ pub fn guard(proposal: &mut Proposal, schema: &CrmSchema, rule: &FreeTextRule) {
             };
             match rule.mode {
                 FreeTextUpdates::Keep if !current.trim().is_empty() => {
-                    f.include = false;
-                    issues.push(Issue::warning(
-                        IssueKind::FreeTextKept,
-                        Some(&f.name),
-                        format!(
-                            "{}: Salesforce already has text here; it is kept and the notes' text is not written (drafting.free_text_updates = \"keep\")",
-                            f.label
-                        ),
-                    ));
+                    let why = "Salesforce already has text here; it is kept and the notes' text is not written (drafting.free_text_updates = \"keep\")";
+                    issues.push(hold_back(f, why));
                 }
                 FreeTextUpdates::Keep => {}
                 FreeTextUpdates::Append => match append(current, new, &line, field.length) {
@@ -60,21 +53,26 @@ pub fn guard(proposal: &mut Proposal, schema: &CrmSchema, rule: &FreeTextRule) {
                         f.value = Value::String(whole);
                     }
                     Appended::TooLong { chars, max } => {
-                        f.include = false;
-                        issues.push(Issue::warning(
-                            IssueKind::FreeTextKept,
-                            Some(&f.name),
-                            format!(
-                                "{}: Salesforce's text with the notes' text below it would be {chars} characters, more than the {max} the field holds; Salesforce's text is kept",
-                                f.label
-                            ),
-                        ));
+                        let why = format!(
+                            "Salesforce's text with the notes' text below it would be {chars} characters, more than the {max} the field holds; Salesforce's text is kept"
+                        );
+                        issues.push(hold_back(f, &why));
                     }
                 },
             }
         }
         record.issues.extend(issues);
     }
+}
+
+/// Keeps Salesforce's text: the field stays on the card, out of the write, with `why`.
+fn hold_back(f: &mut ProposedField, why: &str) -> Issue {
+    f.include = false;
+    Issue::warning(
+        IssueKind::FreeTextKept,
+        Some(&f.name),
+        format!("{}: {why}", f.label),
+    )
 }
 
 #[cfg(test)]

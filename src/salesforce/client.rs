@@ -23,7 +23,7 @@ use super::types::{
     SaveResult, UpsertResult, parse_limit_info, query_records,
 };
 use crate::config::SalesforceSettings;
-use crate::net::{ReadError, read_capped, root_cause};
+use crate::net::{read_capped, root_cause};
 
 /// A Salesforce REST client. Cheap to clone; clones share the cache and the counters.
 #[derive(Clone)]
@@ -348,16 +348,11 @@ impl SalesforceClient {
                         *kept = Some(usage);
                     }
                     let retry_after = retry_after(response.headers());
-                    let bytes = match read_capped(response, self.inner.max_response_bytes).await {
-                        Ok(b) => b,
-                        Err(ReadError::TooLarge { limit }) => {
-                            return Err(SalesforceError::TooLarge {
-                                limit_mb: limit / 1_000_000,
-                            });
-                        }
-                        Err(e) if e.is_timeout() => return Err(SalesforceError::Timeout),
-                        Err(e) => return Err(self.unreachable(base, e.describe())),
-                    };
+                    let bytes = read_capped(response, self.inner.max_response_bytes)
+                        .await
+                        .map_err(|e| {
+                            SalesforceError::from_read(e, |cause| self.unreachable(base, cause))
+                        })?;
                     debug!(%method, path = shown_path, status = status.as_u16(),
                            ms = started.elapsed().as_millis() as u64, "salesforce");
                     if status.is_success() {

@@ -125,6 +125,21 @@ impl SalesforceError {
         }
     }
 
+    /// An answer that could not be read whole: too large, too slow, or cut off
+    /// (`unreachable` names where it came from).
+    pub fn from_read(
+        e: crate::net::ReadError,
+        unreachable: impl FnOnce(String) -> SalesforceError,
+    ) -> SalesforceError {
+        match e {
+            crate::net::ReadError::TooLarge { limit } => SalesforceError::TooLarge {
+                limit_mb: limit / 1_000_000,
+            },
+            e if e.is_timeout() => SalesforceError::Timeout,
+            e => unreachable(e.describe()),
+        }
+    }
+
     /// The error of one composite subresponse.
     pub fn from_composite(status: u16, body: &Value) -> SalesforceError {
         let bytes = serde_json::to_vec(body).unwrap_or_default();

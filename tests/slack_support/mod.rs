@@ -507,6 +507,41 @@ impl Bot {
         );
     }
 
+    /// Creates a record straight in the sandbox (as if someone had entered it in
+    /// Salesforce); returns its id.
+    pub async fn create_record(&self, object: &str, fields: Value) -> String {
+        let url = format!(
+            "{}/services/data/v62.0/sobjects/{object}",
+            self.sandbox.base_url().trim_end_matches('/')
+        );
+        let created: Value = self
+            .http
+            .post(url)
+            .bearer_auth(sandbox::DEFAULT_TOKEN)
+            .json(&fields)
+            .send()
+            .await
+            .expect("sandbox create")
+            .json()
+            .await
+            .expect("sandbox answer");
+        created["id"].as_str().expect("created").to_string()
+    }
+
+    /// The body of the first ephemeral message crmbot sent (waiting for it).
+    pub async fn first_ephemeral(&self) -> Value {
+        let calls = self
+            .wait_for("an ephemeral message", |c| {
+                c.iter().any(|c| c.method == "chat.postEphemeral")
+            })
+            .await;
+        calls
+            .into_iter()
+            .find(|c| c.method == "chat.postEphemeral")
+            .map(|c| c.body)
+            .unwrap_or(Value::Null)
+    }
+
     /// `/crm log` and wait for the card; returns (action id, card ts, the posted blocks).
     pub async fn log(&self, notes: &str) -> (String, String, Value) {
         let before = self.slack.calls_to("chat.postMessage").len();

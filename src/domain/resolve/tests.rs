@@ -353,18 +353,24 @@ fn a_task_next_to_a_lead_gets_no_what_id() {
     assert_eq!(fields, ["WhoId"]);
 }
 
-#[test]
-fn a_link_to_a_parent_created_in_the_same_draft_points_at_it() {
-    let account = record("Account", &[("Name", "Globex")]);
+/// A Contact linked to the Account named `account`.
+fn contact_at(account: &str) -> RecordDraft {
     let mut contact = record("Contact", &[("LastName", "Natarajan")]);
     contact.links.push(LinkDraft {
         relationship: "Account".into(),
         field: "AccountId".into(),
         target: "Account".into(),
         lookup: Lookup {
-            criteria: vec![("Name".into(), "globex".into())],
+            criteria: vec![("Name".into(), account.into())],
         },
     });
+    contact
+}
+
+#[test]
+fn a_link_to_a_parent_created_in_the_same_draft_points_at_it() {
+    let account = record("Account", &[("Name", "Globex")]);
+    let contact = contact_at("globex");
     let out = resolve(
         &draft(vec![account, contact]),
         &schema(),
@@ -375,15 +381,7 @@ fn a_link_to_a_parent_created_in_the_same_draft_points_at_it() {
 
 #[test]
 fn a_link_several_parents_could_be_blocks_approval_and_says_so() {
-    let mut contact = record("Contact", &[("LastName", "Natarajan")]);
-    contact.links.push(LinkDraft {
-        relationship: "Account".into(),
-        field: "AccountId".into(),
-        target: "Account".into(),
-        lookup: Lookup {
-            criteria: vec![("Name".into(), "Globex".into())],
-        },
-    });
+    let contact = contact_at("Globex");
     let found = rows(
         "Account",
         vec![

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 
-use crate::net::{ReadError, read_capped, root_cause};
+use crate::net::{read_capped, root_cause};
 use crate::salesforce::error::{SalesforceError, decode_errors};
 
 /// A token answer is a few hundred bytes; more is not a token answer.
@@ -158,16 +158,9 @@ impl TokenCache {
                 }
             })?;
         let status = response.status().as_u16();
-        let bytes = match read_capped(response, TOKEN_ANSWER_MAX).await {
-            Ok(b) => b,
-            Err(ReadError::TooLarge { limit }) => {
-                return Err(SalesforceError::TooLarge {
-                    limit_mb: limit / 1_000_000,
-                });
-            }
-            Err(e) if e.is_timeout() => return Err(SalesforceError::Timeout),
-            Err(e) => return Err(self.unreachable(e.describe())),
-        };
+        let bytes = read_capped(response, TOKEN_ANSWER_MAX)
+            .await
+            .map_err(|e| SalesforceError::from_read(e, |cause| self.unreachable(cause)))?;
         if !(200..300).contains(&status) {
             return Err(token_error(flow, status, &bytes));
         }

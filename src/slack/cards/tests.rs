@@ -172,18 +172,29 @@ fn the_done_card_links_each_record_and_drops_the_buttons() {
     assert!(!all.contains("crm_approve"));
 }
 
-#[test]
-fn a_failed_card_shows_salesforces_message_and_field() {
-    let mut a = action(
+/// A one-Lead draft (Daniel Reed) with the meeting Task.
+fn reed() -> PendingAction {
+    action(
         vec![record(
             "Lead",
             "create",
             vec![field("LastName", json!("Reed"))],
         )],
-        false,
-    );
+        true,
+    )
+}
+
+/// `reed()` after a write that failed with `error`.
+fn failed(error: WriteFailure) -> PendingAction {
+    let mut a = reed();
     a.state = ActionState::Failed;
-    a.error = Some(WriteFailure {
+    a.error = Some(error);
+    a
+}
+
+#[test]
+fn a_failed_card_shows_salesforces_message_and_field() {
+    let a = failed(WriteFailure {
         message: "Email: invalid email address: bob@".into(),
         code: Some("INVALID_EMAIL_ADDRESS".into()),
         fields: vec!["Email".into()],
@@ -200,14 +211,7 @@ fn a_failed_card_shows_salesforces_message_and_field() {
 
 #[test]
 fn the_notes_excerpt_is_as_long_as_configured_or_absent() {
-    let mut a = action(
-        vec![record(
-            "Lead",
-            "create",
-            vec![field("LastName", json!("Reed"))],
-        )],
-        true,
-    );
+    let mut a = reed();
     a.notes = "Met Daniel Reed. ".repeat(100);
     let excerpt = |chars: usize| {
         let settings = CardSettings {
@@ -230,16 +234,7 @@ fn the_notes_excerpt_is_as_long_as_configured_or_absent() {
 
 #[test]
 fn a_failure_that_explains_itself_is_not_said_twice() {
-    let mut a = action(
-        vec![record(
-            "Lead",
-            "create",
-            vec![field("LastName", json!("Reed"))],
-        )],
-        true,
-    );
-    a.state = ActionState::Failed;
-    a.error = Some(WriteFailure {
+    let a = failed(WriteFailure {
         message: "crmbot stopped before this write reached Salesforce; nothing was written. Approve again to write it.".into(),
         code: None,
         fields: vec![],
