@@ -434,6 +434,8 @@ fn is_value_issue(kind: IssueKind) -> bool {
             | IssueKind::MissingRequired
             | IssueKind::NotInNotes
             | IssueKind::NotWritable
+            // Recomputed by the free-text rule after every save.
+            | IssueKind::FreeTextKept
     )
 }
 

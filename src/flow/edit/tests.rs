@@ -227,3 +227,45 @@ fn an_open_choice_stays_blocked_and_an_unknown_one_is_an_inline_error() {
         Some("Choose one of the listed records")
     );
 }
+
+#[test]
+fn with_keep_an_edit_does_not_let_the_held_back_text_through() {
+    let keep = FreeTextRule {
+        mode: crate::domain::free_text::FreeTextUpdates::Keep,
+        author: "Dana Lee".into(),
+    };
+    let mut p = ambiguous();
+    p.records[0]
+        .fields
+        .push(field("Description", json!("Wants a pilot.")));
+    p.records[0].candidates[1].current =
+        json!({"Id": "003B", "LastName": "Lee", "Description": "Budget approved."})
+            .as_object()
+            .cloned()
+            .unwrap();
+    let chosen = apply_choice(
+        &p,
+        "r0.choose.record",
+        "003B",
+        "https://acme",
+        &schema(),
+        &keep,
+    )
+    .unwrap();
+    let held = |p: &Proposal| {
+        p.records[0]
+            .fields
+            .iter()
+            .find(|f| f.name == "Description")
+            .is_some_and(|f| !f.include)
+    };
+    assert!(held(&chosen));
+    let form = edit_form(&chosen, 2, &schema());
+    let values: EditValues = form.records[0]
+        .fields
+        .iter()
+        .map(|f| (f.key.clone(), f.value.clone()))
+        .collect();
+    let saved = apply_edit(&chosen, &schema(), &values, "https://acme", &keep).unwrap();
+    assert!(held(&saved), "still held back after a save");
+}
