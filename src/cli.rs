@@ -58,7 +58,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     options.faults.commit_delay = args.commit_delay_ms.map(std::time::Duration::from_millis);
     sandbox::run(options, args.listen)
         .await
-        .context("sandbox")?;
+        .with_context(|| format!("sandbox on {}", args.listen))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -81,8 +81,9 @@ pub async fn extract(
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_string())
         .unwrap_or_default();
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).map_err(|e| {
+        anyhow::anyhow!("{e} (see the README's Salesforce authentication, or try --sandbox)")
+    })?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let drafting = Drafting::new(
         client.clone(),
@@ -144,8 +145,9 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
     } else {
         None
     };
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).map_err(|e| {
+        anyhow::anyhow!("{e} (see the README's Salesforce authentication, or try --sandbox)")
+    })?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let label = llm.describe();
     let asking = crmbot::flow::ask::Asking::new(client, Arc::new(llm), config.ask.clone());
@@ -194,6 +196,7 @@ async fn start_sandbox(config: &mut Config) -> anyhow::Result<sandbox::RunningSa
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    crmbot::server::preflight(&config).context("crmbot serve")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -201,8 +204,14 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("crmbot serve")?;
     eprintln!(
-        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz)",
-        running.addr
+        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz){}\nmodel: {}",
+        running.addr,
+        if config.slack.app_token.is_some() {
+            "; Socket Mode connected"
+        } else {
+            ""
+        },
+        config.llm.describe()
     );
     eprintln!("model: {}", running.model);
     shutdown_signal().await;

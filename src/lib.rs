@@ -15,6 +15,7 @@
 //! * `store`: sled storage; today the hash-chained audit log.
 //! * `doctor`: checks every configured part and says how to fix what is wrong.
 //! * `eval`: measures drafts and answers on a labelled corpus (`crmbot eval`).
+//! * `net`: what every outbound call shares: bounded reads, plain-words connection errors.
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
 //! `salesforce` knows nothing of Slack.
@@ -24,7 +25,9 @@ pub mod doctor;
 pub mod domain;
 pub mod eval;
 pub mod flow;
+pub mod http_serve;
 pub mod llm;
+pub mod net;
 pub mod salesforce;
 pub mod sandbox;
 pub mod server;

@@ -119,3 +119,22 @@ fn ask_refuses_a_partly_read_question_and_reports_what_the_model_cost() {
     assert_eq!(v["llm"]["provider"], "rules (offline)");
     assert!(v["llm"]["prompt_tokens"].is_u64());
 }
+
+#[test]
+fn an_edit_error_names_the_record_and_field_as_a_person_reads_them() {
+    let out = demo(
+        "/crm log Met Priya Natarajan from Zephyr Robotics, priya@zephyr.example, wants pricing.\n\
+         edit Status=Hot\n",
+    );
+    let edit = out.split("> edit Status=Hot").nth(1).unwrap();
+    assert!(edit.contains("'Hot' is not a Lead Status value"), "{out}");
+    assert!(!edit.contains("r0."), "no internal key: {out}");
+    assert!(
+        !edit.contains("Lead Lead"),
+        "the object is named once: {out}"
+    );
+    assert!(
+        edit.contains("Lead Priya Natarajan"),
+        "names the record: {out}"
+    );
+}

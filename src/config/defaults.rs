@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::domain::free_text::FreeTextUpdates;
+
 use super::{
     Config, DraftingSettings, LlmSettings, ObjectConfig, ResponseFormat, SalesforceSettings,
-    SlackSettings,
+    ServerSettings, SlackSettings,
 };
 
 impl Default for Config {
@@ -19,12 +21,24 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("./data"),
             audit_key: None,
+            server: ServerSettings::default(),
             slack: SlackSettings::default(),
             salesforce: SalesforceSettings::default(),
             llm: LlmSettings::default(),
             drafting: DraftingSettings::default(),
             ask: super::AskSettings::default(),
             objects: default_objects(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_body_bytes: 1_000_000,
         }
     }
 }
@@ -39,6 +53,9 @@ impl Default for SlackSettings {
             approvers: Vec::new(),
             workers: 8,
             blocks_dir: None,
+            notes_excerpt_chars: 280,
+            timeout: Duration::from_secs(10),
+            user_rate_limit: 20,
         }
     }
 }
@@ -62,6 +79,7 @@ impl Default for SalesforceSettings {
             key_field: "Crmbot_Key__c".to_string(),
             write_time_limit: Duration::from_secs(660),
             recheck_interval: Duration::from_secs(30),
+            max_response_bytes: 20_000_000,
         }
     }
 }
@@ -91,6 +109,7 @@ impl Default for DraftingSettings {
             hold_ungrounded: true,
             expire_after_days: 7,
             meeting_task: true,
+            free_text_updates: FreeTextUpdates::Append,
         }
     }
 }

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
 
 /// Everything crmbot can be told.
@@ -26,6 +27,8 @@ pub struct Config {
     /// rewritten by someone without it is detected. Keep it outside the data dir.
     #[serde(serialize_with = "mask_opt")]
     pub audit_key: Option<SecretString>,
+    /// Bounds of the HTTP server of `crmbot serve`.
+    pub server: ServerSettings,
     pub slack: SlackSettings,
     pub salesforce: SalesforceSettings,
     pub llm: LlmSettings,
@@ -35,6 +38,22 @@ pub struct Config {
     /// Allowed objects by API name. A table given in crmbot.toml replaces that object's
     /// default whole; `enabled = false` removes a default object.
     pub objects: BTreeMap<String, ObjectConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// A connection must send a request's headers within this long (also how long a
+    /// kept-alive connection may sit idle).
+    #[serde(with = "secs")]
+    pub header_timeout: Duration,
+    /// A request must be read and answered within this long (Slack gives up after 3 s).
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+    /// Connections open at once; at the bound the oldest idle one is closed.
+    pub max_connections: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -55,6 +74,15 @@ pub struct SlackSettings {
     /// A folder whose `card.json.j2` / `edit_modal.json.j2` replace the built-in Block Kit
     /// templates.
     pub blocks_dir: Option<PathBuf>,
+    /// Characters of the meeting notes the card quotes in the channel; 0 quotes none.
+    pub notes_excerpt_chars: usize,
+    /// Time budget of one Web API call attempt (a whole call, retries included, takes at
+    /// most 60 s).
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// `/crm log`, `/crm ask`, mentions and DMs one person may send a minute (in a burst
+    /// of as many); 0 for no limit.
+    pub user_rate_limit: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -97,6 +125,8 @@ pub struct SalesforceSettings {
     /// How often crmbot looks again for a write whose outcome it does not know.
     #[serde(with = "secs")]
     pub recheck_interval: Duration,
+    /// Largest answer read from Salesforce, in bytes; a larger one is refused unread.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -201,6 +231,9 @@ pub struct DraftingSettings {
     /// Approval also writes a completed Task that logs the meeting against the person and
     /// the deal of the draft (its Description ends with where it came from).
     pub meeting_task: bool,
+    /// What an update does to free text Salesforce already holds: `append` (below it,
+    /// dated and signed) or `keep` (leave it as it is). Never replace.
+    pub free_text_updates: FreeTextUpdates,
 }
 
 /// One allowed object, as the admin configures it.
@@ -254,17 +287,6 @@ pub enum ConfigError {
     Env { name: &'static str, message: String },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
-}
-
-impl LlmSettings {
-    /// The provider in effect: the configured one, else `openai` with a key, else `rules`.
-    pub fn effective_provider(&self) -> LlmProvider {
-        match (self.provider, &self.api_key) {
-            (Some(p), _) => p,
-            (None, Some(_)) => LlmProvider::Openai,
-            (None, None) => LlmProvider::Rules,
-        }
-    }
 }
 
 /// Environment variables read by `Config::load`, as (name, what it sets).
@@ -571,7 +593,9 @@ mod secs {
 mod ask;
 mod check;
 mod defaults;
+mod llm;
 #[cfg(test)]
 mod tests;
 
+pub use check::slack_token_kind;
 pub use defaults::default_objects;

@@ -172,3 +172,35 @@ fn local_model_settings_come_from_the_environment() {
         assert!(err.to_string().contains(name), "{err}");
     }
 }
+
+#[test]
+fn a_base_url_alone_means_an_openai_compatible_server_and_the_model_is_named() {
+    let local =
+        Config::load_with(None, env(&[("LLM_BASE_URL", "http://127.0.0.1:8080/v1")])).unwrap();
+    assert_eq!(local.llm.effective_provider(), LlmProvider::Openai);
+    assert_eq!(
+        local.llm.describe(),
+        "openai-compatible server at http://127.0.0.1:8080/v1, model gpt-4o-mini (LLM_MODEL to change)"
+    );
+    assert!(
+        local
+            .to_masked_toml()
+            .contains("# Model in effect: openai-compatible server at http://127.0.0.1:8080/v1"),
+        "{}",
+        local.to_masked_toml()
+    );
+    let offline = Config::load_with(None, env(&[])).unwrap();
+    assert!(offline.llm.describe().starts_with("rules (offline)"));
+    let openai = Config::load_with(None, env(&[("LLM_API_KEY", "sk-1")])).unwrap();
+    assert_eq!(
+        openai.llm.describe(),
+        "openai gpt-4o-mini at https://api.openai.com/v1"
+    );
+}
+
+#[test]
+fn the_example_file_is_a_valid_configuration() {
+    let config = Config::from_toml(include_str!("../../crmbot.example.toml")).unwrap();
+    config.check().unwrap();
+    assert_eq!(config.server.max_connections, 256);
+}

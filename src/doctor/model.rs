@@ -212,7 +212,7 @@ fn explain(e: &LlmError, config: &Config) -> (String, String) {
         LlmError::Provider { .. } => "check LLM_BASE_URL and LLM_MODEL".to_string(),
         LlmError::RateLimited { .. } => "try again in a minute; check the plan of the key in LLM_API_KEY".to_string(),
         LlmError::Timeout => "the model did not answer within LLM_TIMEOUT seconds: raise LLM_TIMEOUT for a slow local model, or choose a faster LLM_MODEL".to_string(),
-        LlmError::Transport(_) => "check LLM_BASE_URL (is the server running and reachable?)".to_string(),
+        LlmError::Transport { .. } | LlmError::TooLarge { .. } => "check LLM_BASE_URL (is the server running and reachable?)".to_string(),
         LlmError::NotJson { .. } | LlmError::Refused { .. } | LlmError::Truncated => not_json_fix(),
         LlmError::Template(_) => "fix the templates in llm.prompts_dir, or unset it to use the built-in prompts".to_string(),
     };
@@ -241,7 +241,13 @@ mod tests {
                 },
                 "LLM_MODEL",
             ),
-            (LlmError::Transport("refused".into()), "LLM_BASE_URL"),
+            (
+                LlmError::Transport {
+                    url: "http://127.0.0.1:9".into(),
+                    cause: "refused".into(),
+                },
+                "LLM_BASE_URL",
+            ),
             (LlmError::Config("no key".into()), "LLM_PROVIDER=rules"),
         ];
         for (e, variable) in cases {

@@ -50,7 +50,7 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
 
 async fn auth_test(api_url: &str, token: &SecretString) -> Check {
     let name = "auth.test";
-    let web = match SlackWeb::new(api_url, token) {
+    let web = match SlackWeb::new(api_url, token, CHECK_TIMEOUT) {
         Ok(web) => web,
         Err(e) => {
             return Check::problem(SLACK, name, e.to_string(), "check SLACK_API_URL");
@@ -74,7 +74,7 @@ async fn auth_test(api_url: &str, token: &SecretString) -> Check {
         Err(e) => Check::problem(
             SLACK,
             name,
-            format!("{e} (at {api_url})"),
+            e.to_string(),
             "check the network (proxy, firewall) and SLACK_API_URL (default https://slack.com/api)",
         ),
     }

@@ -194,6 +194,9 @@ pub enum IssueKind {
     Repeated,
     /// The notes contain instructions to the assistant; every value is held back.
     Injection,
+    /// Free text Salesforce already holds is kept; the new text is not written
+    /// (`drafting.free_text_updates`).
+    FreeTextKept,
 }
 
 impl Issue {

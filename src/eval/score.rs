@@ -88,6 +88,11 @@ pub fn score_note(case: &NoteCase, outcome: Result<&Proposal, String>) -> NoteSc
             });
             // An update that keeps the current value changes nothing.
             let written = f.include && !flagged && !decided_by_person && f.changed;
+            // Free text added below what Salesforce holds: what crmbot wrote is the addition.
+            let value = f
+                .added
+                .clone()
+                .map_or_else(|| f.value.clone(), Value::String);
             let verdict = match expected {
                 None => Err("a record the notes do not call for".to_string()),
                 Some(_) if !action_right => Err(format!(
@@ -95,7 +100,7 @@ pub fn score_note(case: &NoteCase, outcome: Result<&Proposal, String>) -> NoteSc
                     expected.map_or("", |g| g.action.as_str()),
                     record.action
                 )),
-                Some(g) => judge(g.fields.get(&f.name), &f.value, &case.note),
+                Some(g) => judge(g.fields.get(&f.name), &value, &case.note),
             };
             match (written, verdict) {
                 (true, Ok(())) => {
@@ -114,7 +119,7 @@ pub fn score_note(case: &NoteCase, outcome: Result<&Proposal, String>) -> NoteSc
                         note: case.id.clone(),
                         object: record.object.clone(),
                         field: f.name.clone(),
-                        value: f.value.clone(),
+                        value,
                         expected: why,
                     });
                 }

@@ -406,8 +406,11 @@ fn written_objects(a: &PendingAction) -> Vec<String> {
 fn doubt_of(e: &SalesforceError) -> Option<String> {
     match e {
         SalesforceError::Timeout => Some("Salesforce did not answer in time".into()),
-        SalesforceError::Transport(why) => {
-            Some(format!("the connection to Salesforce failed ({why})"))
+        SalesforceError::Transport { cause, .. } => {
+            Some(format!("the connection to Salesforce failed ({cause})"))
+        }
+        SalesforceError::TooLarge { .. } => {
+            Some("Salesforce's answer was too large to read".into())
         }
         SalesforceError::Unavailable { status } if !matches!(status, 420 | 429) => {
             Some(format!("Salesforce answered HTTP {status}"))

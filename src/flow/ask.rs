@@ -42,7 +42,8 @@ pub trait Asker: Send + Sync {
 pub enum AskError {
     #[error("Could not plan the question: {0}")]
     Llm(#[from] LlmError),
-    #[error("Salesforce: {0}")]
+    /// Every Salesforce error names Salesforce already.
+    #[error("{0}")]
     Salesforce(#[from] SalesforceError),
 }
 

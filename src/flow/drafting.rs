@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use tracing::{debug, info, instrument};
 
+use super::free_text::{FreeTextRule, guard};
 use super::proposal::{LlmSummary, PROPOSAL_VERSION, Proposal, SalesforceSummary, propose_records};
 use super::query_schema::describe_all;
 use super::schema::{SchemaProblem, build_schema};
@@ -43,7 +44,8 @@ pub enum DraftError {
     Llm(#[from] LlmError),
     #[error("Could not draft a record: the model's reply did not have the expected shape ({0}).")]
     Reply(#[from] ReplyError),
-    #[error("Salesforce: {0}")]
+    /// Every Salesforce error names Salesforce already.
+    #[error("{0}")]
     Salesforce(#[from] SalesforceError),
 }
 
@@ -102,17 +104,28 @@ impl Drafting {
         Ok(build_schema(&self.objects, &describes))
     }
 
-    /// Drafts a proposal from the notes. Nothing is written.
+    /// Drafts a proposal from the notes. Nothing is written; free text added to existing
+    /// records is signed "crmbot".
     pub async fn draft(&self, notes: &Notes, today: NaiveDate) -> Result<Proposal, DraftError> {
-        self.draft_traced(notes, today).await.map(|(p, _)| p)
+        self.draft_traced(notes, today, "").await.map(|(p, _)| p)
     }
 
-    /// `draft`, plus what the model was sent and answered, for the audit.
+    /// How free text of updates is added, signed by `author`.
+    pub fn free_text_rule(&self, author: &str) -> FreeTextRule {
+        FreeTextRule {
+            mode: self.settings.free_text_updates,
+            author: author.to_string(),
+        }
+    }
+
+    /// `draft`, plus what the model was sent and answered, for the audit. `author` (a
+    /// person's name) signs free text added below what Salesforce holds.
     #[instrument(skip_all, fields(notes_len = notes.as_str().len(), %today))]
     pub async fn draft_traced(
         &self,
         notes: &Notes,
         today: NaiveDate,
+        author: &str,
     ) -> Result<(Proposal, DraftTrace), DraftError> {
         if notes.is_empty() {
             return Err(DraftError::EmptyNotes);
@@ -179,7 +192,7 @@ impl Drafting {
             prompt: reply.prompt.clone(),
             raw_reply: reply.raw.clone(),
         };
-        let proposal = Proposal {
+        let mut proposal = Proposal {
             version: PROPOSAL_VERSION,
             today,
             records,
@@ -192,6 +205,7 @@ impl Drafting {
                 api_usage: None,
             },
         };
+        guard(&mut proposal, &schema, &self.free_text_rule(author));
         Ok((proposal, trace))
     }
 

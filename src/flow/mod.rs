@@ -7,6 +7,7 @@ pub mod approve;
 pub mod ask;
 pub mod drafting;
 pub mod edit;
+pub mod free_text;
 pub mod proposal;
 pub mod query_schema;
 pub mod recover;

@@ -66,6 +66,10 @@ pub struct ProposedField {
     pub include: bool,
     /// False for an update that would not change the current value.
     pub changed: bool,
+    /// Free text of an update added below what Salesforce holds (dated and signed): the new
+    /// text alone, while `value` is the whole text sent. See `drafting.free_text_updates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +117,18 @@ pub struct SalesforceSummary {
     /// `Sforce-Limit-Info` after the last request: the org's API calls in the last 24 h.
     pub api_usage: Option<ApiUsage>,
 }
+
+impl Proposal {
+    /// True when approving would write nothing anybody asked for: the notes named no
+    /// record, so the only write left would be a meeting Task linked to nothing.
+    pub fn writes_nothing(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// What a draft that writes nothing says, on the card and to a click on Approve.
+pub const NOTHING_TO_WRITE: &str =
+    "Nothing to write: the notes name no person, company or deal to record";
 
 impl LlmSummary {
     pub fn new(provider: String, calls: &[LlmCall]) -> Self {
@@ -191,6 +207,7 @@ pub fn propose_records(
                         old,
                         include: f.include,
                         changed,
+                        added: None,
                     }
                 })
                 .collect();

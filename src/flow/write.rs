@@ -8,7 +8,8 @@
 use serde_json::{Map, Value, json};
 
 use super::action::{PendingAction, Probe, WriteFailure, Written, provenance, record_key};
-use super::proposal::{ProposedRecord, record_url};
+use super::proposal::{NOTHING_TO_WRITE, ProposedRecord, record_url};
+use crate::domain::draft::IssueKind;
 use crate::salesforce::{
     CompositeRequest, CompositeResponse, CompositeSubrequest, SalesforceClient,
 };
@@ -55,6 +56,9 @@ pub fn plan_write(
     sf: &SalesforceClient,
     facts: &OrgFacts,
 ) -> Result<WritePlan, Vec<String>> {
+    if action.proposal.writes_nothing() {
+        return Err(vec![NOTHING_TO_WRITE.into()]);
+    }
     let records = &action.proposal.records;
     let mut problems = Vec::new();
     for (i, r) in records.iter().enumerate() {
@@ -74,7 +78,11 @@ pub fn plan_write(
             problems.push(format!("{} {name}: {}", r.label, issue.message));
         }
         for l in &r.links {
-            if l.status == "ambiguous" {
+            // Drafts since the link ambiguity became an issue say it there already.
+            let told = r.issues.iter().any(|i| {
+                i.kind == IssueKind::Ambiguous && i.field.as_deref() == Some(l.field.as_str())
+            });
+            if l.status == "ambiguous" && !told {
                 problems.push(format!(
                     "{} {name}: several {} records could be its {}; fix the link with Edit",
                     r.label, l.object, l.field

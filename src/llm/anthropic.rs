@@ -62,6 +62,7 @@ impl Anthropic {
             },
             self.max_retries,
             true,
+            &self.base_url,
         )
         .await?;
         match answer["stop_reason"].as_str() {

@@ -121,13 +121,19 @@ pub enum LlmError {
     RateLimited { retry_after_secs: Option<u64> },
     #[error("the model provider answered {status}: {message}")]
     Provider { status: u16, message: String },
-    #[error("the model did not answer in time")]
+    #[error(
+        "the model did not answer in time (llm.timeout); try again, or choose a faster LLM_MODEL"
+    )]
     Timeout,
-    #[error("cannot reach the model: {0}")]
-    Transport(String),
+    #[error(
+        "cannot reach the model at {url} ({cause}); check LLM_BASE_URL (is the server running?), the network and any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Transport { url: String, cause: String },
+    #[error("the model's answer was larger than {limit_mb} MB; it was not read")]
+    TooLarge { limit_mb: usize },
     #[error("model configuration: {0}")]
     Config(String),
-    #[error("prompt template: {0}")]
+    #[error("model prompt template: {0}")]
     Template(String),
 }
 
@@ -262,11 +268,6 @@ impl Llm {
                 .build()
                 .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))
         };
-        let base = |default: &str| {
-            settings.base_url.as_ref().map_or(default.to_string(), |u| {
-                u.as_str().trim_end_matches('/').to_string()
-            })
-        };
         let need_key = |default_host: &str| {
             if settings.api_key.is_none() && settings.base_url.is_none() {
                 Err(LlmError::Config(format!(
@@ -276,14 +277,11 @@ impl Llm {
                 Ok(())
             }
         };
+        let model = settings.effective_model();
+        let base_url = settings.effective_base_url();
         let (provider, label) = match settings.effective_provider() {
             LlmProvider::Openai => {
                 need_key("api.openai.com")?;
-                let model = settings
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| "gpt-4o-mini".into());
-                let base_url = base("https://api.openai.com/v1");
                 let label = format!("openai {model} at {base_url}");
                 let p = openai::OpenAi::new(openai::OpenAiOptions {
                     http: http()?,
@@ -299,11 +297,6 @@ impl Llm {
             }
             LlmProvider::Anthropic => {
                 need_key("api.anthropic.com")?;
-                let model = settings
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| "claude-sonnet-4-5".into());
-                let base_url = base("https://api.anthropic.com");
                 let label = format!("anthropic {model} at {base_url}");
                 let p = anthropic::Anthropic {
                     http: http()?,

@@ -140,6 +140,7 @@ impl OpenAi {
                 },
                 self.max_retries,
                 state.confirmed,
+                &self.base_url,
             )
             .await;
             match sent {

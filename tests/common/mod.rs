@@ -102,3 +102,23 @@ pub fn fixture_draft(id: &str) -> (String, String) {
         case["gold"].to_string(),
     )
 }
+
+/// A Slack Web API that answers only auth.test (ok, team Acme); its base URL names `host`
+/// (`localhost` or `127.0.0.1`) and ends in `/api`.
+pub async fn start_auth_test_slack(host: &str) -> String {
+    let app = axum::Router::new().route(
+        "/api/auth.test",
+        axum::routing::any(|| async {
+            Json(
+                json!({"ok": true, "url": "https://acme.slack.com/", "team": "Acme",
+                        "user": "crmbot", "team_id": "T1", "user_id": "U0BOT"}),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind fake slack");
+    let port = listener.local_addr().expect("fake slack address").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{host}:{port}/api")
+}

@@ -46,6 +46,8 @@ struct FakeState {
     ts: Arc<AtomicU64>,
     /// users.info: Slack user id -> profile email.
     emails: Arc<Mutex<HashMap<String, String>>>,
+    /// users.info: Slack user id -> profile real name.
+    names: Arc<Mutex<HashMap<String, String>>>,
     /// What apps.connections.open hands out (Socket Mode).
     socket_url: Arc<Mutex<Option<String>>>,
 }
@@ -84,7 +86,8 @@ impl FakeSlack {
             .collect()
     }
 
-    /// The next call to `method` answers `{"ok":false,"error":error}` (or 429 for `ratelimited`).
+    /// The next call to `method` answers `{"ok":false,"error":error}` (or 429 for
+    /// `ratelimited`; `hang` never answers).
     pub fn fail_next(&self, method: &str, error: &str) {
         self.state
             .faults
@@ -107,6 +110,15 @@ impl FakeSlack {
             .lock()
             .expect("emails")
             .insert(user.to_string(), email.to_string());
+    }
+
+    /// users.info answers this real name for `user`.
+    pub fn set_name(&self, user: &str, name: &str) {
+        self.state
+            .names
+            .lock()
+            .expect("names")
+            .insert(user.to_string(), name.to_string());
     }
 
     pub fn response_url(&self) -> String {
@@ -155,6 +167,10 @@ async fn api(
         ts: ts.clone(),
     });
     if let Some(error) = fault {
+        if error == "hang" {
+            // A Slack that never answers (crmbot must give up on its own).
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
         if error == "ratelimited" {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -179,12 +195,14 @@ async fn api(
         },
         "users.info" => {
             let user = parsed["user"].as_str().unwrap_or("").to_string();
-            match state.emails.lock().expect("emails").get(&user) {
-                Some(email) => {
-                    json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
-                    "profile": {"email": email, "real_name": "X"}}})
-                }
-                None => json!({"ok": false, "error": "user_not_found"}),
+            let email = state.emails.lock().expect("emails").get(&user).cloned();
+            let name = state.names.lock().expect("names").get(&user).cloned();
+            if email.is_none() && name.is_none() {
+                json!({"ok": false, "error": "user_not_found"})
+            } else {
+                json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
+                "real_name": name.clone().unwrap_or_else(|| "X".into()),
+                "profile": {"email": email, "real_name": name.unwrap_or_else(|| "X".into())}}})
             }
         }
         "views.open" => {
@@ -557,6 +575,41 @@ impl Bot {
             "timed out waiting for {what}; Slack saw: {:#?}",
             self.slack.calls()
         );
+    }
+
+    /// Creates a record straight in the sandbox (as if someone had entered it in
+    /// Salesforce); returns its id.
+    pub async fn create_record(&self, object: &str, fields: Value) -> String {
+        let url = format!(
+            "{}/services/data/v62.0/sobjects/{object}",
+            self.sandbox.base_url().trim_end_matches('/')
+        );
+        let created: Value = self
+            .http
+            .post(url)
+            .bearer_auth(sandbox::DEFAULT_TOKEN)
+            .json(&fields)
+            .send()
+            .await
+            .expect("sandbox create")
+            .json()
+            .await
+            .expect("sandbox answer");
+        created["id"].as_str().expect("created").to_string()
+    }
+
+    /// The body of the first ephemeral message crmbot sent (waiting for it).
+    pub async fn first_ephemeral(&self) -> Value {
+        let calls = self
+            .wait_for("an ephemeral message", |c| {
+                c.iter().any(|c| c.method == "chat.postEphemeral")
+            })
+            .await;
+        calls
+            .into_iter()
+            .find(|c| c.method == "chat.postEphemeral")
+            .map(|c| c.body)
+            .unwrap_or(Value::Null)
     }
 
     /// `/crm log` and wait for the card; returns (action id, card ts, the posted blocks).

@@ -123,9 +123,8 @@ pub(super) fn check_value(
                     IssueKind::BadPicklist,
                     Some(&field.name),
                     format!(
-                        "'{part}' is not a {} {} value (choose one of: {})",
-                        object.label,
-                        field.label,
+                        "'{part}' is not {} value (choose one of: {})",
+                        picklist_name(&object.label, &field.label),
                         field.picklist.join(", ")
                     ),
                 ));
@@ -146,6 +145,25 @@ pub(super) fn check_value(
         ));
     }
     Ok(())
+}
+
+/// "a Lead Status", "an Opportunity Stage": the object named once, even when the field's
+/// label already starts with it (Lead's Status field is labelled "Lead Status").
+fn picklist_name(object: &str, field: &str) -> String {
+    let starts_with_object = field
+        .get(..object.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(object))
+        && field[object.len()..].starts_with(' ');
+    let name = if starts_with_object {
+        field.to_string()
+    } else {
+        format!("{object} {field}")
+    };
+    let article = match name.chars().next() {
+        Some(c) if "AEIOUaeiou".contains(c) => "an",
+        _ => "a",
+    };
+    format!("{article} {name}")
 }
 
 /// `Ok` when the notes support the value as this kind of field says it; `Err` says why not
@@ -200,5 +218,21 @@ pub(super) fn canonical_picklist(field: &FieldSchema, text: &str) -> String {
         text.split(';').map(canon).collect::<Vec<_>>().join(";")
     } else {
         canon(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::picklist_name;
+
+    #[test]
+    fn a_picklist_is_named_without_repeating_its_object() {
+        assert_eq!(picklist_name("Lead", "Lead Status"), "a Lead Status");
+        assert_eq!(picklist_name("Lead", "Status"), "a Lead Status");
+        assert_eq!(
+            picklist_name("Opportunity", "Stage"),
+            "an Opportunity Stage"
+        );
+        assert_eq!(picklist_name("Lead", "Leader"), "a Lead Leader");
     }
 }

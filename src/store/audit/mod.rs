@@ -342,6 +342,9 @@ impl AuditLog {
                 TransactionError::Abort(reason) => AuditError::Inconsistent(reason),
                 TransactionError::Storage(e) => AuditError::Store(e),
             })?;
+        // The database first, then the mirror: a crash between the two leaves the mirror
+        // one record behind, which the next start repairs — never the database behind.
+        self.records.flush()?;
         if let Some(mirror) = guard.as_mut()
             && let Err(e) = mirror.append(&record)
         {
@@ -354,7 +357,7 @@ impl AuditLog {
                 };
                 Ok::<_, ConflictableTransactionError<()>>(())
             });
-            if undone.is_err() {
+            if undone.is_err() || self.records.flush().is_err() {
                 tracing::error!(
                     seq,
                     "an audit record the mirror refused could not be taken back"
@@ -362,7 +365,6 @@ impl AuditLog {
             }
             return Err(e);
         }
-        self.records.flush()?;
         Ok(record)
     }
 
