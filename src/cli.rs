@@ -16,7 +16,7 @@ use crmbot::flow::drafting::Drafting;
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
-use crmbot::salesforce::sandbox::{self, SandboxOptions};
+use crmbot::sandbox::{self, SandboxOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct SandboxArgs {
@@ -58,7 +58,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     options.faults.commit_delay = args.commit_delay_ms.map(std::time::Duration::from_millis);
     sandbox::run(options, args.listen)
         .await
-        .context("sandbox")?;
+        .with_context(|| format!("sandbox on {}", args.listen))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -81,8 +81,9 @@ pub async fn extract(
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_string())
         .unwrap_or_default();
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).map_err(|e| {
+        anyhow::anyhow!("{e} (see the README's Salesforce authentication, or try --sandbox)")
+    })?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
     let drafting = Drafting::new(
         client.clone(),
@@ -144,13 +145,15 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
     } else {
         None
     };
-    let client = SalesforceClient::new(&config.salesforce)
-        .context("Salesforce (see README, Salesforce authentication; or try --sandbox)")?;
+    let client = SalesforceClient::new(&config.salesforce).map_err(|e| {
+        anyhow::anyhow!("{e} (see the README's Salesforce authentication, or try --sandbox)")
+    })?;
     let llm = Llm::from_settings(&config.llm).context("model")?;
+    let label = llm.describe();
     let asking = crmbot::flow::ask::Asking::new(client, Arc::new(llm), config.ask.clone());
     let asker = CliAsker(args.as_email.clone());
     let answer = asking
-        .ask(&crmbot::flow::ask::AskRequest {
+        .ask_traced(&crmbot::flow::ask::AskRequest {
             question: &args.question,
             today: chrono::Local::now().date_naive(),
             previous: None,
@@ -158,7 +161,7 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
             scope: None,
         })
         .await;
-    let answer = match answer {
+    let (answer, calls) = match answer {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
@@ -166,7 +169,14 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        // The answer's own keys, plus what the model cost (as `extract --json` reports it).
+        let mut out = serde_json::to_value(&answer)?;
+        let llm = crmbot::flow::proposal::LlmSummary::new(label, &calls);
+        if let Some(map) = out.as_object_mut() {
+            map.insert("llm".into(), serde_json::to_value(&llm)?);
+            map.insert("llm_calls".into(), serde_json::to_value(&calls)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", crmbot::flow::ask::render_text(&answer));
     }
@@ -187,6 +197,7 @@ async fn start_sandbox(config: &mut Config) -> anyhow::Result<sandbox::RunningSa
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    crmbot::server::preflight(&config).context("crmbot serve")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -194,13 +205,53 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("crmbot serve")?;
     eprintln!(
-        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz)",
-        running.addr
+        "crmbot serving Slack on http://{} (POST /slack/commands, /slack/interactivity, /slack/events; GET /healthz){}\nmodel: {}",
+        running.addr,
+        if config.slack.app_token.is_some() {
+            "; Socket Mode connected"
+        } else {
+            ""
+        },
+        config.llm.describe()
     );
+    eprintln!("model: {}", running.model);
     shutdown_signal().await;
     eprintln!("stopping: finishing writes in flight…");
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The address to ask (default: http://<CRMBOT_LISTEN>/healthz, 127.0.0.1 for 0.0.0.0).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+}
+
+/// `crmbot healthcheck`: one GET with a 3-second budget.
+pub async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    let url = args.url.unwrap_or_else(|| {
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}/healthz")
+    });
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .context("HTTP client")?;
+    match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(r) => {
+            eprintln!("{url} answered {}", r.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("{url}: {}", e.without_url());
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -19,18 +19,19 @@ use crmbot::flow::action::{PendingAction, Place};
 use crmbot::flow::actions::{Actions, Outcome, WriteSettings};
 use crmbot::flow::ask::{AskRequest, Asker, Asking, render_text};
 use crmbot::flow::drafting::Drafting;
-use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key};
+use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key, key_owner};
 use crmbot::flow::policy::Access;
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
-use crmbot::salesforce::sandbox::{self, SandboxOptions};
+use crmbot::sandbox::{self, SandboxOptions};
 use crmbot::store::Store;
 
 /// The console's user, as Slack would name them.
 const YOU: &str = "U0DEMO";
 /// The demo seed's sales rep: "my deals" are Dana's.
 const YOU_EMAIL: &str = "dana.lee@crmbot.example";
+const YOU_NAME: &str = "Dana Lee";
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -76,6 +77,10 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
     config.salesforce.access_token = Some(SecretString::from(sandbox::DEFAULT_TOKEN));
     let client = SalesforceClient::new(&config.salesforce).context("Salesforce")?;
     let llm = Arc::new(Llm::from_settings(&config.llm).context("model")?);
+    let model = match llm.startup_report().await {
+        Some(found) => format!("{}; {found}", llm.describe()),
+        None => llm.describe(),
+    };
     let instance = sandbox.base_url().trim_end_matches('/').to_string();
     let drafting = Drafting::new(
         client.clone(),
@@ -113,7 +118,7 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
     demo.say(&format!(
         "crmbot demo — a local Salesforce with demo data at {}, model: {}.\n{HELP}\n",
         sandbox.base_url(),
-        llm.describe()
+        model
     ));
     for line in input.lines() {
         let line = line.context("cannot read input")?;
@@ -168,7 +173,7 @@ impl Demo {
         let drafted = self
             .actions
             .drafting()
-            .draft_traced(&Notes::new(notes), today)
+            .draft_traced(&Notes::new(notes), today, YOU_NAME)
             .await;
         let (proposal, trace) = match drafted {
             Ok(x) => x,
@@ -199,7 +204,11 @@ impl Demo {
             a.state.as_str()
         ));
         self.say(body.trim_end());
-        self.say("└ [1] approve   [2] edit Field=value   [3] reject");
+        if a.proposal.writes_nothing() {
+            self.say("└ nothing to approve   [3] reject");
+        } else {
+            self.say("└ [1] approve   [2] edit Field=value   [3] reject");
+        }
     }
 
     fn outcome(&mut self, o: Outcome) {
@@ -217,13 +226,7 @@ impl Demo {
                     }
                     self.say("Written in one Salesforce request.");
                 }
-                "failed" => {
-                    let e = a
-                        .error
-                        .as_ref()
-                        .map_or("unknown error".to_string(), |e| e.message.clone());
-                    self.say(&format!("✗ Salesforce did not accept the write: {e}. Nothing was written; approve again to retry."));
-                }
+                "failed" => self.say(&format!("✗ {}", text::write_failure(a.error.as_ref()))),
                 "rejected" => self.say("Rejected. Nothing was written."),
                 _ => self.card(&a),
             },
@@ -297,10 +300,13 @@ impl Demo {
             values.insert(key, (!value.is_empty()).then_some(value));
         }
         let instance = self.asking.instance_url().to_string();
-        match apply_edit(&action.proposal, &schema, &values, &instance) {
+        let rule = self.actions.drafting().free_text_rule(YOU_NAME);
+        match apply_edit(&action.proposal, &schema, &values, &instance, &rule) {
             Err(errors) => {
                 for (key, message) in errors {
-                    self.say(&format!("✗ {key}: {message}"));
+                    let owner = key_owner(&action.proposal, &key)
+                        .unwrap_or_else(|| "this draft".to_string());
+                    self.say(&format!("✗ {owner}: {message}"));
                 }
             }
             Ok(p) => match self.actions.save_edit(&id, YOU, action.revision, p).await {

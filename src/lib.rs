@@ -8,11 +8,14 @@
 //! * `domain`: pure rules, no I/O: the draft types, the allowed schema, validation of the
 //!   model's reply, SOQL quoting.
 //! * `llm`: one interface to the model; providers openai (and compatible), anthropic, rules.
-//! * `salesforce`: the REST client (describe cache, queries, composite writes) and `sandbox`,
-//!   a local Salesforce for tests and the demo.
+//! * `salesforce`: the REST client (describe cache, queries, composite writes).
+//! * `sandbox`: a local Salesforce — a real HTTP server speaking its REST shapes and errors —
+//!   for tests, the demo and `crmbot sandbox`; beside the client, not part of it.
 //! * `flow`: the use cases (drafting today), used by every front end.
 //! * `store`: sled storage; today the hash-chained audit log.
 //! * `doctor`: checks every configured part and says how to fix what is wrong.
+//! * `eval`: measures drafts and answers on a labelled corpus (`crmbot eval`).
+//! * `net`: what every outbound call shares: bounded reads, plain-words connection errors.
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
 //! `salesforce` knows nothing of Slack.
@@ -20,9 +23,13 @@
 pub mod config;
 pub mod doctor;
 pub mod domain;
+pub mod eval;
 pub mod flow;
+pub mod http_serve;
 pub mod llm;
+pub mod net;
 pub mod salesforce;
+pub mod sandbox;
 pub mod server;
 pub mod slack;
 pub mod store;

@@ -18,6 +18,7 @@ mod cli;
 mod cli_audit;
 mod cli_demo;
 mod cli_doctor;
+mod cli_eval;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -31,8 +32,24 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Log lines as text (coloured only on a terminal) or as JSON, one object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CRMBOT_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +76,13 @@ enum Command {
     /// Check every configured part (Slack, Salesforce, the model, the config) and say what
     /// is wrong and how to fix it. Exit status 1 when something is.
     Doctor(cli_doctor::DoctorArgs),
+    /// Ask a running `crmbot serve` whether it answers (GET /healthz on CRMBOT_LISTEN, or
+    /// --url): exit 0 when it does. For container health checks.
+    Healthcheck(cli::HealthcheckArgs),
+    /// Measure drafts and answers on a labelled corpus against a local Salesforce: precision,
+    /// recall, leak rate (wrong values one click would write), false alarms, question
+    /// correctness, calls, tokens, latency.
+    Eval(cli_eval::EvalArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,7 +110,7 @@ struct ExtractArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -97,10 +121,27 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: many errors already quote their cause in
+/// their own message, which `{:#}` would print a second time.
+fn report(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -112,10 +153,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sandbox(args) => cli::sandbox(args).await,
         Command::Serve => cli::serve(config).await,
+        Command::Healthcheck(args) => cli::healthcheck(&config, args).await,
         Command::Demo(args) => cli_demo::demo(config, args, SAMPLE_NOTE).await,
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
         Command::Doctor(args) => cli_doctor::run(&config, args).await,
+        Command::Eval(args) => cli_eval::run_eval(config, args).await,
         Command::Extract(args) => {
             let notes = read_notes(&args)?;
             let today = args
@@ -154,15 +197,23 @@ fn read_notes(args: &ExtractArgs) -> anyhow::Result<Notes> {
     Ok(Notes::new(text))
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "crmbot=info",
         _ => "crmbot=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only where a person reads them.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

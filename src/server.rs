@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,28 +19,37 @@ use crate::flow::drafting::Drafting;
 use crate::flow::policy::Access;
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::slack::ask::forget_threads_before;
+use crate::slack::cards::CardSettings;
 use crate::slack::gate::Workspaces;
 use crate::slack::groups::SlackGroups;
 use crate::slack::interactions::show;
+use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
-use crate::slack::{Jobs, SlackApp, router};
+use crate::slack::{Jobs, Keep, SlackApp, router};
+use crate::store::private::make_private;
 use crate::store::{Store, StoreError};
 
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 /// How often waiting drafts are checked for expiry.
 const EXPIRY_TICK: Duration = Duration::from_secs(300);
+/// How often old event ids and thread plans are pruned.
+const HOUSEKEEPING_TICK: Duration = Duration::from_secs(3_600);
+/// How long a Slack event id is remembered (Slack retries within minutes).
+const SEEN_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
 /// Why the server could not start. Each message is complete on its own (no source chain),
 /// so `main` prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("{0} is required for `crmbot serve`")]
-    Missing(&'static str),
-    #[error("Salesforce: {0}")]
+    #[error("{}", settings_text(.0))]
+    Settings(Vec<String>),
+    /// Salesforce's and the model's errors name their part already.
+    #[error("{0}")]
     Salesforce(SalesforceError),
-    #[error("model: {0}")]
+    #[error("{0}")]
     Llm(LlmError),
     #[error("{0}")]
     Store(StoreError),
@@ -48,7 +57,7 @@ pub enum ServeError {
     Actions(ActionError),
     #[error("{0}")]
     Templates(TemplateError),
-    #[error("Slack: {0} (check SLACK_BOT_TOKEN and SLACK_API_URL)")]
+    #[error("Slack's auth.test: {0}")]
     Slack(SlackError),
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
@@ -72,10 +81,40 @@ from!(
     Slack(SlackError)
 );
 
+fn settings_text(problems: &[String]) -> String {
+    match problems {
+        [one] => format!("cannot start: {one}"),
+        many => format!(
+            "cannot start; {} settings to fix:\n  • {}",
+            many.len(),
+            many.join("\n  • ")
+        ),
+    }
+}
+
+/// Everything `serve` needs that can be told without a network call, all at once: the
+/// Slack credentials and their kinds, the Salesforce settings, the model's settings.
+pub fn preflight(config: &Config) -> Result<(), ServeError> {
+    let mut problems = config.slack_problems();
+    if let Err(e) = SalesforceClient::new(&config.salesforce) {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = Llm::from_settings(&config.llm) {
+        problems.push(e.to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::Settings(problems))
+    }
+}
+
 /// A running server. `shutdown` stops it gracefully; dropping it without that leaves the
 /// tasks running until the runtime ends.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The model in effect and what the start-up probe found, for the start-up message.
+    pub model: String,
     pub app: SlackApp,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -98,17 +137,18 @@ impl Running {
 
 /// Builds everything from `config` and serves on `listener`.
 pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, ServeError> {
+    preflight(config)?;
     // Socket Mode is not signed; the HTTP endpoints then refuse everything without a secret.
-    let signing_secret = match (&config.slack.signing_secret, &config.slack.app_token) {
-        (Some(s), _) => s.clone(),
-        (None, Some(_)) => secrecy::SecretString::from(""),
-        (None, None) => return Err(ServeError::Missing("SLACK_SIGNING_SECRET")),
-    };
+    let signing_secret = config
+        .slack
+        .signing_secret
+        .clone()
+        .unwrap_or_else(|| secrecy::SecretString::from(""));
     let bot_token = config
         .slack
         .bot_token
         .clone()
-        .ok_or(ServeError::Missing("SLACK_BOT_TOKEN"))?;
+        .ok_or_else(|| ServeError::Settings(config.slack_problems()))?;
     let instance_url = config
         .salesforce
         .instance_url
@@ -119,6 +159,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         .unwrap_or_default();
     let salesforce = SalesforceClient::new(&config.salesforce)?;
     let llm = Arc::new(Llm::from_settings(&config.llm)?);
+    // Settles how a local server takes JSON, and whether it reads the system prompt.
+    let model = match llm.startup_report().await {
+        Some(found) => format!("{}; {found}", llm.describe()),
+        None => llm.describe(),
+    };
     let asking = Asking::new(salesforce.clone(), llm.clone(), config.ask.clone());
     let drafting = Drafting::new(
         salesforce,
@@ -128,7 +173,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         instance_url,
     );
     let store = Store::open_with(&config.data_dir, config.audit_key.clone())?;
-    let web = SlackWeb::new(config.slack.api_url.as_str(), &bot_token)?;
+    let web = SlackWeb::new(
+        config.slack.api_url.as_str(),
+        &bot_token,
+        config.slack.timeout,
+    )?;
     let bot = web.auth_test().await?;
     let policy = config.effective_policy();
     let groups = Arc::new(SlackGroups::new(web.clone(), policy.group_ttl));
@@ -153,6 +202,14 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         max_notes_chars: config.drafting.max_notes_chars,
         workspaces,
         answers: policy.answers.clone(),
+        card: CardSettings {
+            notes_excerpt_chars: config.slack.notes_excerpt_chars,
+        },
+        limit: UserLimit::new(config.slack.user_rate_limit),
+        keep: Keep {
+            thread_days: config.ask.thread_days,
+            data_dir: config.data_dir.clone(),
+        },
     };
 
     // Writes a previous run left in the middle: looked for in Salesforce, never sent again
@@ -166,28 +223,18 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         }
         Err(e) => error!(error = %e, "reconciliation failed"),
     }
-    let _ = app
-        .store
-        .forget_events_before(Utc::now().timestamp() - 86_400);
 
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let socket = match &config.slack.app_token {
         Some(token) => Some(crate::slack::socket::start(app.clone(), token).await?),
         None => None,
     };
-    let (stop, mut stopped) = watch::channel(false);
-    let ticker = tokio::spawn(housekeeping(app.clone()));
+    let (stop, stopped) = watch::channel(false);
+    let ticker = tokio::spawn(timers(app.clone()));
     let served = app.clone();
+    let limits = config.server.clone();
     let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router(served.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            error!(error = %e, "server stopped");
-        }
+        crate::http_serve::serve(listener, router(served.clone()), limits, stopped, DRAIN).await;
         if !served.jobs.drain(DRAIN).await {
             warn!("shutdown: some jobs were still running after {DRAIN:?}");
         }
@@ -196,12 +243,13 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         }
         info!("stopped");
     });
-    info!(%addr, "crmbot serving Slack");
+    info!(%addr, model = %config.llm.describe(), "crmbot serving Slack");
     if socket.is_some() {
         info!("Socket Mode connected");
     }
     Ok(Running {
         addr,
+        model,
         app,
         stop,
         task,
@@ -210,15 +258,17 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     })
 }
 
-/// Expires stale drafts every few minutes, and looks again for unknown writes as often as
-/// `salesforce.recheck_interval` says; each settled action's card is redrawn.
-async fn housekeeping(app: SlackApp) {
+/// Expiry every `EXPIRY_TICK`, housekeeping every `HOUSEKEEPING_TICK` (both at once at
+/// start-up), and another look for unknown writes as often as `salesforce.recheck_interval`
+/// says; each settled action's card is redrawn.
+async fn timers(app: SlackApp) {
     let recheck = app
         .actions
         .write_settings()
         .recheck
         .max(Duration::from_millis(100));
     let mut last_expiry: Option<std::time::Instant> = None;
+    let mut last_housekeeping: Option<std::time::Instant> = None;
     loop {
         if last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
             last_expiry = Some(std::time::Instant::now());
@@ -231,6 +281,11 @@ async fn housekeeping(app: SlackApp) {
                 Err(e) => warn!(error = %e, "expiry check failed"),
             }
         }
+        if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
+            last_housekeeping = Some(std::time::Instant::now());
+            let (events, plans) = housekeep(&app, Utc::now());
+            info!(events, plans, "housekeeping");
+        }
         tokio::time::sleep(recheck.min(EXPIRY_TICK)).await;
         match app.actions.recheck_unknown().await {
             Ok(settled) => {
@@ -242,4 +297,26 @@ async fn housekeeping(app: SlackApp) {
             Err(e) => warn!(error = %e, "checking unknown writes failed"),
         }
     }
+}
+
+/// Forgets Slack event ids older than `SEEN_EVENTS_KEPT` (Slack retries within minutes)
+/// and thread plans older than `ask.thread_days`, and keeps the data folder private.
+/// Returns (event ids, thread plans) forgotten.
+pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize) {
+    let events = app
+        .store
+        .forget_events_before((now - SEEN_EVENTS_KEPT).timestamp())
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "cannot prune seen event ids");
+            0
+        });
+    let threads_before = now - chrono::Duration::days(i64::from(app.keep.thread_days));
+    let plans = forget_threads_before(&app.store, threads_before.timestamp()).unwrap_or_else(|e| {
+        warn!(error = %e, "cannot prune thread plans");
+        0
+    });
+    if let Err(e) = make_private(&app.keep.data_dir) {
+        warn!(error = %e, "cannot keep the data folder private");
+    }
+    (events, plans)
 }

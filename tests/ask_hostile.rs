@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crmbot::domain::plan::{self, Op as PlanOp};
 use crmbot::domain::soql::compile;
-use crmbot::salesforce::sandbox::soql::{
+use crmbot::sandbox::soql::{
     self, Cond, ExecContext, FieldInfo, LitChar, Literal, Op, RelationshipInfo, SoqlSource,
 };
 

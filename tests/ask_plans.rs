@@ -16,7 +16,7 @@ use serde_json::Value;
 use crmbot::domain::plan::testing::{SAMPLE_ME, sample_schema};
 use crmbot::domain::plan::{PlanLimits, mentions_me, validate_plan};
 use crmbot::domain::soql::compile;
-use crmbot::salesforce::sandbox::soql;
+use crmbot::sandbox::soql;
 
 use ask_support::{TEXT_FIELDS, TEXT_OPS, hostile_values, plan_with, validate};
 use soql_check::independent_parser;

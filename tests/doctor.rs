@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Value, json};
 
-use crmbot::salesforce::sandbox::{self, RunningSandbox};
+use crmbot::sandbox::{self, RunningSandbox};
 
 /// Every scope manifest.yaml asks for, the way Slack lists them in `x-oauth-scopes`.
 const ALL_SCOPES: &str =
@@ -405,7 +405,7 @@ async fn doctor_says_per_object_whether_the_idempotency_key_exists_and_how_to_ad
 
     // An org where Lead and Task lack the field.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = crmbot::salesforce::sandbox::SandboxOptions {
+    let options = crmbot::sandbox::SandboxOptions {
         drop_fields: vec!["Lead.Crmbot_Key__c".into(), "Task.Crmbot_Key__c".into()],
         ..Default::default()
     };

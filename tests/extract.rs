@@ -15,7 +15,7 @@ use crmbot::domain::notes::Notes;
 use crmbot::flow::drafting::Drafting;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
-use crmbot::salesforce::sandbox::DEFAULT_TOKEN;
+use crmbot::sandbox::DEFAULT_TOKEN;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
@@ -111,9 +111,20 @@ async fn an_existing_lead_email_makes_extract_report_an_update_after_one_duplica
         1,
         "exactly one Salesforce request besides describe: {checks:#?}"
     );
-    assert!(checks[0].path.ends_with("/query"), "{:?}", checks[0]);
+    // The Lead's own duplicate check, plus the cross checks (is Daniel already a Contact,
+    // is Apex Corp a customer account), in one composite of reads.
+    assert!(checks[0].path.ends_with("/composite"), "{:?}", checks[0]);
+    let body: Value = serde_json::from_str(&checks[0].body).unwrap();
+    let subs = body["compositeRequest"].as_array().unwrap();
+    assert_eq!(subs.len(), 3, "{body:#}");
     assert!(
-        requests.iter().all(|r| r.method == "GET"),
+        subs.iter().all(|s| s["method"] == "GET"),
+        "nothing written: {body:#}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "GET" || r.path.ends_with("/composite")),
         "nothing written"
     );
     assert_eq!(model.requests.lock().unwrap().len(), 1, "one model call");

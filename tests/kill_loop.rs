@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
-use crmbot::salesforce::sandbox::{self, Faults, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, Faults, RunningSandbox, SandboxOptions};
 use slack_support::{FakeSlack, SECRET, action_id, card_text, command_body, form_payload, sign};
 
 const USER: &str = "U0REP";
@@ -62,13 +62,10 @@ struct Crmbot {
 
 impl Crmbot {
     async fn start(&mut self) {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
         self.starts += 1;
         let log =
             std::fs::File::create(self.dir.join(format!("serve-{}.log", self.starts))).unwrap();
+        // Port 0: crmbot binds a free port itself and logs it (no race for a port).
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_crmbot"))
             .arg("serve")
             .current_dir(&self.dir)
@@ -76,21 +73,26 @@ impl Crmbot {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("CRMBOT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CRMBOT_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.port = port;
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+        for _ in 0..400 {
+            if let Some(port) = self
+                .log()
+                .lines()
+                .filter(|l| l.contains("crmbot serving Slack"))
+                .find_map(|l| l.split("addr=127.0.0.1:").nth(1))
+                .and_then(|rest| {
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse::<u16>()
+                        .ok()
+                })
             {
+                self.port = port;
                 return;
             }
             if let Some(status) = self

@@ -2,219 +2,13 @@
 //! response_format, Anthropic's forced tool), and how each reply is handled — fenced JSON,
 //! refusal, truncation, rate limits, server errors, and the one repair retry.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+mod llm_support;
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crmbot::config::{LlmProvider, LlmSettings, ResponseFormat};
-use crmbot::domain::notes::Notes;
-use crmbot::domain::schema::{CrmSchema, FieldKind, FieldSchema, LinkSchema, ObjectSchema};
-use crmbot::llm::{DraftRequest, Llm, LlmError};
-
-#[derive(Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-/// A scripted answer: status, JSON body, one optional header.
-type Scripted = (u16, Value, Option<(&'static str, &'static str)>);
-
-#[derive(Clone, Default)]
-struct Stub {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    replies: Arc<Mutex<VecDeque<Scripted>>>,
-}
-
-impl Stub {
-    async fn start() -> (Stub, String) {
-        let stub = Stub::default();
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(stub.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (stub, format!("http://{addr}"))
-    }
-
-    fn reply(&self, status: u16, body: Value) -> &Self {
-        self.replies.lock().unwrap().push_back((status, body, None));
-        self
-    }
-
-    fn reply_with(&self, status: u16, body: Value, header: (&'static str, &'static str)) -> &Self {
-        self.replies
-            .lock()
-            .unwrap()
-            .push_back((status, body, Some(header)));
-        self
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-async fn answer(State(stub): State<Stub>, request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let bytes = axum::body::to_bytes(request.into_body(), 1 << 22)
-        .await
-        .unwrap();
-    stub.seen.lock().unwrap().push(Seen {
-        path,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    });
-    let (status, body, header) = stub.replies.lock().unwrap().pop_front().unwrap_or((
-        500,
-        json!({"error": {"message": "no scripted reply"}}),
-        None,
-    ));
-    let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-    if let Some((k, v)) = header {
-        response.headers_mut().insert(k, v.parse().unwrap());
-    }
-    response
-}
-
-fn field(name: &str, kind: FieldKind, picklist: &[&str]) -> FieldSchema {
-    FieldSchema {
-        name: name.into(),
-        label: name.into(),
-        kind,
-        createable: true,
-        updateable: true,
-        required_on_create: name == "LastName",
-        length: None,
-        picklist: picklist.iter().map(|s| s.to_string()).collect(),
-        restricted_picklist: true,
-        free_text: false,
-    }
-}
-
-fn schema() -> CrmSchema {
-    let mut s = CrmSchema::default();
-    s.objects.insert(
-        "Lead".into(),
-        ObjectSchema {
-            name: "Lead".into(),
-            label: "Lead".into(),
-            key_prefix: None,
-            fields: vec![
-                field("FirstName", FieldKind::String, &[]),
-                field("LastName", FieldKind::String, &[]),
-                field("Company", FieldKind::String, &[]),
-                field("Email", FieldKind::Email, &[]),
-                field(
-                    "Status",
-                    FieldKind::Picklist,
-                    &["Open - Not Contacted", "Working - Contacted"],
-                ),
-            ],
-            lookup_fields: vec!["Email".into()],
-            match_keys: vec![],
-            links: vec![],
-        },
-    );
-    s.objects.insert(
-        "Account".into(),
-        ObjectSchema {
-            name: "Account".into(),
-            label: "Account".into(),
-            key_prefix: None,
-            fields: vec![field("Name", FieldKind::String, &[])],
-            lookup_fields: vec!["Name".into()],
-            match_keys: vec![],
-            links: vec![],
-        },
-    );
-    s.objects.insert(
-        "Opportunity".into(),
-        ObjectSchema {
-            name: "Opportunity".into(),
-            label: "Opportunity".into(),
-            key_prefix: None,
-            fields: vec![
-                field("Name", FieldKind::String, &[]),
-                field(
-                    "StageName",
-                    FieldKind::Picklist,
-                    &["Prospecting", "Closed Won"],
-                ),
-                field("Amount", FieldKind::Currency, &[]),
-                field("CloseDate", FieldKind::Date, &[]),
-            ],
-            lookup_fields: vec!["Name".into()],
-            match_keys: vec![],
-            links: vec![LinkSchema {
-                relationship: "Account".into(),
-                field: "AccountId".into(),
-                target: "Account".into(),
-            }],
-        },
-    );
-    s
-}
-
-const DRAFT: &str = r#"{"records":[{"object":"Lead","lookup":null,"link":null,"fields":{"FirstName":"Daniel","LastName":"Reed","Company":"Apex Corp","Email":null,"Status":null}}]}"#;
-
-fn openai_reply(content: &str, finish: &str) -> Value {
-    json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-test",
-           "choices": [{"index": 0, "finish_reason": finish,
-                        "message": {"role": "assistant", "content": content, "refusal": null}}],
-           "usage": {"prompt_tokens": 812, "completion_tokens": 96, "total_tokens": 908,
-                     "prompt_tokens_details": {"cached_tokens": 512}}})
-}
-
-fn settings(provider: LlmProvider, base: &str, key: Option<&str>) -> LlmSettings {
-    LlmSettings {
-        provider: Some(provider),
-        base_url: Some(base.parse().unwrap()),
-        api_key: key.map(SecretString::from),
-        model: Some("test-model".into()),
-        max_retries: 2,
-        ..LlmSettings::default()
-    }
-}
-
-fn shape_ok(v: &Value) -> Result<(), String> {
-    if v.get("records").and_then(Value::as_array).is_some() {
-        Ok(())
-    } else {
-        Err("the reply has no \"records\" array".into())
-    }
-}
-
-async fn draft(llm: &Llm, notes: &str) -> Result<crmbot::llm::DraftReply, LlmError> {
-    let notes = Notes::new(notes);
-    let schema = schema();
-    let req = DraftRequest {
-        notes: &notes,
-        today: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-        schema: &schema,
-    };
-    llm.draft(&req, &shape_ok).await
-}
-
-fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
-    seen.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+use crmbot::llm::{Llm, LlmError};
+use llm_support::*;
 
 #[tokio::test]
 async fn openai_request_asks_for_strict_json_schema_with_fenced_notes() {
@@ -245,8 +39,12 @@ async fn openai_request_asks_for_strict_json_schema_with_fenced_notes() {
     let schema = &body["response_format"]["json_schema"]["schema"];
     assert_eq!(schema["additionalProperties"], false);
     assert_eq!(
-        schema["$defs"]["Lead"]["properties"]["fields"]["properties"]["Status"]["enum"],
-        json!(["Open - Not Contacted", "Working - Contacted", null])
+        schema["$defs"]["Lead"]["properties"]["fields"]["properties"]["Status"]["anyOf"][0]["enum"],
+        json!(["Open - Not Contacted", "Working - Contacted"])
+    );
+    assert!(
+        !schema.to_string().contains("maxLength"),
+        "OpenAI strict mode takes no maxLength"
     );
     assert_eq!(body["messages"][0]["role"], "system");
     let user = body["messages"][1]["content"].as_str().unwrap();

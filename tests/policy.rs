@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use common::fixture_draft;
 use crmbot::config::Config;
-use crmbot::salesforce::sandbox::{FailNext, Faults};
+use crmbot::sandbox::{FailNext, Faults};
 use crmbot::store::{AuditFilter, AuditKind, AuditRecord};
 use slack_support::*;
 
@@ -113,7 +113,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         "{outsider}"
     );
     assert_eq!(
-        composite_writes(&bot),
+        bot.composite_writes(),
         0,
         "nothing written before the second approval"
     );
@@ -126,7 +126,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
         text.contains("Approved by <@U0MGR1> and <@U0MGR2>"),
         "{text}"
     );
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
     let won: Vec<_> = bot
         .sandbox
         .records("Opportunity")
@@ -137,7 +137,7 @@ async fn a_closed_won_change_waits_for_a_second_distinct_approver_and_is_written
     assert_eq!(bot.click(UM2, "crm_approve", &id, &ts).await, 200);
     nth_ephemeral(&bot, 5).await;
     assert_eq!(
-        composite_writes(&bot),
+        bot.composite_writes(),
         1,
         "a click after the write writes nothing"
     );
@@ -228,7 +228,7 @@ async fn an_edit_resets_the_approvals_of_the_earlier_revision() {
     assert_eq!(state_of(&bot, &id), "partly_approved");
     assert_eq!(bot.click(UM2, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Written to Salesforce").await;
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
 }
 
 /// The Edit modal's state as it opens: every input holding its initial value.
@@ -279,7 +279,7 @@ async fn a_user_group_approver_is_resolved_through_usergroups_users_list() {
             .contains("Only <@U0REQ> or an approver can approve this draft"),
         "{refusal}"
     );
-    assert_eq!(composite_writes(&bot), 0);
+    assert_eq!(bot.composite_writes(), 0);
     // Nor may they reject it; the refusal is audited with its rule.
     assert_eq!(bot.click(UREP, "crm_reject", &id, &ts).await, 200);
     let refusal = nth_ephemeral(&bot, 2).await;
@@ -308,7 +308,7 @@ async fn a_user_group_approver_is_resolved_through_usergroups_users_list() {
     assert_eq!(bot.click(UM1, "crm_approve", &id, &ts).await, 200);
     let done = wait_for_update(&bot, "the done card", "Created Lead").await;
     assert!(card_text(&done["blocks"]).contains("Approved by <@U0MGR1>"));
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
 
     let lists = bot.slack.calls_to("usergroups.users.list");
     assert_eq!(lists.len(), 1, "members cached across clicks: {lists:#?}");
@@ -336,7 +336,7 @@ async fn self_approval_is_refused_by_one_setting_and_allowed_by_a_more_specific_
         words.contains("You can't approve your own draft here (self_approve.update)"),
         "{words}"
     );
-    assert_eq!(composite_writes(&bot), 0);
+    assert_eq!(bot.composite_writes(), 0);
     let refused = audit_of(&bot, &id)
         .into_iter()
         .find(|r| r.entry.kind == AuditKind::Refused)
@@ -350,7 +350,7 @@ async fn self_approval_is_refused_by_one_setting_and_allowed_by_a_more_specific_
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Updated Opportunity").await;
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
     let approved = audit_of(&bot, &id)
         .into_iter()
         .find(|r| r.entry.kind == AuditKind::ApproveRequested)
@@ -381,11 +381,11 @@ async fn by_default_a_member_cannot_close_an_existing_deal_alone() {
             .contains("it needs an approval from anyone but <@U0REQ>"),
         "{refusal}"
     );
-    assert_eq!(composite_writes(&bot), 0);
+    assert_eq!(bot.composite_writes(), 0);
     // A colleague may: the small-team default is four eyes on a closed deal.
     assert_eq!(bot.click(UREP, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Written to Salesforce").await;
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
 }
 
 /// A draft of one Task; `subject` decides whether every value is in the notes.
@@ -450,7 +450,7 @@ async fn a_task_only_draft_with_grounded_values_is_written_without_a_click() {
         text.contains("Approved by the policy without a click (`auto_approve.tasks`)"),
         "{text}"
     );
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
     let tasks: Vec<_> = bot
         .sandbox
         .records("Task")
@@ -500,7 +500,7 @@ async fn an_auto_approved_write_salesforce_refuses_waits_for_a_person() {
     );
     assert_eq!(soc2(&bot), 1);
     assert_eq!(
-        composite_writes(&bot),
+        bot.composite_writes(),
         2,
         "the refused attempt and the person's"
     );
@@ -518,6 +518,6 @@ async fn a_task_draft_with_a_value_not_in_the_notes_waits_for_a_click() {
         "Approve waits for a click: {blocks}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(composite_writes(&bot), 0, "nothing written without a click");
+    assert_eq!(bot.composite_writes(), 0, "nothing written without a click");
     assert_eq!(state_of(&bot, &id), "drafted");
 }

@@ -156,8 +156,20 @@ async fn describe_has_the_keys_and_values_clients_rely_on() {
     for o in ["Lead", "Contact", "Account", "Opportunity", "Task", "User"] {
         assert!(names.contains(&o), "{o} missing from global describe");
     }
+    // As Salesforce answers it: 404 NOT_FOUND, "The requested resource does not exist".
     let unknown = sf.get("sobjects/Foo/describe").await;
-    assert_eq!((unknown.status, unknown.code()), (400, "INVALID_TYPE"));
+    assert_eq!((unknown.status, unknown.code()), (404, "NOT_FOUND"));
+    assert_eq!(
+        unknown.body[0]["message"],
+        "The requested resource does not exist"
+    );
+    // A malformed id literal is refused, not answered with no rows.
+    let bad_id = sf.query("SELECT Id FROM Lead WHERE Id = 'not-an-id'").await;
+    assert_eq!(
+        (bad_id.status, bad_id.code()),
+        (400, "INVALID_QUERY_FILTER_OPERATOR")
+    );
+    assert_eq!(bad_id.body[0]["message"], "invalid ID field: not-an-id");
     let later = sf
         .call_with(
             "GET",

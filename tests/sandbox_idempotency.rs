@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crmbot::salesforce::sandbox::{AfterCommit, Faults, LostAnswer};
+use crmbot::sandbox::{AfterCommit, Faults, LostAnswer};
 use sandbox_support::{Sf, V, options};
 
 const KEYED: [&str; 5] = ["Account", "Contact", "Lead", "Opportunity", "Task"];

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crmbot::salesforce::sandbox::{FailNext, Faults, Seed, Storage};
+use crmbot::sandbox::{FailNext, Faults, Seed, Storage};
 use sandbox_support::{Sf, read};
 
 #[tokio::test]
@@ -404,7 +404,7 @@ async fn default_seed_has_the_demo_org_with_definite_answers() {
             "{fresh} must stay new for the fixtures"
         );
     }
-    let empty = Sf::start_with(crmbot::salesforce::sandbox::SandboxOptions {
+    let empty = Sf::start_with(crmbot::sandbox::SandboxOptions {
         seed: Seed::Empty,
         ..sandbox_support::options()
     })

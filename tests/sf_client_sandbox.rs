@@ -6,12 +6,10 @@ use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 
 use crmbot::config::SalesforceSettings;
-use crmbot::salesforce::sandbox::{
-    self, DEFAULT_TOKEN, FailNext, Faults, RunningSandbox, SandboxOptions,
-};
 use crmbot::salesforce::{
     CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError,
 };
+use crmbot::sandbox::{self, DEFAULT_TOKEN, FailNext, Faults, RunningSandbox, SandboxOptions};
 
 async fn start(options: SandboxOptions) -> (RunningSandbox, SalesforceClient) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -16,8 +16,8 @@ use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 
 use crmbot::config::SalesforceSettings;
-use crmbot::salesforce::sandbox::{self, Faults, OAuthOptions, RunningSandbox, SandboxOptions};
 use crmbot::salesforce::{SalesforceClient, SalesforceError};
+use crmbot::sandbox::{self, Faults, OAuthOptions, RunningSandbox, SandboxOptions};
 
 const TOKEN_PATH: &str = "/services/oauth2/token";
 

@@ -303,3 +303,53 @@ async fn crm_ask_answers_only_the_asker_and_refused_plans_say_why() {
         .count();
     assert_eq!(queries, 0, "a refused plan never runs");
 }
+
+#[tokio::test]
+async fn a_question_the_planner_cannot_fully_read_is_refused_in_slack_naming_the_words() {
+    // The offline rules model: "Globex" must filter the deals, and "gone quiet since
+    // September" must not be silently dropped.
+    let model = start_stub_model_with("{}", "unused").await;
+    let bot = Bot::start_with_model(model, |c| {
+        c.llm.provider = Some(crmbot::config::LlmProvider::Rules)
+    })
+    .await;
+    let ask = |id: &'static str, text: &'static str, ts: &'static str| {
+        let bot = &bot;
+        async move {
+            assert_eq!(bot.event(&mention(id, text, ts, None), None).await, 200);
+            let calls = bot
+                .wait_for("the answer", |c| {
+                    c.iter()
+                        .any(|c| c.method == "chat.postMessage" && c.body["thread_ts"] == ts)
+                })
+                .await;
+            calls
+                .into_iter()
+                .find(|c| c.method == "chat.postMessage" && c.body["thread_ts"] == ts)
+                .unwrap()
+        }
+    };
+    let globex = ask("EvG", "what deals does Globex have?", "1700000300.000100").await;
+    assert_eq!(
+        linked_names(&globex.body["blocks"]),
+        [
+            "Globex - Manufacturing Analytics",
+            "Globex - Support Renewal"
+        ],
+        "{}",
+        globex.body
+    );
+    let quiet = ask(
+        "EvQ",
+        "which of my accounts have gone quiet since September",
+        "1700000400.000100",
+    )
+    .await;
+    let text = card_text(&quiet.body["blocks"]);
+    assert!(
+        text.contains("could not use \"gone quiet since September\""),
+        "{text}"
+    );
+    assert!(linked_names(&quiet.body["blocks"]).is_empty(), "{text}");
+    assert!(!text.contains("Query:"), "nothing ran: {text}");
+}

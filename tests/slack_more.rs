@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::fixture_draft;
-use crmbot::salesforce::sandbox::Faults;
+use crmbot::sandbox::Faults;
 use slack_support::*;
 
 #[tokio::test]
@@ -213,25 +213,16 @@ async fn healthz_answers() {
 #[tokio::test]
 async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_record() {
     let reply = json!({"records": [{"object": "Lead", "lookup": null, "link": null,
-        "fields": {"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp"}}]});
+        "fields": {"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp", "Title": "CTO"}}]});
     let bot = Bot::start(&reply.to_string()).await;
     // Two existing Leads match by name and company.
-    let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for email in ["kim.a@dup.example", "kim.b@dup.example"] {
-        let created: Value = http
-            .post(format!("{}/services/data/v62.0/sobjects/Lead", bot.sandbox.base_url().trim_end_matches('/')))
-            .bearer_auth("sandbox-token")
-            .json(&json!({"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp", "Email": email}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(created["id"].as_str().unwrap().to_string());
+        let lead =
+            json!({"FirstName": "Kim", "LastName": "Lee", "Company": "Dup Corp", "Email": email});
+        ids.push(bot.create_record("Lead", lead).await);
     }
-    let (id, ts, blocks) = bot.log("Met Kim Lee from Dup Corp").await;
+    let (id, ts, blocks) = bot.log("Met Kim Lee from Dup Corp, she is CTO now").await;
     let select = blocks
         .as_array()
         .unwrap()
@@ -295,6 +286,11 @@ async fn a_card_with_several_matches_offers_a_choice_and_writes_the_chosen_recor
     let patch = &composite["compositeRequest"][0];
     assert_eq!(patch["method"], "PATCH");
     assert!(patch["url"].as_str().unwrap().ends_with(&ids[1]));
+    assert_eq!(
+        patch["body"],
+        json!({"Title": "CTO"}),
+        "only what differs from the chosen record"
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod slack_support;
 use serde_json::{Value, json};
 
 use common::fixture_draft;
-use crmbot::salesforce::sandbox::{FailNext, Faults};
+use crmbot::sandbox::{FailNext, Faults};
 use slack_support::*;
 
 fn lead_reply() -> (String, String) {
@@ -65,7 +65,7 @@ async fn log_card_approve_writes_the_lead_and_the_meeting_task_in_one_request() 
         "{:#?}",
         bot.sandbox.requests()
     );
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
     let leads = leads_named_reed(&bot);
     assert_eq!(leads.len(), 1);
     let lead_id = leads[0]["Id"].as_str().unwrap().to_string();
@@ -142,7 +142,7 @@ async fn twenty_concurrent_approvals_write_once() {
     })
     .await;
 
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
     assert_eq!(leads_named_reed(&bot).len(), 1);
     let refusals = bot.slack.calls_to("chat.postEphemeral");
     assert!(
@@ -387,13 +387,13 @@ async fn a_salesforce_503_leaves_the_write_unknown_and_approving_again_is_safe_w
     assert!(text.contains("Approving again is safe"), "{text}");
     assert!(!text.contains("Nothing was written"), "{text}");
     assert!(leads_named_reed(&bot).is_empty());
-    assert_eq!(composite_writes(&bot), 1, "a write is not retried blindly");
+    assert_eq!(bot.composite_writes(), 1, "a write is not retried blindly");
     assert_eq!(bot.sandbox.request_count(), 2, "the write and one check");
 
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Created Lead").await;
     assert_eq!(leads_named_reed(&bot).len(), 1);
-    assert_eq!(composite_writes(&bot), 2);
+    assert_eq!(bot.composite_writes(), 2);
 }
 
 #[tokio::test]
@@ -420,7 +420,7 @@ async fn a_write_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .unwrap()
         .unwrap();
     assert_eq!(a.state.as_str(), "done");
-    assert_eq!(composite_writes(&bot), 0, "never written twice");
+    assert_eq!(bot.composite_writes(), 0, "never written twice");
     assert_eq!(
         bot.sandbox.request_count(),
         1,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::{fixture_draft, start_stub_model};
-use crmbot::salesforce::sandbox::{AfterCommit, FailNext, Faults, LostAnswer, SandboxOptions};
+use crmbot::sandbox::{AfterCommit, FailNext, Faults, LostAnswer, SandboxOptions};
 use slack_support::*;
 
 const COMPOSITE: &str = "/services/data/v62.0/composite";
@@ -96,7 +96,7 @@ async fn answers_lost_after_the_commit_are_settled_as_written_without_a_second_w
         let text = card_text(&done["blocks"]);
         assert!(text.contains("Created Lead"), "{lost:?}: {text}");
         assert!(text.contains("Created Task"), "{lost:?}: {text}");
-        assert_eq!(composite_writes(&bot), 1, "{lost:?}: written once");
+        assert_eq!(bot.composite_writes(), 1, "{lost:?}: written once");
         assert_eq!((reeds(&bot), meeting_tasks(&bot)), (1, 1), "{lost:?}");
         let kinds: Vec<String> = bot
             .running
@@ -148,20 +148,11 @@ async fn a_slow_commit_is_waited_for_and_never_written_again_without_the_key_fie
             .await,
         200
     );
-    bot.wait_for("the refusal", |c| {
-        c.iter().any(|c| {
-            c.method == "chat.postEphemeral"
-                && c.body["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("still checking")
-        })
-    })
-    .await;
+    bot.wait_ephemeral("still checking").await;
     // The timer finds the write once it has committed.
     wait_state(&bot, &id, "done").await;
     wait_for_update(&bot, "the done card", "Created Lead").await;
-    assert_eq!(composite_writes(&bot), 1);
+    assert_eq!(bot.composite_writes(), 1);
     assert_eq!((reeds(&bot), meeting_tasks(&bot)), (1, 1));
 }
 
@@ -189,7 +180,7 @@ async fn a_write_that_never_landed_is_declared_so_only_after_the_time_limit() {
     );
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
     wait_state(&bot, &id, "done").await;
-    assert_eq!(composite_writes(&bot), 2);
+    assert_eq!(bot.composite_writes(), 2);
     assert_eq!((reeds(&bot), meeting_tasks(&bot)), (1, 1));
 }
 
@@ -267,17 +258,7 @@ async fn approve_on_an_older_card_writes_nothing_and_shows_the_current_one() {
             .await,
         200
     );
-    let calls = bot
-        .wait_for("the refusal", |c| {
-            c.iter().any(|c| {
-                c.method == "chat.postEphemeral"
-                    && c.body["text"]
-                        .as_str()
-                        .unwrap_or("")
-                        .contains("changed since you looked")
-            })
-        })
-        .await;
+    let calls = bot.wait_ephemeral("changed since you looked").await;
     assert!(
         bot.sandbox.requests().is_empty(),
         "nothing reached Salesforce"
@@ -308,16 +289,7 @@ async fn no_audit_record_no_write() {
     app.store.audit.set_failing(true);
     bot.sandbox.reset_requests();
     assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
-    bot.wait_for("the refusal", |c| {
-        c.iter().any(|c| {
-            c.method == "chat.postEphemeral"
-                && c.body["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("could not record this approval")
-        })
-    })
-    .await;
+    bot.wait_ephemeral("could not record this approval").await;
     let sent: Vec<String> = bot
         .sandbox
         .requests()
@@ -428,16 +400,7 @@ async fn a_database_restored_from_an_older_copy_is_refused_until_recovered() {
             .await,
         200
     );
-    bot.wait_for("the refusal", |c| {
-        c.iter().any(|c| {
-            c.method == "chat.postEphemeral"
-                && c.body["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("already written")
-        })
-    })
-    .await;
-    assert_eq!(composite_writes(&bot), 0);
+    bot.wait_ephemeral("already written").await;
+    assert_eq!(bot.composite_writes(), 0);
     assert_eq!(reeds(&bot), 1);
 }

@@ -14,6 +14,8 @@ pub struct AskSettings {
     pub max_limit: u32,
     /// After the rows, a short summary written by the model from those rows alone.
     pub summarize: bool,
+    /// A thread's last plan (what a follow-up refines) is kept this many days.
+    pub thread_days: u32,
     /// Queryable objects by API name; a table given in crmbot.toml replaces that object's
     /// default whole.
     pub objects: BTreeMap<String, QueryObjectConfig>,
@@ -146,6 +148,7 @@ impl Default for AskSettings {
             default_limit: 20,
             max_limit: LIMIT_CEILING,
             summarize: true,
+            thread_days: 7,
             objects,
         }
     }

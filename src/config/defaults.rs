@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::domain::free_text::FreeTextUpdates;
+
 use super::{
     Config, DraftingSettings, LlmSettings, ObjectConfig, ResponseFormat, SalesforceSettings,
-    SlackSettings,
+    ServerSettings, SlackSettings,
 };
 
 impl Default for Config {
@@ -19,6 +21,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("./data"),
             audit_key: None,
+            server: ServerSettings::default(),
             slack: SlackSettings::default(),
             salesforce: SalesforceSettings::default(),
             llm: LlmSettings::default(),
@@ -26,6 +29,17 @@ impl Default for Config {
             ask: super::AskSettings::default(),
             policy: super::PolicySettings::default(),
             objects: default_objects(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_body_bytes: 1_000_000,
         }
     }
 }
@@ -40,6 +54,9 @@ impl Default for SlackSettings {
             approvers: Vec::new(),
             workers: 8,
             blocks_dir: None,
+            notes_excerpt_chars: 280,
+            timeout: Duration::from_secs(10),
+            user_rate_limit: 20,
         }
     }
 }
@@ -63,6 +80,7 @@ impl Default for SalesforceSettings {
             key_field: "Crmbot_Key__c".to_string(),
             write_time_limit: Duration::from_secs(660),
             recheck_interval: Duration::from_secs(30),
+            max_response_bytes: 20_000_000,
         }
     }
 }
@@ -74,10 +92,11 @@ impl Default for LlmSettings {
             base_url: None,
             api_key: None,
             model: None,
-            response_format: ResponseFormat::JsonSchema,
+            response_format: ResponseFormat::Auto,
             timeout: Duration::from_secs(30),
             max_retries: 2,
             max_tokens: 2048,
+            system_in_user: None,
             prompts_dir: None,
         }
     }
@@ -91,6 +110,7 @@ impl Default for DraftingSettings {
             hold_ungrounded: true,
             expire_after_days: 7,
             meeting_task: true,
+            free_text_updates: FreeTextUpdates::Append,
         }
     }
 }

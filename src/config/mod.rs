@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
 pub use policy::{
     AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
@@ -30,6 +31,8 @@ pub struct Config {
     /// rewritten by someone without it is detected. Keep it outside the data dir.
     #[serde(serialize_with = "mask_opt")]
     pub audit_key: Option<SecretString>,
+    /// Bounds of the HTTP server of `crmbot serve`.
+    pub server: ServerSettings,
     pub slack: SlackSettings,
     pub salesforce: SalesforceSettings,
     pub llm: LlmSettings,
@@ -41,6 +44,22 @@ pub struct Config {
     /// Allowed objects by API name. A table given in crmbot.toml replaces that object's
     /// default whole; `enabled = false` removes a default object.
     pub objects: BTreeMap<String, ObjectConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// A connection must send a request's headers within this long (also how long a
+    /// kept-alive connection may sit idle).
+    #[serde(with = "secs")]
+    pub header_timeout: Duration,
+    /// A request must be read and answered within this long (Slack gives up after 3 s).
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+    /// Connections open at once; at the bound the oldest idle one is closed.
+    pub max_connections: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -61,6 +80,15 @@ pub struct SlackSettings {
     /// A folder whose `card.json.j2` / `edit_modal.json.j2` replace the built-in Block Kit
     /// templates.
     pub blocks_dir: Option<PathBuf>,
+    /// Characters of the meeting notes the card quotes in the channel; 0 quotes none.
+    pub notes_excerpt_chars: usize,
+    /// Time budget of one Web API call attempt (a whole call, retries included, takes at
+    /// most 60 s).
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// `/crm log`, `/crm ask`, mentions and DMs one person may send a minute (in a burst
+    /// of as many); 0 for no limit.
+    pub user_rate_limit: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -103,6 +131,8 @@ pub struct SalesforceSettings {
     /// How often crmbot looks again for a write whose outcome it does not know.
     #[serde(with = "secs")]
     pub recheck_interval: Duration,
+    /// Largest answer read from Salesforce, in bytes; a larger one is refused unread.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -116,13 +146,51 @@ pub enum LlmProvider {
     Rules,
 }
 
-/// How the OpenAI-compatible provider asks for JSON; some local servers reject `json_schema`.
+/// How the OpenAI-compatible provider asks for JSON (LLM_RESPONSE_FORMAT). Servers differ:
+/// OpenAI takes `json_schema`; llama.cpp and llama-cpp-python take `json_object` with a
+/// `schema`; some take neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
+    /// `json_schema` first; on a server that rejects it, `json_object` with the schema, then
+    /// the schema in the prompt. The first that works is kept.
+    Auto,
+    /// OpenAI structured outputs (strict).
     JsonSchema,
+    /// `{"type": "json_object", "schema": ...}` (llama.cpp, llama-cpp-python).
+    JsonObjectSchema,
+    /// JSON mode without a schema; the schema goes in the prompt.
     JsonObject,
+    /// No `response_format`; the schema goes in the prompt.
+    Prompt,
+    /// No `response_format` and no schema in the prompt (the prompt templates alone).
     None,
+}
+
+impl ResponseFormat {
+    pub fn parse(text: &str) -> Option<ResponseFormat> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => ResponseFormat::Auto,
+            "json_schema" => ResponseFormat::JsonSchema,
+            "json_object_schema" => ResponseFormat::JsonObjectSchema,
+            "json_object" => ResponseFormat::JsonObject,
+            "prompt" => ResponseFormat::Prompt,
+            "none" => ResponseFormat::None,
+            _ => return None,
+        })
+    }
+
+    /// The name used in crmbot.toml and LLM_RESPONSE_FORMAT.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponseFormat::Auto => "auto",
+            ResponseFormat::JsonSchema => "json_schema",
+            ResponseFormat::JsonObjectSchema => "json_object_schema",
+            ResponseFormat::JsonObject => "json_object",
+            ResponseFormat::Prompt => "prompt",
+            ResponseFormat::None => "none",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -136,13 +204,20 @@ pub struct LlmSettings {
     pub api_key: Option<SecretString>,
     /// LLM_MODEL.
     pub model: Option<String>,
+    /// LLM_RESPONSE_FORMAT.
     pub response_format: ResponseFormat,
-    /// Per-call timeout.
+    /// Per-call timeout (LLM_TIMEOUT, seconds). A call that runs out is not retried: a local
+    /// server keeps generating the abandoned request.
     #[serde(with = "secs")]
     pub timeout: Duration,
-    /// Retries on 429, 5xx and timeouts (each honours Retry-After).
+    /// Retries on 429, 5xx and connection errors (each honours Retry-After).
     pub max_retries: u32,
+    /// Most tokens of one reply (LLM_MAX_TOKENS).
     pub max_tokens: u32,
+    /// Put the system prompt at the start of the user turn (LLM_SYSTEM_IN_USER), for chat
+    /// templates that drop system messages (llama-cpp-python's `gemma` format). Unset: crmbot
+    /// decides from the start-up probe.
+    pub system_in_user: Option<bool>,
     /// A folder whose `*.j2` files replace the compiled-in prompts of the same name.
     pub prompts_dir: Option<PathBuf>,
 }
@@ -162,6 +237,9 @@ pub struct DraftingSettings {
     /// Approval also writes a completed Task that logs the meeting against the person and
     /// the deal of the draft (its Description ends with where it came from).
     pub meeting_task: bool,
+    /// What an update does to free text Salesforce already holds: `append` (below it,
+    /// dated and signed) or `keep` (leave it as it is). Never replace.
+    pub free_text_updates: FreeTextUpdates,
 }
 
 /// One allowed object, as the admin configures it.
@@ -217,17 +295,6 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-impl LlmSettings {
-    /// The provider in effect: the configured one, else `openai` with a key, else `rules`.
-    pub fn effective_provider(&self) -> LlmProvider {
-        match (self.provider, &self.api_key) {
-            (Some(p), _) => p,
-            (None, Some(_)) => LlmProvider::Openai,
-            (None, None) => LlmProvider::Rules,
-        }
-    }
-}
-
 /// Environment variables read by `Config::load`, as (name, what it sets).
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("CRMBOT_LISTEN", "listen"),
@@ -250,6 +317,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("LLM_BASE_URL", "llm.base_url"),
     ("LLM_API_KEY", "llm.api_key"),
     ("LLM_MODEL", "llm.model"),
+    ("LLM_RESPONSE_FORMAT", "llm.response_format"),
+    ("LLM_TIMEOUT", "llm.timeout"),
+    ("LLM_MAX_TOKENS", "llm.max_tokens"),
+    ("LLM_SYSTEM_IN_USER", "llm.system_in_user"),
 ];
 
 impl Config {
@@ -337,7 +408,12 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |name: &'static str| env(name).filter(|v| !v.trim().is_empty());
+        let files = secret_files(&env)?;
+        let get = |name: &'static str| {
+            env(name)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| files.get(name).cloned())
+        };
         let url = |name: &'static str, v: String| {
             Url::parse(v.trim()).map_err(|e| ConfigError::Env {
                 name,
@@ -421,8 +497,80 @@ impl Config {
         if let Some(v) = get("LLM_MODEL") {
             self.llm.model = Some(v.trim().to_string());
         }
+        if let Some(v) = get("LLM_RESPONSE_FORMAT") {
+            self.llm.response_format =
+                ResponseFormat::parse(&v).ok_or_else(|| ConfigError::Env {
+                    name: "LLM_RESPONSE_FORMAT",
+                    message: format!(
+                        "unknown format '{}' (expected auto, json_schema, json_object_schema, json_object, prompt or none)",
+                        v.trim()
+                    ),
+                })?;
+        }
+        let positive = |name: &'static str, v: String| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Env {
+                    name,
+                    message: format!("'{}' is not a whole number above 0", v.trim()),
+                })
+        };
+        if let Some(v) = get("LLM_TIMEOUT") {
+            self.llm.timeout = Duration::from_secs(positive("LLM_TIMEOUT", v)?.into());
+        }
+        if let Some(v) = get("LLM_MAX_TOKENS") {
+            self.llm.max_tokens = positive("LLM_MAX_TOKENS", v)?;
+        }
+        if let Some(v) = get("LLM_SYSTEM_IN_USER") {
+            self.llm.system_in_user = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "LLM_SYSTEM_IN_USER",
+                        message: format!("'{other}' is not true or false"),
+                    });
+                }
+            });
+        }
         Ok(())
     }
+}
+
+/// Secrets that may also come from a file named by `<NAME>_FILE` (container secrets).
+pub const SECRET_VARS: &[&str] = &[
+    "CRMBOT_AUDIT_KEY",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SALESFORCE_ACCESS_TOKEN",
+    "SALESFORCE_CLIENT_SECRET",
+    "SALESFORCE_REFRESH_TOKEN",
+    "LLM_API_KEY",
+];
+
+/// The secrets given as files: `SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token` reads
+/// the token from that file (the variable itself wins when both are set).
+fn secret_files(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for name in SECRET_VARS {
+        let Some(path) = env(&format!("{name}_FILE")).filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::Env {
+            name,
+            message: format!("{name}_FILE={}: {e}", path.trim()),
+        })?;
+        let value = text.trim().to_string();
+        if !value.is_empty() {
+            out.insert(*name, value);
+        }
+    }
+    Ok(out)
 }
 
 /// Shows that a secret is set without showing it.
@@ -451,10 +599,12 @@ mod secs {
 mod ask;
 mod check;
 mod defaults;
+mod llm;
 mod policy;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
 mod tests;
 
+pub use check::slack_token_kind;
 pub use defaults::default_objects;

@@ -111,3 +111,96 @@ fn printed_configuration_masks_every_secret() {
     assert!(shown.contains("bot_token = \"********\""), "{shown}");
     assert!(!format!("{config:?}").contains("sk-secret"), "Debug leaks");
 }
+
+#[test]
+fn secrets_can_come_from_files_named_by_file_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("bot_token");
+    std::fs::write(&token, "xoxb-from-a-file\n").unwrap();
+    let path = token.display().to_string();
+    let config = Config::load_with(None, env(&[("SLACK_BOT_TOKEN_FILE", path.as_str())])).unwrap();
+    assert_eq!(
+        config.slack.bot_token.unwrap().expose_secret(),
+        "xoxb-from-a-file"
+    );
+    // The variable itself wins.
+    let config = Config::load_with(
+        None,
+        env(&[
+            ("SLACK_BOT_TOKEN_FILE", path.as_str()),
+            ("SLACK_BOT_TOKEN", "xoxb-direct"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.slack.bot_token.unwrap().expose_secret(),
+        "xoxb-direct"
+    );
+    // A file that cannot be read is an error naming the variable.
+    let err = Config::load_with(None, env(&[("LLM_API_KEY_FILE", "/nonexistent/key")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LLM_API_KEY_FILE=/nonexistent/key"), "{err}");
+}
+
+#[test]
+fn local_model_settings_come_from_the_environment() {
+    let config = Config::load_with(
+        None,
+        env(&[
+            ("LLM_RESPONSE_FORMAT", "json_object_schema"),
+            ("LLM_TIMEOUT", "120"),
+            ("LLM_MAX_TOKENS", "700"),
+            ("LLM_SYSTEM_IN_USER", "true"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.llm.response_format, ResponseFormat::JsonObjectSchema);
+    assert_eq!(config.llm.timeout, Duration::from_secs(120));
+    assert_eq!(config.llm.max_tokens, 700);
+    assert_eq!(config.llm.system_in_user, Some(true));
+    let default = Config::load_with(None, env(&[])).unwrap();
+    assert_eq!(default.llm.response_format, ResponseFormat::Auto);
+    assert_eq!(default.llm.system_in_user, None);
+    for (name, value) in [
+        ("LLM_RESPONSE_FORMAT", "xml"),
+        ("LLM_TIMEOUT", "soon"),
+        ("LLM_MAX_TOKENS", "0"),
+        ("LLM_SYSTEM_IN_USER", "maybe"),
+    ] {
+        let err = Config::load_with(None, env(&[(name, value)])).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[test]
+fn a_base_url_alone_means_an_openai_compatible_server_and_the_model_is_named() {
+    let local =
+        Config::load_with(None, env(&[("LLM_BASE_URL", "http://127.0.0.1:8080/v1")])).unwrap();
+    assert_eq!(local.llm.effective_provider(), LlmProvider::Openai);
+    assert_eq!(
+        local.llm.describe(),
+        "openai-compatible server at http://127.0.0.1:8080/v1, model gpt-4o-mini (LLM_MODEL to change)"
+    );
+    assert!(
+        local
+            .to_masked_toml()
+            .contains("# Model in effect: openai-compatible server at http://127.0.0.1:8080/v1"),
+        "{}",
+        local.to_masked_toml()
+    );
+    let offline = Config::load_with(None, env(&[])).unwrap();
+    assert!(offline.llm.describe().starts_with("rules (offline)"));
+    let openai = Config::load_with(None, env(&[("LLM_API_KEY", "sk-1")])).unwrap();
+    assert_eq!(
+        openai.llm.describe(),
+        "openai gpt-4o-mini at https://api.openai.com/v1"
+    );
+}
+
+#[test]
+fn the_example_file_is_a_valid_configuration() {
+    let config = Config::from_toml(include_str!("../../crmbot.example.toml")).unwrap();
+    config.check().unwrap();
+    assert_eq!(config.server.max_connections, 256);
+}

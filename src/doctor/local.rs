@@ -8,13 +8,14 @@ use std::path::Path;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{CONFIG, Check};
-use crate::config::Config;
+use crate::config::{Config, slack_token_kind};
+use crate::salesforce::key_exposure;
 use crate::store;
 
 pub(super) async fn checks(config: &Config) -> Vec<Check> {
     let slack = &config.slack;
     let mut checks = vec![
-        signing_secret(slack.signing_secret.as_ref()),
+        signing_secret(slack.signing_secret.as_ref(), slack.app_token.is_some()),
         bot_token(slack.bot_token.as_ref()),
     ];
     if let Some(token) = &slack.app_token {
@@ -22,12 +23,41 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
     }
     checks.push(data_dir(config.data_dir.clone()).await);
     checks.push(instance_url(config));
+    if let Some(path) = &config.salesforce.private_key_file {
+        checks.push(private_key(path));
+    }
     checks
 }
 
-fn signing_secret(secret: Option<&SecretString>) -> Check {
+/// The JWT key lets whoever reads it act as crmbot's Salesforce user.
+fn private_key(path: &Path) -> Check {
+    let name = "JWT key file";
+    match key_exposure(path) {
+        Some(who) => Check::warning(
+            CONFIG,
+            name,
+            format!("{} is {who}", path.display()),
+            format!(
+                "chmod 600 {} (only crmbot's user should read SALESFORCE_PRIVATE_KEY_FILE)",
+                path.display()
+            ),
+        ),
+        None => Check::ok(
+            CONFIG,
+            name,
+            format!("{} is readable by its owner only", path.display()),
+        ),
+    }
+}
+
+fn signing_secret(secret: Option<&SecretString>, socket_mode: bool) -> Check {
     let name = "signing secret";
     match secret.map(|s| s.expose_secret()) {
+        None if socket_mode => Check::ok(
+            CONFIG,
+            name,
+            "not needed: Socket Mode (SLACK_APP_TOKEN) receives Slack's events over its own connection",
+        ),
         None => Check::problem(
             CONFIG,
             name,
@@ -53,12 +83,10 @@ fn bot_token(token: Option<&SecretString>) -> Check {
     if token.starts_with("xoxb-") {
         return Check::ok(CONFIG, name, "set, a bot token (xoxb-…)");
     }
-    let kind = match prefix(token) {
-        Some("xoxp") => "a user token (xoxp-…)".to_string(),
-        Some("xapp") => "an app-level token (xapp-…), which belongs in SLACK_APP_TOKEN".to_string(),
-        Some(p) if p.starts_with("xox") => format!("a {p}- token"),
-        _ => "not a Slack token".to_string(),
-    };
+    let mut kind = slack_token_kind(token);
+    if token.starts_with("xapp-") {
+        kind.push_str(", which belongs in SLACK_APP_TOKEN");
+    }
     Check::problem(
         CONFIG,
         name,
@@ -73,7 +101,7 @@ fn app_token(token: &SecretString) -> Check {
         Check::ok(
             CONFIG,
             name,
-            "set, an app-level token (xapp-…); crmbot serve uses HTTP mode today and does not need it",
+            "set, an app-level token (xapp-…): crmbot serve uses Socket Mode and needs no public URL",
         )
     } else {
         Check::problem(
@@ -83,12 +111,6 @@ fn app_token(token: &SecretString) -> Check {
             "set SLACK_APP_TOKEN to an app-level token with connections:write (Basic Information → App-Level Tokens), or unset it",
         )
     }
-}
-
-/// The public part of a token (`xoxb`), never more.
-fn prefix(token: &str) -> Option<&str> {
-    let (p, _) = token.split_once('-')?;
-    (p.len() <= 5 && p.chars().all(|c| c.is_ascii_alphabetic())).then_some(p)
 }
 
 /// Creates the folder when missing, writes a probe file, and opens the sled database the
@@ -119,7 +141,8 @@ enum Probe {
 }
 
 fn probe(dir: &Path) -> Result<(), Probe> {
-    std::fs::create_dir_all(dir).map_err(|e| Probe::Failed(format!("cannot create it ({e})")))?;
+    store::private::make_private(dir)
+        .map_err(|e| Probe::Failed(format!("cannot create it ({e})")))?;
     let file = dir.join(".crmbot-doctor-probe");
     std::fs::write(&file, b"probe")
         .map_err(|e| Probe::Failed(format!("cannot write in it ({e})")))?;
@@ -196,11 +219,35 @@ mod tests {
             app_token(&SecretString::from("xoxb-1-2")).status,
             Status::Problem
         );
-        assert_eq!(signing_secret(None).status, Status::Problem);
+        assert_eq!(signing_secret(None, false).status, Status::Problem);
         let token = SecretString::from("xoxb-1");
-        assert_eq!(signing_secret(Some(&token)).status, Status::Problem);
+        assert_eq!(signing_secret(Some(&token), false).status, Status::Problem);
         let secret = SecretString::from("8f742231b10e8888abcd99yyyzzz85a5");
-        assert_eq!(signing_secret(Some(&secret)).status, Status::Ok);
+        assert_eq!(signing_secret(Some(&secret), false).status, Status::Ok);
+    }
+
+    #[test]
+    fn socket_mode_needs_no_signing_secret_and_is_named() {
+        let secret = signing_secret(None, true);
+        assert_eq!(secret.status, Status::Ok, "{}", secret.detail);
+        assert!(secret.detail.contains("Socket Mode"), "{}", secret.detail);
+        let app = app_token(&SecretString::from("xapp-1-2"));
+        assert!(app.detail.contains("Socket Mode"), "{}", app.detail);
+        assert!(!app.detail.contains("HTTP mode"), "{}", app.detail);
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_a_warning_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let key = tmp.path().join("crmbot.key");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----").expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let open = private_key(&key);
+        assert_eq!(open.status, Status::Warning, "{}", open.detail);
+        assert!(open.fix.as_deref().unwrap_or("").contains("chmod 600"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(private_key(&key).status, Status::Ok);
     }
 
     #[tokio::test]

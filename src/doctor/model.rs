@@ -10,7 +10,7 @@ use super::{Check, DRAFT_TIMEOUT, MODEL, timed};
 use crate::config::{Config, LlmProvider};
 use crate::domain::notes::{Notes, SAMPLE_NOTE};
 use crate::flow::drafting::{DraftError, Drafting};
-use crate::llm::{Llm, LlmError};
+use crate::llm::{Llm, LlmError, SystemPrompt};
 use crate::salesforce::SalesforceClient;
 
 pub(super) async fn checks(config: &Config, org: Option<SalesforceClient>) -> Vec<Check> {
@@ -38,17 +38,67 @@ pub(super) async fn checks(config: &Config, org: Option<SalesforceClient>) -> Ve
     } else {
         Check::ok(MODEL, "provider", llm.describe())
     };
+    let mut checks = vec![provider];
+    checks.extend(probe(config, &llm).await);
     let Some(client) = org else {
-        return vec![
-            provider,
-            Check::skipped(
-                MODEL,
-                "draft the sample note",
-                "drafting needs the Salesforce org (see above)",
-            ),
-        ];
+        checks.push(Check::skipped(
+            MODEL,
+            "draft the sample note",
+            "drafting needs the Salesforce org (see above)",
+        ));
+        return checks;
     };
-    vec![provider, draft(config, llm, client).await]
+    checks.push(draft(config, llm, client).await);
+    checks
+}
+
+/// How an OpenAI-compatible server takes JSON, and whether it reads the system prompt.
+async fn probe(config: &Config, llm: &Llm) -> Vec<Check> {
+    let report = match timed(DRAFT_TIMEOUT, llm.probe()).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return vec![],
+        Ok(Err(e)) => {
+            let (detail, fix) = explain(&e, config);
+            return vec![Check::problem(MODEL, "request format", detail, fix)];
+        }
+        Err(late) => {
+            return vec![Check::problem(
+                MODEL,
+                "request format",
+                late,
+                "check LLM_BASE_URL, or raise LLM_TIMEOUT for a slow local model",
+            )];
+        }
+    };
+    let carrier = &report.carrier;
+    let format = match &carrier.fallback {
+        Some(why) => Check::warning(
+            MODEL,
+            "request format",
+            format!("{}: {why}", carrier.format),
+            format!(
+                "works as it is; set LLM_RESPONSE_FORMAT={} to skip the fallback at start-up",
+                carrier.format
+            ),
+        ),
+        None => Check::ok(MODEL, "request format", carrier.format),
+    };
+    let system = match report.system {
+        SystemPrompt::Dropped { .. } => Check::problem(
+            MODEL,
+            "system prompt",
+            report.describe(),
+            "set LLM_SYSTEM_IN_USER=true: the server's chat template drops system messages",
+        ),
+        SystemPrompt::MovedToUser { .. } => Check::warning(
+            MODEL,
+            "system prompt",
+            report.describe(),
+            "works as it is; set LLM_SYSTEM_IN_USER=true to skip the check at start-up",
+        ),
+        _ => Check::ok(MODEL, "system prompt", report.describe()),
+    };
+    vec![format, system]
 }
 
 async fn draft(config: &Config, llm: Llm, client: SalesforceClient) -> Check {
@@ -145,7 +195,7 @@ fn explain_draft(e: &DraftError, config: &Config) -> (String, String) {
 }
 
 fn not_json_fix() -> String {
-    "choose a model that follows JSON instructions (LLM_MODEL), or set llm.response_format = \"json_object\" in crmbot.toml for servers that reject json_schema".into()
+    "choose a model that follows JSON instructions (LLM_MODEL); for a local server try LLM_RESPONSE_FORMAT=json_object_schema and LLM_SYSTEM_IN_USER=true, and raise LLM_MAX_TOKENS if replies are cut off".into()
 }
 
 /// A model error in plain words, and what to do. Never the key.
@@ -161,8 +211,8 @@ fn explain(e: &LlmError, config: &Config) -> (String, String) {
         ),
         LlmError::Provider { .. } => "check LLM_BASE_URL and LLM_MODEL".to_string(),
         LlmError::RateLimited { .. } => "try again in a minute; check the plan of the key in LLM_API_KEY".to_string(),
-        LlmError::Timeout => "the model did not answer within llm.timeout: check LLM_BASE_URL, or choose a faster LLM_MODEL".to_string(),
-        LlmError::Transport(_) => "check LLM_BASE_URL (is the server running and reachable?)".to_string(),
+        LlmError::Timeout => "the model did not answer within LLM_TIMEOUT seconds: raise LLM_TIMEOUT for a slow local model, or choose a faster LLM_MODEL".to_string(),
+        LlmError::Transport { .. } | LlmError::TooLarge { .. } => "check LLM_BASE_URL (is the server running and reachable?)".to_string(),
         LlmError::NotJson { .. } | LlmError::Refused { .. } | LlmError::Truncated => not_json_fix(),
         LlmError::Template(_) => "fix the templates in llm.prompts_dir, or unset it to use the built-in prompts".to_string(),
     };
@@ -191,7 +241,13 @@ mod tests {
                 },
                 "LLM_MODEL",
             ),
-            (LlmError::Transport("refused".into()), "LLM_BASE_URL"),
+            (
+                LlmError::Transport {
+                    url: "http://127.0.0.1:9".into(),
+                    cause: "refused".into(),
+                },
+                "LLM_BASE_URL",
+            ),
             (LlmError::Config("no key".into()), "LLM_PROVIDER=rules"),
         ];
         for (e, variable) in cases {

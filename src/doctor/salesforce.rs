@@ -335,7 +335,10 @@ pub(super) fn explain(e: &SalesforceError, instance: &str) -> (String, String) {
             format!("{instance} did not answer in time"),
             network.into(),
         ),
-        SalesforceError::Transport(why) => (format!("cannot reach {instance}: {why}"), network.into()),
+        SalesforceError::Transport { url, cause, .. } => {
+            (format!("cannot reach {url}: {cause}"), network.into())
+        }
+        SalesforceError::TooLarge { .. } => (e.to_string(), network.into()),
         SalesforceError::Decode(why) => (
             format!("{instance} answered something that is not Salesforce's JSON ({why})"),
             "set SALESFORCE_INSTANCE_URL to your org's My Domain address".into(),

@@ -78,7 +78,7 @@ async fn auth_test(
     token: &SecretString,
 ) -> (Check, Option<(SlackWeb, BotIdentity)>) {
     let name = "auth.test";
-    let web = match SlackWeb::new(api_url, token) {
+    let web = match SlackWeb::new(api_url, token, CHECK_TIMEOUT) {
         Ok(web) => web,
         Err(e) => {
             return (
@@ -114,7 +114,7 @@ async fn auth_test(
         Err(e) => Check::problem(
             SLACK,
             name,
-            format!("{e} (at {api_url})"),
+            e.to_string(),
             "check the network (proxy, firewall) and SLACK_API_URL (default https://slack.com/api)",
         ),
     };

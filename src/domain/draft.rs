@@ -190,6 +190,13 @@ pub enum IssueKind {
     NotFound,
     /// The reply's shape was wrong somewhere (a record that is not an object, ...).
     Malformed,
+    /// The same person (email, or first and last name) is in the draft twice.
+    Repeated,
+    /// The notes contain instructions to the assistant; every value is held back.
+    Injection,
+    /// Free text Salesforce already holds is kept; the new text is not written
+    /// (`drafting.free_text_updates`).
+    FreeTextKept,
 }
 
 impl Issue {

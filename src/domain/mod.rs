@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod draft;
+pub mod free_text;
 pub mod notes;
 pub mod plan;
 pub mod policy;

@@ -3,6 +3,8 @@
 //! the console) call these and then show the returned action; every change is a
 //! compare-and-swap, durable before anyone is told.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
@@ -81,6 +83,11 @@ pub struct Actions {
     pub(super) access: Access,
     settings: DraftingSettings,
     pub(super) writes: WriteSettings,
+    /// Unknown writes this process knows of (filled at start-up by `reconcile`), so the
+    /// timer looks at those and never scans every action.
+    pub(super) unknown: Arc<Mutex<BTreeSet<String>>>,
+    /// Actions being looked for in Salesforce right now: one check at a time per action.
+    pub(super) checking: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Actions {
@@ -98,6 +105,8 @@ impl Actions {
             access,
             settings,
             writes,
+            unknown: Arc::default(),
+            checking: Arc::default(),
         })
     }
 

@@ -356,6 +356,7 @@ impl Actions {
                 });
             }
         };
+        self.note_unknown(&unknown.id, true);
         self.audit(AuditEntry {
             action_id: unknown.id.clone(),
             kind: AuditKind::WriteUnknown,
@@ -474,8 +475,11 @@ fn written_objects(a: &PendingAction) -> Vec<String> {
 fn doubt_of(e: &SalesforceError) -> Option<String> {
     match e {
         SalesforceError::Timeout => Some("Salesforce did not answer in time".into()),
-        SalesforceError::Transport(why) => {
-            Some(format!("the connection to Salesforce failed ({why})"))
+        SalesforceError::Transport { cause, .. } => {
+            Some(format!("the connection to Salesforce failed ({cause})"))
+        }
+        SalesforceError::TooLarge { .. } => {
+            Some("Salesforce's answer was too large to read".into())
         }
         SalesforceError::Unavailable { status } if !matches!(status, 420 | 429) => {
             Some(format!("Salesforce answered HTTP {status}"))

@@ -24,7 +24,7 @@ use crate::domain::schema::FieldKind;
 use crate::domain::soql::{compile, quote};
 use crate::domain::validate::show_number;
 use crate::llm::plan::PlanRequest;
-use crate::llm::{Llm, LlmError};
+use crate::llm::{Llm, LlmCall, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
 
 /// Rows sent to the model for a summary, at most.
@@ -43,7 +43,8 @@ pub trait Asker: Send + Sync {
 pub enum AskError {
     #[error("Could not plan the question: {0}")]
     Llm(#[from] LlmError),
-    #[error("Salesforce: {0}")]
+    /// Every Salesforce error names Salesforce already.
+    #[error("{0}")]
     Salesforce(#[from] SalesforceError),
 }
 
@@ -100,6 +101,12 @@ pub enum Answer {
     /// The plan was refused; the problems say why.
     Refused {
         problems: Vec<PlanProblem>,
+        plan_json: Value,
+    },
+    /// Part of the question could not be turned into conditions: answering the rest would
+    /// answer a different question, so nothing ran. `words` are the parts not understood.
+    PartlyRead {
+        words: Vec<String>,
         plan_json: Value,
     },
 }
@@ -161,11 +168,19 @@ impl Asking {
         Ok(schema)
     }
 
-    #[instrument(skip_all, fields(question_len = req.question.len()))]
     pub async fn ask(&self, req: &AskRequest<'_>) -> Result<Answer, AskError> {
+        self.ask_traced(req).await.map(|(answer, _)| answer)
+    }
+
+    /// `ask`, plus every model call it made (plan, repair, summary).
+    #[instrument(skip_all, fields(question_len = req.question.len()))]
+    pub async fn ask_traced(
+        &self,
+        req: &AskRequest<'_>,
+    ) -> Result<(Answer, Vec<LlmCall>), AskError> {
         tracing::debug!(question = req.question, "ask");
         if asks_for_change(req.question) {
-            return Ok(Answer::Change);
+            return Ok((Answer::Change, Vec::new()));
         }
         let schema = self.schema_within(req.scope).await?;
         let limits = PlanLimits {
@@ -193,12 +208,18 @@ impl Asking {
                 &check,
             )
             .await?;
+        let mut calls = reply.calls;
         let plan_json = reply.value;
         match plan_json["intent"].as_str() {
-            Some("offline") => return Ok(Answer::Offline),
-            Some("change") => return Ok(Answer::Change),
-            _ if !is_query(&plan_json) => return Ok(Answer::NotAQuestion),
+            Some("offline") => return Ok((Answer::Offline, calls)),
+            Some("change") => return Ok((Answer::Change, calls)),
+            _ if !is_query(&plan_json) => return Ok((Answer::NotAQuestion, calls)),
             _ => {}
+        }
+        let words = unread(&plan_json);
+        if !words.is_empty() {
+            info!(unread = words.len(), "question partly read; refused");
+            return Ok((Answer::PartlyRead { words, plan_json }, calls));
         }
         let me = if mentions_me(&plan_json) {
             self.who(req.asker).await
@@ -208,20 +229,23 @@ impl Asking {
         let plan = match validate_plan(&plan_json, &schema, &limits, me.as_deref()) {
             Ok(p) => p,
             Err(problems) => {
-                return Ok(Answer::Refused {
-                    problems,
-                    plan_json,
-                });
+                return Ok((
+                    Answer::Refused {
+                        problems,
+                        plan_json,
+                    },
+                    calls,
+                ));
             }
         };
         let soql = compile(&plan);
         let result = self.sf.query(&soql).await?;
         info!(rows = result.records.len(), "answered");
         if result.records.is_empty() {
-            return Ok(Answer::NoRows { soql, plan_json });
+            return Ok((Answer::NoRows { soql, plan_json }, calls));
         }
         let Some(object) = schema.objects.get(&plan.object) else {
-            return Ok(Answer::NoRows { soql, plan_json });
+            return Ok((Answer::NoRows { soql, plan_json }, calls));
         };
         let columns: Vec<Column> = plan
             .fields
@@ -273,13 +297,16 @@ impl Asking {
             totals,
             summary: None,
         };
-        if self.settings.summarize {
-            answer.summary = self.summary(req.question, &answer).await;
+        if self.settings.summarize
+            && let Some((text, summary_calls)) = self.summary(req.question, &answer).await
+        {
+            answer.summary = Some(text);
+            calls.extend(summary_calls);
         }
-        Ok(Answer::Rows(Box::new(answer)))
+        Ok((Answer::Rows(Box::new(answer)), calls))
     }
 
-    async fn summary(&self, question: &str, answer: &Rows) -> Option<String> {
+    async fn summary(&self, question: &str, answer: &Rows) -> Option<(String, Vec<LlmCall>)> {
         let rows: Vec<Value> = answer
             .rows
             .iter()
@@ -300,7 +327,7 @@ impl Asking {
             .summarize(question, &json!(rows), rows.len(), more)
             .await
         {
-            Ok(s) => s.map(|(text, _)| text).filter(|t| !t.is_empty()),
+            Ok(s) => s.filter(|(t, _)| !t.is_empty()),
             Err(e) => {
                 warn!(error = %e, "summary skipped");
                 None
@@ -367,10 +394,36 @@ pub fn render_text(answer: &Answer) -> String {
         }
         Answer::NoRows { soql, .. } => format!("Nothing matches.\nSOQL: {soql}\n"),
         Answer::Refused { problems, .. } => format!("Refused: {}\n", describe(problems)),
+        Answer::PartlyRead { words, .. } => format!("{}\n", partly_read(words)),
         Answer::Change => "That asks for a change; crmbot only reads here. Use `/crm log` in Slack (or `crmbot extract`) to draft changes.\n".into(),
         Answer::NotAQuestion => "That is not a question about your CRM records.\n".into(),
         Answer::Offline => "The offline rules model could not read that question (it knows a few keywords: leads, contacts, deals, accounts, tasks; at/for a name; open; my; over an amount; this month/quarter/week). Set LLM_API_KEY (or LLM_PROVIDER and LLM_BASE_URL) for a model.\n".into(),
     }
+}
+
+/// What a person reads when part of the question could not be used.
+pub fn partly_read(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    format!(
+        "I could not use {} of your question, so I did not answer it (answering the rest would answer a different question). Ask again without {}, or with conditions on fields crmbot can read.",
+        quoted.join(", "),
+        if words.len() == 1 { "it" } else { "them" }
+    )
+}
+
+/// The parts of the question a plan says it does not express.
+fn unread(plan: &Value) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in plan["unread"].as_array().into_iter().flatten() {
+        let Some(w) = w.as_str().map(str::trim).filter(|w| !w.is_empty()) else {
+            continue;
+        };
+        let w: String = w.chars().take(80).collect();
+        if !words.contains(&w) && words.len() < 10 {
+            words.push(w);
+        }
+    }
+    words
 }
 
 /// The plan problems as one sentence list, for the person and for the repair prompt.

@@ -26,6 +26,10 @@ pub fn audit_question(store: &Store, user: &str, question: &str, answer: &Answer
             "plan refused".to_string(),
             json!({"plan": plan_json, "refused": describe(problems), "rows": 0}),
         ),
+        Answer::PartlyRead { words, plan_json } => (
+            "partly read, not run".to_string(),
+            json!({"plan": plan_json, "unread": words, "rows": 0}),
+        ),
         Answer::Change => ("a change request, not run".into(), json!({"rows": 0})),
         Answer::NotAQuestion => ("not a question, not run".into(), json!({"rows": 0})),
         Answer::Offline => ("offline model, not run".into(), json!({"rows": 0})),

@@ -9,12 +9,15 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use tracing::{debug, info, instrument};
 
+use super::free_text::{FreeTextRule, guard};
 use super::proposal::{LlmSummary, PROPOSAL_VERSION, Proposal, SalesforceSummary, propose_records};
 use super::query_schema::describe_all;
 use super::schema::{SchemaProblem, build_schema};
 use crate::config::{DraftingSettings, ObjectConfig};
 use crate::domain::notes::Notes;
-use crate::domain::resolve::{ExistingRows, MatchQuery, match_queries, resolve};
+use crate::domain::resolve::{
+    ExistingRows, MatchQuery, flag_known_people, match_queries, people_queries, resolve,
+};
 use crate::domain::schema::CrmSchema;
 use crate::domain::validate::{ReplyError, ValidationContext, validate};
 use crate::llm::{DraftRequest, Llm, LlmError};
@@ -41,7 +44,8 @@ pub enum DraftError {
     Llm(#[from] LlmError),
     #[error("Could not draft a record: the model's reply did not have the expected shape ({0}).")]
     Reply(#[from] ReplyError),
-    #[error("Salesforce: {0}")]
+    /// Every Salesforce error names Salesforce already.
+    #[error("{0}")]
     Salesforce(#[from] SalesforceError),
 }
 
@@ -100,17 +104,28 @@ impl Drafting {
         Ok(build_schema(&self.objects, &describes))
     }
 
-    /// Drafts a proposal from the notes. Nothing is written.
+    /// Drafts a proposal from the notes. Nothing is written; free text added to existing
+    /// records is signed "crmbot".
     pub async fn draft(&self, notes: &Notes, today: NaiveDate) -> Result<Proposal, DraftError> {
-        self.draft_traced(notes, today).await.map(|(p, _)| p)
+        self.draft_traced(notes, today, "").await.map(|(p, _)| p)
     }
 
-    /// `draft`, plus what the model was sent and answered, for the audit.
+    /// How free text of updates is added, signed by `author`.
+    pub fn free_text_rule(&self, author: &str) -> FreeTextRule {
+        FreeTextRule {
+            mode: self.settings.free_text_updates,
+            author: author.to_string(),
+        }
+    }
+
+    /// `draft`, plus what the model was sent and answered, for the audit. `author` (a
+    /// person's name) signs free text added below what Salesforce holds.
     #[instrument(skip_all, fields(notes_len = notes.as_str().len(), %today))]
     pub async fn draft_traced(
         &self,
         notes: &Notes,
         today: NaiveDate,
+        author: &str,
     ) -> Result<(Proposal, DraftTrace), DraftError> {
         if notes.is_empty() {
             return Err(DraftError::EmptyNotes);
@@ -146,15 +161,18 @@ impl Drafting {
                     notes,
                     today,
                     schema: &schema,
+                    max_records: self.settings.max_records,
                 },
                 &check,
             )
             .await?;
         let validated = validate(&reply.value, &schema, &ctx)?;
 
-        let queries = match_queries(&validated, &schema);
+        let mut queries = match_queries(&validated, &schema);
+        queries.extend(people_queries(&validated, &schema));
         let (rows, requests) = self.find_existing(&queries).await?;
-        let resolved = resolve(&validated, &schema, &rows);
+        let mut resolved = resolve(&validated, &schema, &rows);
+        flag_known_people(&mut resolved, &rows);
         // Without a configured instance URL (OAuth), the one the token endpoint returned.
         let instance_url = match self.instance_url.as_str() {
             "" => self.salesforce.instance_url(),
@@ -174,7 +192,7 @@ impl Drafting {
             prompt: reply.prompt.clone(),
             raw_reply: reply.raw.clone(),
         };
-        let proposal = Proposal {
+        let mut proposal = Proposal {
             version: PROPOSAL_VERSION,
             today,
             records,
@@ -187,6 +205,7 @@ impl Drafting {
                 api_usage: None,
             },
         };
+        guard(&mut proposal, &schema, &self.free_text_rule(author));
         Ok((proposal, trace))
     }
 
@@ -202,8 +221,13 @@ impl Drafting {
         if let [only] = queries
             && self.salesforce.query_url(&only.soql).len() < MAX_GET_URL
         {
-            let result = self.salesforce.query(&only.soql).await?;
-            rows.insert(only.object.clone(), result.records);
+            match self.salesforce.query(&only.soql).await {
+                Ok(result) => {
+                    rows.insert(only.object.clone(), result.records);
+                }
+                Err(e) if only.optional => debug!(error = %e, "optional check skipped"),
+                Err(e) => return Err(e),
+            }
             return Ok((rows, 1));
         }
         for chunk in queries.chunks(QUERIES_PER_COMPOSITE) {
@@ -224,6 +248,10 @@ impl Drafting {
             let response = self.salesforce.composite(&request).await?;
             requests += 1;
             for (q, sub) in chunk.iter().zip(response.responses) {
+                if !(200..300).contains(&sub.http_status_code) && q.optional {
+                    debug!(object = %q.object, status = sub.http_status_code, "optional check skipped");
+                    continue;
+                }
                 if !(200..300).contains(&sub.http_status_code) {
                     return Err(SalesforceError::from_composite(
                         sub.http_status_code,

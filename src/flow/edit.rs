@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::free_text::{FreeTextRule, guard};
 use super::proposal::{Proposal, ProposedField, ProposedRecord, record_url, same};
 use super::write::record_name;
 use crate::domain::draft::IssueKind;
+use crate::domain::resolve::row_value;
 use crate::domain::schema::{CrmSchema, FieldKind, FieldSchema};
 use crate::domain::validate::validate_edit;
 
@@ -76,6 +78,14 @@ pub fn choice_key(record: usize, what: &str) -> String {
     format!("r{record}.choose.{what}")
 }
 
+/// The record a form key belongs to, as a person names it ("Lead Daniel Reed"); for
+/// messages outside the form, where the key itself means nothing to anyone.
+pub fn key_owner(proposal: &Proposal, key: &str) -> Option<String> {
+    let index: usize = key.strip_prefix('r')?.split('.').next()?.parse().ok()?;
+    let r = proposal.records.get(index)?;
+    Some(format!("{} {}", r.label, record_name(r)))
+}
+
 /// Value of a choice that creates a new record instead of updating one.
 pub const CREATE_NEW: &str = "new";
 /// Value of a link choice that writes the record without that link.
@@ -134,7 +144,9 @@ pub fn edit_form(proposal: &Proposal, revision: u32, schema: &CrmSchema) -> Edit
                         key: field_key(i, &f.name),
                         name: f.name.clone(),
                         label: f.label.clone(),
-                        value: current.and_then(|p| form_value(&p.value)),
+                        // For free text added below Salesforce's, only the addition.
+                        value: current
+                            .and_then(|p| p.added.clone().or_else(|| form_value(&p.value))),
                         required: needed,
                         input,
                     });
@@ -201,6 +213,7 @@ pub fn apply_edit(
     schema: &CrmSchema,
     values: &EditValues,
     instance_url: &str,
+    rule: &FreeTextRule,
 ) -> Result<Proposal, EditErrors> {
     let form = edit_form(proposal, 0, schema);
     let mut next = proposal.clone();
@@ -213,7 +226,12 @@ pub fn apply_edit(
         };
         let mut raw = Map::new();
         for f in &form_record.fields {
-            let v = values.get(&f.key).cloned().flatten();
+            // A field the form did not carry (a text too long for Slack's input) keeps its
+            // value; an input left empty clears it.
+            let v = match values.get(&f.key) {
+                Some(v) => v.clone(),
+                None => f.value.clone(),
+            };
             raw.insert(
                 f.name.clone(),
                 v.filter(|s| !s.trim().is_empty())
@@ -244,6 +262,16 @@ pub fn apply_edit(
             .cloned()
             .collect();
         for d in &draft.fields {
+            // Free text already added below Salesforce's, and not changed in the form.
+            if let Some(prev) = record
+                .fields
+                .iter()
+                .find(|p| p.name == d.name && p.added.is_some())
+                .filter(|p| p.added.as_deref().map(str::trim) == Some(d.value.display().trim()))
+            {
+                fields.push(prev.clone());
+                continue;
+            }
             let old = old.get(&d.name).cloned().flatten();
             let value = d.value.to_json();
             let changed = old.as_ref().is_none_or(|o| !same(o, &d.value));
@@ -261,6 +289,7 @@ pub fn apply_edit(
                 },
                 include: true,
                 changed,
+                added: None,
             });
         }
         fields.sort_by_key(|p| object.fields.iter().position(|f| f.name == p.name));
@@ -278,6 +307,7 @@ pub fn apply_edit(
     if !errors.is_empty() {
         return Err(errors);
     }
+    guard(&mut next, schema, rule);
     next.blocked =
         next.issues.iter().any(|x| x.is_blocking()) || next.records.iter().any(|r| r.blocked);
     Ok(next)
@@ -290,6 +320,8 @@ pub fn apply_choice(
     key: &str,
     value: &str,
     instance_url: &str,
+    schema: &CrmSchema,
+    rule: &FreeTextRule,
 ) -> Result<Proposal, EditErrors> {
     let index = key
         .strip_prefix('r')
@@ -305,6 +337,8 @@ pub fn apply_choice(
     if !errors.is_empty() {
         return Err(errors);
     }
+    guard(&mut next, schema, rule);
+    let record = &mut next.records[index];
     record.blocked = record.issues.iter().any(|x| x.is_blocking());
     next.blocked =
         next.issues.iter().any(|x| x.is_blocking()) || next.records.iter().any(|r| r.blocked);
@@ -323,18 +357,30 @@ fn apply_choices(
         match values.get(&key).cloned().flatten() {
             Some(v) if v == CREATE_NEW => {
                 record.action = "create".into();
-                record.issues.retain(|x| x.kind != IssueKind::Ambiguous);
+                record
+                    .issues
+                    .retain(|x| !(x.kind == IssueKind::Ambiguous && x.field.is_none()));
             }
             Some(id) if record.candidates.iter().any(|c| c.id == id) => {
                 record.action = "update".into();
                 record.url = Some(record_url(instance_url, &record.object, &id));
-                record.id = Some(id);
                 record.matched_by = Some("chosen".into());
-                record.issues.retain(|x| x.kind != IssueKind::Ambiguous);
+                record
+                    .issues
+                    .retain(|x| !(x.kind == IssueKind::Ambiguous && x.field.is_none()));
+                // The chosen record's values, as the duplicate check read them.
+                let current = record
+                    .candidates
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.current.clone())
+                    .unwrap_or_default();
                 for f in &mut record.fields {
-                    f.old = Some(Value::Null);
-                    f.changed = true;
+                    let old = row_value(&current, &f.name).unwrap_or(Value::Null);
+                    f.changed = !same_json(&old, &f.value);
+                    f.old = Some(old);
                 }
+                record.id = Some(id);
             }
             // Not chosen yet: it stays undecided (and the draft blocked).
             None => {}
@@ -345,11 +391,20 @@ fn apply_choices(
     }
     for l in record.links.iter_mut().filter(|l| l.status == "ambiguous") {
         let key = choice_key(i, &l.field);
+        let settled = |issues: &mut Vec<crate::domain::draft::Issue>| {
+            issues.retain(|x| {
+                !(x.kind == IssueKind::Ambiguous && x.field.as_deref() == Some(l.field.as_str()))
+            })
+        };
         match values.get(&key).cloned().flatten() {
-            Some(v) if v == NO_LINK => l.status = "not_found".into(),
+            Some(v) if v == NO_LINK => {
+                l.status = "not_found".into();
+                settled(&mut record.issues);
+            }
             Some(id) if l.candidates.iter().any(|c| c.id == id) => {
                 l.status = "existing".into();
                 l.id = Some(id);
+                settled(&mut record.issues);
             }
             // Not chosen yet: it stays undecided (and the draft blocked).
             None => {}
@@ -357,6 +412,14 @@ fn apply_choices(
                 errors.insert(key, "Choose one of the listed records".into());
             }
         }
+    }
+}
+
+/// Equal values as Salesforce would see them (a number as 25000 or 25000.0).
+fn same_json(old: &Value, new: &Value) -> bool {
+    match (old, new) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
     }
 }
 
@@ -371,119 +434,10 @@ fn is_value_issue(kind: IssueKind) -> bool {
             | IssueKind::MissingRequired
             | IssueKind::NotInNotes
             | IssueKind::NotWritable
+            // Recomputed by the free-text rule after every save.
+            | IssueKind::FreeTextKept
     )
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::domain::draft::{Issue, IssueKind};
-    use crate::domain::resolve::Candidate;
-    use crate::flow::testing::{action, field, record};
-
-    fn schema() -> CrmSchema {
-        crate::domain::validate::tests::schema()
-    }
-
-    fn ambiguous() -> Proposal {
-        let mut r = record(
-            "Contact",
-            "ambiguous",
-            vec![field("LastName", json!("Lee"))],
-        );
-        r.candidates = vec![
-            Candidate {
-                id: "003A".into(),
-                label: "Kim Lee (Globex)".into(),
-            },
-            Candidate {
-                id: "003B".into(),
-                label: "Kim Lee (Initech)".into(),
-            },
-        ];
-        r.issues.push(Issue::blocking(
-            IssueKind::Ambiguous,
-            None,
-            "2 existing Contacts match",
-        ));
-        r.blocked = true;
-        let mut p = action(vec![r], false).proposal;
-        p.blocked = true;
-        p
-    }
-
-    #[test]
-    fn the_form_offers_the_candidates_and_every_settable_field() {
-        let form = edit_form(&ambiguous(), 4, &schema());
-        assert_eq!(form.revision, 4);
-        let r = &form.records[0];
-        assert_eq!(r.choices[0].key, "r0.choose.record");
-        let values: Vec<&str> = r.choices[0]
-            .options
-            .iter()
-            .map(|(v, _)| v.as_str())
-            .collect();
-        assert_eq!(values, ["003A", "003B", CREATE_NEW]);
-        assert!(
-            r.fields.iter().any(|f| f.name == "Email"),
-            "fields the notes left out too"
-        );
-        assert_eq!(
-            r.fields
-                .iter()
-                .find(|f| f.name == "LastName")
-                .unwrap()
-                .value
-                .as_deref(),
-            Some("Lee")
-        );
-    }
-
-    #[test]
-    fn choosing_a_candidate_makes_an_update_and_unblocks() {
-        let mut values = EditValues::new();
-        values.insert("r0.choose.record".into(), Some("003B".into()));
-        values.insert("r0.LastName".into(), Some("Lee".into()));
-        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap();
-        let r = &p.records[0];
-        assert_eq!(r.action, "update");
-        assert_eq!(r.id.as_deref(), Some("003B"));
-        assert_eq!(
-            r.url.as_deref(),
-            Some("https://acme/lightning/r/Contact/003B/view")
-        );
-        assert!(!r.blocked && !p.blocked, "{:?}", r.issues);
-    }
-
-    #[test]
-    fn a_choice_on_the_card_changes_only_the_choice() {
-        let mut p = ambiguous();
-        p.records[0].fields[0].include = false;
-        let next = apply_choice(&p, "r0.choose.record", "003A", "https://acme").unwrap();
-        assert_eq!(next.records[0].id.as_deref(), Some("003A"));
-        assert!(
-            !next.records[0].fields[0].include,
-            "a held-back value stays held back"
-        );
-        assert!(!next.blocked);
-        assert!(apply_choice(&p, "r0.choose.record", "nope", "https://acme").is_err());
-        assert!(apply_choice(&p, "r7.choose.record", "003A", "https://acme").is_err());
-    }
-
-    #[test]
-    fn an_open_choice_stays_blocked_and_an_unknown_one_is_an_inline_error() {
-        let mut values = EditValues::new();
-        values.insert("r0.LastName".into(), Some("Lee".into()));
-        let p = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap();
-        assert_eq!(p.records[0].action, "ambiguous");
-        assert!(p.blocked);
-        values.insert("r0.choose.record".into(), Some("003Z".into()));
-        let errors = apply_edit(&ambiguous(), &schema(), &values, "https://acme").unwrap_err();
-        assert_eq!(
-            errors.get("r0.choose.record").map(String::as_str),
-            Some("Choose one of the listed records")
-        );
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@ pub mod ask;
 pub mod asked;
 pub mod drafting;
 pub mod edit;
+pub mod free_text;
 pub mod policy;
 pub mod proposal;
 pub mod query_schema;

@@ -66,6 +66,10 @@ pub struct ProposedField {
     pub include: bool,
     /// False for an update that would not change the current value.
     pub changed: bool,
+    /// Free text of an update added below what Salesforce holds (dated and signed): the new
+    /// text alone, while `value` is the whole text sent. See `drafting.free_text_updates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +96,13 @@ pub struct LlmSummary {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// Requests repeated after rate limits, server errors or lost connections, plus
+    /// repair calls.
+    #[serde(default)]
+    pub retries: u32,
+    /// Wall-clock milliseconds spent waiting for the model.
+    #[serde(default)]
+    pub latency_ms: u64,
     #[serde(skip)]
     pub detail: Vec<LlmCall>,
 }
@@ -107,6 +118,18 @@ pub struct SalesforceSummary {
     pub api_usage: Option<ApiUsage>,
 }
 
+impl Proposal {
+    /// True when approving would write nothing anybody asked for: the notes named no
+    /// record, so the only write left would be a meeting Task linked to nothing.
+    pub fn writes_nothing(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// What a draft that writes nothing says, on the card and to a click on Approve.
+pub const NOTHING_TO_WRITE: &str =
+    "Nothing to write: the notes name no person, company or deal to record";
+
 impl LlmSummary {
     pub fn new(provider: String, calls: &[LlmCall]) -> Self {
         let usage = calls.iter().fold(Usage::default(), |acc, c| Usage {
@@ -120,6 +143,9 @@ impl LlmSummary {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens,
+            retries: calls.iter().map(|c| c.retries).sum::<u32>()
+                + calls.iter().filter(|c| c.purpose == "repair").count() as u32,
+            latency_ms: calls.iter().map(|c| c.latency_ms).sum(),
             detail: calls.to_vec(),
         }
     }
@@ -181,6 +207,7 @@ pub fn propose_records(
                         old,
                         include: f.include,
                         changed,
+                        added: None,
                     }
                 })
                 .collect();

@@ -20,6 +20,7 @@ pub fn field(name: &str, value: Value) -> ProposedField {
         old: None,
         include: true,
         changed: true,
+        added: None,
     }
 }
 

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::proposal::{Proposal, ProposedRecord};
+use super::action::WriteFailure;
+use super::proposal::{NOTHING_TO_WRITE, Proposal, ProposedRecord};
 use crate::domain::draft::{FieldValue, Severity};
 
 /// Renders the whole proposal.
@@ -18,11 +19,8 @@ pub fn render(p: &Proposal) -> String {
         if n == 1 { "" } else { "s" },
         p.today
     );
-    if n == 0 {
-        let _ = writeln!(
-            out,
-            "\nNothing to log: the notes name no person, company or deal to record."
-        );
+    if p.writes_nothing() {
+        let _ = writeln!(out, "\n{NOTHING_TO_WRITE}.");
     }
     for (i, r) in p.records.iter().enumerate() {
         out.push('\n');
@@ -32,24 +30,24 @@ pub fn render(p: &Proposal) -> String {
         let _ = writeln!(out, "\n{} {}", mark(issue.severity), issue.message);
     }
     out.push('\n');
-    if n > 0 {
-        if p.blocked {
-            let count: usize = p
-                .records
-                .iter()
-                .flat_map(|r| &r.issues)
-                .chain(&p.issues)
-                .filter(|i| i.is_blocking())
-                .count();
-            let _ = writeln!(
-                out,
-                "Approval: blocked until {count} problem{} marked ✗ {} fixed.",
-                if count == 1 { "" } else { "s" },
-                if count == 1 { "is" } else { "are" }
-            );
-        } else {
-            let _ = writeln!(out, "Approval: ready (nothing has been written).");
-        }
+    if p.writes_nothing() {
+        let _ = writeln!(out, "Approval: nothing to approve.");
+    } else if p.blocked {
+        let count: usize = p
+            .records
+            .iter()
+            .flat_map(|r| &r.issues)
+            .chain(&p.issues)
+            .filter(|i| i.is_blocking())
+            .count();
+        let _ = writeln!(
+            out,
+            "Approval: blocked until {count} problem{} marked ✗ {} fixed.",
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "is" } else { "are" }
+        );
+    } else {
+        let _ = writeln!(out, "Approval: ready (nothing has been written).");
     }
     let sf = &p.salesforce;
     let _ = write!(
@@ -101,6 +99,10 @@ fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
         .unwrap_or(0);
     for f in &r.fields {
         let value = match (&f.old, f.changed) {
+            _ if f.added.is_some() => format!(
+                "(added below the current text) {}",
+                f.display.replace('\n', " ")
+            ),
             (Some(old), true) => format!("{} → {}", show(old), f.display),
             (Some(_), false) => format!("{} (unchanged)", f.display),
             (None, _) => f.display.clone(),
@@ -123,6 +125,44 @@ fn render_record(out: &mut String, number: usize, r: &ProposedRecord) {
     for issue in &r.issues {
         let _ = writeln!(out, "   {} {}", mark(issue.severity), issue.message);
     }
+}
+
+/// Why a write failed and what to do, each said once: messages crmbot wrote itself may
+/// already say that nothing was written and to approve again.
+pub fn write_failure(e: Option<&WriteFailure>) -> String {
+    let what = e
+        .and_then(|e| e.record.clone())
+        .map_or(String::new(), |r| format!(" ({r})"));
+    let fields = e
+        .filter(|e| !e.fields.is_empty())
+        .map_or(String::new(), |e| {
+            format!(" Field: {}.", e.fields.join(", "))
+        });
+    let code = e
+        .and_then(|e| e.code.clone())
+        .map_or(String::new(), |c| format!(" [{c}]"));
+    let message = e.map_or("unknown error", |e| e.message.as_str());
+    let said = message.to_lowercase();
+    let nothing = if said.contains("nothing was written") {
+        ""
+    } else {
+        " Nothing was written."
+    };
+    let advice = match (
+        said.contains("approve again"),
+        e.is_some_and(|e| e.transient),
+    ) {
+        (true, _) => "",
+        (false, true) => " Approve again to retry.",
+        (false, false) => " Fix it with Edit, then approve again.",
+    };
+    let message: String = message
+        .trim_end()
+        .trim_end_matches('.')
+        .chars()
+        .take(1_500)
+        .collect();
+    format!("The write did not go through{what}: {message}{code}.{fields}{nothing}{advice}")
 }
 
 fn mark(severity: Severity) -> &'static str {

@@ -8,7 +8,8 @@
 use serde_json::{Map, Value, json};
 
 use super::action::{PendingAction, Probe, WriteFailure, Written, provenance, record_key};
-use super::proposal::{ProposedRecord, record_url};
+use super::proposal::{NOTHING_TO_WRITE, ProposedRecord, record_url};
+use crate::domain::draft::IssueKind;
 use crate::salesforce::{
     CompositeRequest, CompositeResponse, CompositeSubrequest, SalesforceClient,
 };
@@ -55,6 +56,9 @@ pub fn plan_write(
     sf: &SalesforceClient,
     facts: &OrgFacts,
 ) -> Result<WritePlan, Vec<String>> {
+    if action.proposal.writes_nothing() {
+        return Err(vec![NOTHING_TO_WRITE.into()]);
+    }
     let records = &action.proposal.records;
     let mut problems = Vec::new();
     for (i, r) in records.iter().enumerate() {
@@ -74,7 +78,11 @@ pub fn plan_write(
             problems.push(format!("{} {name}: {}", r.label, issue.message));
         }
         for l in &r.links {
-            if l.status == "ambiguous" {
+            // Drafts since the link ambiguity became an issue say it there already.
+            let told = r.issues.iter().any(|i| {
+                i.kind == IssueKind::Ambiguous && i.field.as_deref() == Some(l.field.as_str())
+            });
+            if l.status == "ambiguous" && !told {
                 problems.push(format!(
                     "{} {name}: several {} records could be its {}; fix the link with Edit",
                     r.label, l.object, l.field
@@ -132,24 +140,10 @@ pub fn plan_write(
     }
     if action.meeting_task {
         let refs = |i: usize| created_or_id(records, i, &single_ref);
-        let (body, name) = meeting_task(action, &refs);
-        let step = meeting_step(name);
-        let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
-        let confirm = Some(("Description".to_string(), provenance(&action.id)));
-        probes.push(proof::probe(
-            &action.id,
-            &step,
-            as_map(&body),
-            facts,
-            confirm,
-        ));
-        subrequests.push(CompositeSubrequest {
-            method: method.into(),
-            url,
-            reference_id: "meeting".into(),
-            body: Some(body),
-        });
+        let (sub, step, probe) = meeting_subrequest(action, sf, facts, &refs);
+        subrequests.push(sub);
         steps.push(step);
+        probes.push(probe);
     }
     if subrequests.is_empty() {
         return Err(vec![
@@ -166,6 +160,28 @@ pub fn plan_write(
         steps,
         probes,
     })
+}
+
+/// The meeting Task's subrequest (an upsert by key where Task has the key field), its step
+/// and how to find it afterwards (by key, or by its values and provenance line).
+pub(super) fn meeting_subrequest(
+    action: &PendingAction,
+    sf: &SalesforceClient,
+    facts: &OrgFacts,
+    reference: &dyn Fn(usize) -> Option<Value>,
+) -> (CompositeSubrequest, Step, Probe) {
+    let (body, name) = meeting_task(action, reference);
+    let step = meeting_step(name);
+    let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
+    let confirm = Some(("Description".to_string(), provenance(&action.id)));
+    let probe = proof::probe(&action.id, &step, as_map(&body), facts, confirm);
+    let sub = CompositeSubrequest {
+        method: method.into(),
+        url,
+        reference_id: "meeting".into(),
+        body: Some(body),
+    };
+    (sub, step, probe)
 }
 
 /// Where a create goes: an upsert by key when the org has the key field on the object

@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::http::send_json;
+use super::json_schema::{SchemaCarrier, for_carrier};
 use super::{Completion, Conversation, LlmError, Output, Role, Usage};
 
 pub struct Anthropic {
@@ -39,6 +40,7 @@ impl Anthropic {
         });
         let tool = match &conv.output {
             Output::Json { name, schema } => {
+                let schema = for_carrier(schema, SchemaCarrier::AnthropicTool);
                 body["tools"] = json!([{"name": name, "description": "Return the answer as structured input", "input_schema": schema}]);
                 body["tool_choice"] = json!({"type": "tool", "name": name});
                 Some(*name)
@@ -46,7 +48,7 @@ impl Anthropic {
             Output::Text => None,
         };
         let url = format!("{}/v1/messages", self.base_url);
-        let answer = send_json(
+        let (answer, retries) = send_json(
             || {
                 let request = self
                     .http
@@ -59,6 +61,8 @@ impl Anthropic {
                 }
             },
             self.max_retries,
+            true,
+            &self.base_url,
         )
         .await?;
         match answer["stop_reason"].as_str() {
@@ -89,6 +93,8 @@ impl Anthropic {
                 completion_tokens: usage["output_tokens"].as_u64().unwrap_or(0),
                 cached_tokens: usage["cache_read_input_tokens"].as_u64().unwrap_or(0),
             },
+            retries,
+            carrier: "tool",
         })
     }
 }

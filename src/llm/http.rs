@@ -1,7 +1,9 @@
 //! Sending a request to a model provider with the retry policy every provider shares:
-//! 429 honours `Retry-After` / `retry-after-ms`; 5xx, 529 (overloaded) and timeouts are
-//! retried with jittered backoff; the number of retries is bounded by the settings. Errors
-//! come back as `LlmError`, with the provider's own message when it sent one.
+//! 429 honours `Retry-After` / `retry-after-ms`; 5xx, 529 (overloaded) and connection errors
+//! are retried with jittered backoff; the number of retries is bounded by the settings. A
+//! timeout is never retried: the server may still be generating the abandoned request (a
+//! local server does, for minutes), and a second request doubles its work. Errors come back
+//! as `LlmError`, with the provider's own message when it sent one.
 
 use std::time::Duration;
 
@@ -10,28 +12,48 @@ use serde_json::Value;
 use tracing::warn;
 
 use super::LlmError;
+use crate::net::{ReadError, read_capped, root_cause};
+
+/// The most of a model's answer crmbot reads: a completion of `max_tokens` is far smaller.
+const MAX_ANSWER_BYTES: usize = 4_000_000;
 
 /// Sends the request built by `build` (called again for each retry); returns the JSON body
-/// of a 2xx answer.
+/// of a 2xx answer and how many retries it took. `retry_server_errors` false: a 5xx is
+/// returned at once (while probing which request shape a server accepts). `base_url`
+/// names the server in errors.
 pub async fn send_json(
     build: impl Fn() -> RequestBuilder,
     max_retries: u32,
-) -> Result<Value, LlmError> {
+    retry_server_errors: bool,
+    base_url: &str,
+) -> Result<(Value, u32), LlmError> {
+    let unreachable = |cause: String| LlmError::Transport {
+        url: base_url.to_string(),
+        cause,
+    };
     let mut attempt = 0;
     loop {
         let (error, wait) = match build().send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let wait = retry_after(response.headers());
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|e| LlmError::Transport(e.without_url().to_string()))?;
+                let body = match read_capped(response, MAX_ANSWER_BYTES).await {
+                    Ok(b) => b,
+                    Err(ReadError::TooLarge { limit }) => {
+                        return Err(LlmError::TooLarge {
+                            limit_mb: limit / 1_000_000,
+                        });
+                    }
+                    Err(e) if e.is_timeout() => return Err(LlmError::Timeout),
+                    Err(e) => return Err(unreachable(e.describe())),
+                };
                 if (200..300).contains(&status) {
-                    return serde_json::from_slice(&body).map_err(|e| LlmError::Provider {
-                        status,
-                        message: format!("the answer is not JSON: {e}"),
-                    });
+                    return serde_json::from_slice(&body)
+                        .map(|v| (v, attempt))
+                        .map_err(|e| LlmError::Provider {
+                            status,
+                            message: format!("the answer is not JSON: {e}"),
+                        });
                 }
                 let message = provider_message(&body);
                 let error = match status {
@@ -43,11 +65,11 @@ pub async fn send_json(
                 (error, wait)
             }
             Err(e) if e.is_timeout() => (LlmError::Timeout, None),
-            Err(e) => (LlmError::Transport(e.without_url().to_string()), None),
+            Err(e) => (unreachable(root_cause(&e)), None),
         };
         let retryable = match &error {
-            LlmError::RateLimited { .. } | LlmError::Timeout | LlmError::Transport(_) => true,
-            LlmError::Provider { status, .. } => *status >= 500,
+            LlmError::RateLimited { .. } | LlmError::Transport { .. } => true,
+            LlmError::Provider { status, .. } => *status >= 500 && retry_server_errors,
             _ => false,
         };
         if !retryable || attempt >= max_retries {

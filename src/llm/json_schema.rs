@@ -3,13 +3,113 @@
 //! nullable, picklist values as `enum`s. It follows OpenAI's strict structured-output rules
 //! (every object closed with `additionalProperties: false`, every property required), so a
 //! strict server can only produce allowed shapes; Anthropic's tool takes the same schema.
+//! Nullable enums are written as `anyOf` (llama.cpp's grammar converter drops an `enum` next
+//! to a type list), and every array and string is bounded (`maxItems`, `maxLength`) so a small
+//! model under a grammar cannot loop until `max_tokens`; `for_carrier` removes the bounds a
+//! provider does not accept.
 
 use serde_json::{Map, Value, json};
 
 use crate::domain::schema::{CrmSchema, FieldKind, FieldSchema, ObjectSchema};
 
-/// The schema of a draft reply: `{"records": [<one of the objects>]}`.
-pub fn draft_schema(schema: &CrmSchema) -> Value {
+/// Longest text the model may put in one value. Salesforce allows far more in a
+/// Description, but a draft's free text is a sentence or two, and long repetition bounds
+/// make grammar-constrained decoding slow.
+pub const MAX_TEXT: u32 = 1000;
+/// Longest lookup or link value (a name or an email).
+const MAX_NAME: u32 = 255;
+
+/// How a schema reaches the model; each accepts a different subset of JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaCarrier {
+    /// OpenAI strict structured outputs: `maxItems`, but no `maxLength`.
+    OpenAiStrict,
+    /// Anthropic tool input: neither bound.
+    AnthropicTool,
+    /// A local server's grammar, or the prompt: every bound.
+    Grammar,
+}
+
+/// The schema with the keywords `carrier` does not accept moved into the description. A
+/// local grammar is not strict: there a nullable property may be left out, so a small model
+/// need not spell out every empty field (each costs it tokens).
+pub fn for_carrier(schema: &Value, carrier: SchemaCarrier) -> Value {
+    let mut out = schema.clone();
+    if carrier == SchemaCarrier::Grammar {
+        optional_nulls(&mut out);
+    }
+    let drop: &[&str] = match carrier {
+        SchemaCarrier::OpenAiStrict => &["maxLength"],
+        SchemaCarrier::AnthropicTool => &["maxLength", "maxItems"],
+        SchemaCarrier::Grammar => &[],
+    };
+    if !drop.is_empty() {
+        strip(&mut out, drop);
+    }
+    out
+}
+
+fn nullable(v: &Value) -> bool {
+    v["type"] == "null"
+        || v["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("null")))
+        || v["anyOf"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["type"] == "null"))
+}
+
+fn optional_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let (Some(Value::Object(props)), Some(Value::Array(required))) =
+                (map.get("properties"), map.get("required"))
+            {
+                let keep: Vec<Value> = required
+                    .iter()
+                    .filter(|r| {
+                        r.as_str()
+                            .is_none_or(|k| !props.get(k).is_some_and(nullable))
+                    })
+                    .cloned()
+                    .collect();
+                map.insert("required".into(), Value::Array(keep));
+            }
+            map.values_mut().for_each(optional_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(optional_nulls),
+        _ => {}
+    }
+}
+
+fn strip(v: &mut Value, keys: &[&str]) {
+    match v {
+        Value::Object(map) => {
+            for key in keys {
+                if let Some(bound) = map.remove(*key) {
+                    let what = if *key == "maxLength" {
+                        "characters"
+                    } else {
+                        "items"
+                    };
+                    let note = format!("At most {bound} {what}.");
+                    let text = match map.get("description").and_then(Value::as_str) {
+                        Some(d) => format!("{d} {note}"),
+                        None => note,
+                    };
+                    map.insert("description".into(), Value::String(text));
+                }
+            }
+            map.values_mut().for_each(|c| strip(c, keys));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|c| strip(c, keys)),
+        _ => {}
+    }
+}
+
+/// The schema of a draft reply: `{"records": [<one of the objects>]}`, at most
+/// `max_records` of them.
+pub fn draft_schema(schema: &CrmSchema, max_records: usize) -> Value {
     let mut defs = Map::new();
     let mut refs = Vec::new();
     for object in schema.objects.values() {
@@ -23,6 +123,7 @@ pub fn draft_schema(schema: &CrmSchema) -> Value {
             "records": {
                 "type": "array",
                 "description": "The records the notes support; empty when there is nothing to log.",
+                "maxItems": max_records,
                 "items": { "anyOf": refs }
             }
         },
@@ -53,7 +154,12 @@ fn nullable_strings(fields: &[String]) -> Value {
     closed(
         fields
             .iter()
-            .map(|f| (f.clone(), json!({"type": ["string", "null"]})))
+            .map(|f| {
+                (
+                    f.clone(),
+                    json!({"type": ["string", "null"], "maxLength": MAX_NAME}),
+                )
+            })
             .collect(),
     )
 }
@@ -116,25 +222,26 @@ fn record_schema(object: &ObjectSchema, schema: &CrmSchema) -> Value {
 }
 
 fn field_schema(f: &FieldSchema) -> Value {
+    let max_len = f.length.unwrap_or(MAX_TEXT).min(MAX_TEXT);
     let mut s = match f.kind {
         k if k.is_number() => json!({"type": ["number", "null"]}),
         FieldKind::Boolean => json!({"type": ["boolean", "null"]}),
         FieldKind::Date => {
-            json!({"type": ["string", "null"], "description": "ISO date YYYY-MM-DD"})
+            json!({"type": ["string", "null"], "maxLength": 10, "description": "ISO date YYYY-MM-DD"})
         }
         FieldKind::DateTime => {
-            json!({"type": ["string", "null"], "description": "ISO date-time with zone, e.g. 2026-11-25T15:00:00Z"})
+            json!({"type": ["string", "null"], "maxLength": 30, "description": "ISO date-time with zone, e.g. 2026-11-25T15:00:00Z"})
         }
         FieldKind::Picklist if !f.picklist.is_empty() => {
-            let mut values: Vec<Value> = f.picklist.iter().cloned().map(Value::String).collect();
-            values.push(Value::Null);
-            json!({"type": ["string", "null"], "enum": values})
+            // Not `{"type": [..., "null"], "enum": [...]}`: llama.cpp's converter drops the enum.
+            json!({"anyOf": [{"type": "string", "enum": f.picklist}, {"type": "null"}]})
         }
         FieldKind::MultiPicklist => json!({
             "type": ["string", "null"],
+            "maxLength": max_len,
             "description": format!("values separated by ';' from: {}", f.picklist.join(", "))
         }),
-        _ => json!({"type": ["string", "null"]}),
+        _ => json!({"type": ["string", "null"], "maxLength": max_len}),
     };
     if f.label != f.name
         && let Some(obj) = s.as_object_mut()
@@ -254,18 +361,76 @@ mod tests {
 
     #[test]
     fn the_schema_is_strict_everywhere() {
-        assert_strict(&draft_schema(&schema()), "$");
+        assert_strict(&draft_schema(&schema(), 50), "$");
+    }
+
+    /// Every array has `maxItems` and every string `maxLength` (or an enum/const).
+    fn assert_bounded(v: &Value, path: &str) {
+        let Value::Object(map) = v else { return };
+        let types: Vec<&str> = match map.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if types.contains(&"array") {
+            assert!(
+                map.contains_key("maxItems"),
+                "{path}: array without maxItems"
+            );
+        }
+        if types.contains(&"string") && !map.contains_key("enum") && !map.contains_key("const") {
+            assert!(
+                map.contains_key("maxLength"),
+                "{path}: string without maxLength"
+            );
+        }
+        for (k, child) in map {
+            match child {
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, c)| assert_bounded(c, &format!("{path}.{k}[{i}]"))),
+                c => assert_bounded(c, &format!("{path}.{k}")),
+            }
+        }
+    }
+
+    #[test]
+    fn every_array_and_string_is_bounded_and_carriers_drop_what_they_refuse() {
+        let s = draft_schema(&schema(), 50);
+        assert_bounded(&s, "$");
+        assert_eq!(s["properties"]["records"]["maxItems"], 50);
+        let openai = for_carrier(&s, SchemaCarrier::OpenAiStrict);
+        assert!(!openai.to_string().contains("maxLength"));
+        assert!(openai.to_string().contains("maxItems"));
+        assert!(openai.to_string().contains("At most 1000 characters."));
+        let anthropic = for_carrier(&s, SchemaCarrier::AnthropicTool);
+        assert!(!anthropic.to_string().contains("maxItems"));
+        let grammar = for_carrier(&s, SchemaCarrier::Grammar);
+        assert!(grammar.to_string().contains("maxLength"));
+        let lead_fields = &grammar["$defs"]["Opportunity"]["properties"]["fields"];
+        assert_eq!(
+            lead_fields["required"],
+            json!([]),
+            "nullable fields may be left out"
+        );
+        assert_eq!(
+            grammar["$defs"]["Opportunity"]["required"],
+            json!(["object", "fields"]),
+            "lookup and link are nullable too"
+        );
     }
 
     #[test]
     fn objects_fields_picklists_and_links_come_from_the_crm_schema() {
-        let s = draft_schema(&schema());
+        let s = draft_schema(&schema(), 50);
         let opp = &s["$defs"]["Opportunity"];
         assert_eq!(opp["properties"]["object"]["const"], "Opportunity");
         let fields = &opp["properties"]["fields"]["properties"];
         assert_eq!(
-            fields["StageName"]["enum"],
-            json!(["Prospecting", "Closed Won", null])
+            fields["StageName"],
+            json!({"anyOf": [{"type": "string", "enum": ["Prospecting", "Closed Won"]}, {"type": "null"}]}),
+            "a nullable enum is an anyOf, never an enum beside a type list"
         );
         assert_eq!(fields["Amount"]["type"], json!(["number", "null"]));
         assert!(

@@ -24,7 +24,8 @@ use tracing::{debug, info};
 use crate::config::{LlmProvider, LlmSettings};
 use crate::domain::notes::Notes;
 use crate::domain::schema::CrmSchema;
-pub use json_schema::draft_schema;
+pub use json_schema::{MAX_TEXT, draft_schema};
+pub use openai::CarrierReport;
 pub use parse::extract_json;
 pub use prompt::{DraftPrompt, Prompts};
 
@@ -36,6 +37,8 @@ pub struct DraftRequest<'a> {
     pub today: NaiveDate,
     /// The allowed objects and fields; the JSON Schema sent to the model comes from it.
     pub schema: &'a CrmSchema,
+    /// Most records one reply may hold (the schema's `maxItems`).
+    pub max_records: usize,
 }
 
 /// Tokens of one call.
@@ -53,8 +56,14 @@ pub struct LlmCall {
     pub model: String,
     pub latency_ms: u64,
     pub usage: Usage,
-    /// Why the call was made: "draft" or "repair".
+    /// Why the call was made: "draft", "plan", "repair", "summarize" or "probe".
     pub purpose: String,
+    /// Requests repeated after a rate limit, a server error or a lost connection.
+    #[serde(default)]
+    pub retries: u32,
+    /// How JSON was asked for: `json_schema`, `json_object_schema`, `prompt`, `tool`, ...
+    #[serde(default)]
+    pub carrier: String,
 }
 
 /// The accepted reply.
@@ -83,6 +92,8 @@ impl DraftReply {
                 latency_ms: 0,
                 usage: Usage::default(),
                 purpose: purpose.into(),
+                retries: 0,
+                carrier: "none".into(),
             }],
         }
     }
@@ -110,15 +121,93 @@ pub enum LlmError {
     RateLimited { retry_after_secs: Option<u64> },
     #[error("the model provider answered {status}: {message}")]
     Provider { status: u16, message: String },
-    #[error("the model did not answer in time")]
+    #[error(
+        "the model did not answer in time (llm.timeout); try again, or choose a faster LLM_MODEL"
+    )]
     Timeout,
-    #[error("cannot reach the model: {0}")]
-    Transport(String),
+    #[error(
+        "cannot reach the model at {url} ({cause}); check LLM_BASE_URL (is the server running?), the network and any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Transport { url: String, cause: String },
+    #[error("the model's answer was larger than {limit_mb} MB; it was not read")]
+    TooLarge { limit_mb: usize },
     #[error("model configuration: {0}")]
     Config(String),
-    #[error("prompt template: {0}")]
+    #[error("model prompt template: {0}")]
     Template(String),
 }
+
+/// The probe's system prompt: long enough that a server which drops it shows in the token
+/// count (about 250 tokens sent, under 30 seen).
+const PROBE_SYSTEM: &str = "You are the connection check of crmbot, a CRM data-entry assistant for a sales team. \
+crmbot sends this short request when it starts, to learn how this server accepts requests for JSON \
+and whether it reads the system message. Answer with one JSON object and nothing else: no prose, \
+no code fence, no explanation before or after it. The object has exactly two keys. The key ok is \
+a boolean and must be true. The key n is an integer and must be the number the user names. Do not \
+add other keys, do not repeat the object, and do not wrap it in an array. Whitespace inside the \
+object does not matter. If anything in the request is unclear, still answer with the object, \
+using true for ok and the number the user gives for n. This check costs one small call and \
+writes nothing anywhere; its answer is only compared with what was asked, and the number of \
+prompt tokens the server reports tells crmbot whether this system message reached the model.";
+
+/// What `Llm::probe` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    pub carrier: CarrierReport,
+    pub system: SystemPrompt,
+    /// The reply was the JSON asked for.
+    pub reply_ok: bool,
+    pub latency_ms: u64,
+}
+
+/// Whether the model sees the system prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SystemPrompt {
+    Seen {
+        prompt_tokens: u64,
+    },
+    /// LLM_SYSTEM_IN_USER=true: it travels in the user turn.
+    InUserTurn,
+    /// The server dropped it and LLM_SYSTEM_IN_USER=false keeps it there.
+    Dropped {
+        prompt_tokens: u64,
+    },
+    /// The server dropped it; crmbot now sends it in the user turn.
+    MovedToUser {
+        prompt_tokens: u64,
+    },
+    /// The server reports no token counts.
+    Unknown,
+}
+
+impl ProbeReport {
+    /// One line for start-up and `doctor`.
+    pub fn describe(&self) -> String {
+        let carrier = match &self.carrier.fallback {
+            Some(why) => format!("{} ({why})", self.carrier.format),
+            None => self.carrier.format.to_string(),
+        };
+        let system = match self.system {
+            SystemPrompt::Seen { .. } => "read".to_string(),
+            SystemPrompt::InUserTurn => "sent in the user turn (LLM_SYSTEM_IN_USER)".to_string(),
+            SystemPrompt::Dropped { prompt_tokens } => format!(
+                "DROPPED by the server ({prompt_tokens} prompt tokens counted for a ~{}-character system prompt); set LLM_SYSTEM_IN_USER=true",
+                PROBE_SYSTEM.len()
+            ),
+            SystemPrompt::MovedToUser { prompt_tokens } => format!(
+                "moved into the user turn (the server dropped it: {prompt_tokens} prompt tokens counted for a ~{}-character system prompt)",
+                PROBE_SYSTEM.len()
+            ),
+            SystemPrompt::Unknown => "not checked (the server reports no token counts)".to_string(),
+        };
+        format!("structured output: {carrier}; system prompt: {system}")
+    }
+}
+
+/// The reply shapes the repair prompt names.
+const DRAFT_SHAPE: &str = "{\"records\": [...]}";
+const PLAN_SHAPE: &str = "{\"intent\": ..., \"object\": ..., \"fields\": [...], \"filters\": [...], \"sort\": [...], \"limit\": ..., \"unread\": [...]}";
 
 /// Who said a turn of the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +238,9 @@ pub(crate) struct Completion {
     pub value: Option<Value>,
     pub model: String,
     pub usage: Usage,
+    /// Requests repeated by the retry policy.
+    pub retries: u32,
+    pub carrier: &'static str,
 }
 
 enum Provider {
@@ -162,6 +254,8 @@ pub struct Llm {
     provider: Provider,
     prompts: Prompts,
     label: String,
+    /// LLM_SYSTEM_IN_USER was not set: the probe may move the system prompt.
+    system_auto: bool,
 }
 
 impl Llm {
@@ -174,11 +268,6 @@ impl Llm {
                 .build()
                 .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))
         };
-        let base = |default: &str| {
-            settings.base_url.as_ref().map_or(default.to_string(), |u| {
-                u.as_str().trim_end_matches('/').to_string()
-            })
-        };
         let need_key = |default_host: &str| {
             if settings.api_key.is_none() && settings.base_url.is_none() {
                 Err(LlmError::Config(format!(
@@ -188,16 +277,13 @@ impl Llm {
                 Ok(())
             }
         };
+        let model = settings.effective_model();
+        let base_url = settings.effective_base_url();
         let (provider, label) = match settings.effective_provider() {
             LlmProvider::Openai => {
                 need_key("api.openai.com")?;
-                let model = settings
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| "gpt-4o-mini".into());
-                let base_url = base("https://api.openai.com/v1");
                 let label = format!("openai {model} at {base_url}");
-                let p = openai::OpenAi {
+                let p = openai::OpenAi::new(openai::OpenAiOptions {
                     http: http()?,
                     base_url,
                     api_key: settings.api_key.clone(),
@@ -205,16 +291,12 @@ impl Llm {
                     response_format: settings.response_format,
                     max_tokens: settings.max_tokens,
                     max_retries: settings.max_retries,
-                };
+                    system_in_user: settings.system_in_user.unwrap_or(false),
+                });
                 (Provider::OpenAi(p), label)
             }
             LlmProvider::Anthropic => {
                 need_key("api.anthropic.com")?;
-                let model = settings
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| "claude-sonnet-4-5".into());
-                let base_url = base("https://api.anthropic.com");
                 let label = format!("anthropic {model} at {base_url}");
                 let p = anthropic::Anthropic {
                     http: http()?,
@@ -232,12 +314,92 @@ impl Llm {
             provider,
             prompts,
             label,
+            system_auto: settings.system_in_user.is_none(),
         })
     }
 
     /// e.g. "openai gpt-4o-mini at https://api.openai.com/v1" — never the key.
     pub fn describe(&self) -> String {
         self.label.clone()
+    }
+
+    /// The line printed at start-up (serve, demo, eval): the model, and for an
+    /// OpenAI-compatible server what the probe found. `None` for providers without a probe.
+    pub async fn startup_report(&self) -> Option<String> {
+        match self.probe().await {
+            Ok(Some(report)) => {
+                info!(probe = %report.describe(), "model probe");
+                Some(report.describe())
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "model probe failed");
+                Some(format!(
+                    "the start-up check call failed ({e}); the request format is settled on the first draft"
+                ))
+            }
+        }
+    }
+
+    /// How JSON is asked for (OpenAI-compatible servers only).
+    pub fn carrier(&self) -> Option<CarrierReport> {
+        match &self.provider {
+            Provider::OpenAi(p) => Some(p.carrier()),
+            _ => None,
+        }
+    }
+
+    /// One tiny call that settles how this server takes JSON (the `auto` fallback) and
+    /// whether it reads the system prompt, judged from the prompt tokens it counted. When
+    /// LLM_SYSTEM_IN_USER is unset and the system prompt was dropped, it is moved into the
+    /// user turn from then on. `None` for providers that need no probe (rules, anthropic).
+    pub async fn probe(&self) -> Result<Option<ProbeReport>, LlmError> {
+        let Provider::OpenAi(p) = &self.provider else {
+            return Ok(None);
+        };
+        let conv = Conversation {
+            system: PROBE_SYSTEM.to_string(),
+            turns: vec![(Role::User, "Reply with ok = true and n = 7.".into())],
+            output: Output::Json {
+                name: "crm_probe",
+                schema: serde_json::json!({
+                    "type": "object", "additionalProperties": false, "required": ["ok", "n"],
+                    "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}}
+                }),
+            },
+        };
+        let mut calls = Vec::new();
+        let completion = self.call(&conv, "probe", &mut calls).await?;
+        let tokens = completion.usage.prompt_tokens;
+        // Any tokenizer spends at least one token per 8 characters of English.
+        let floor = (PROBE_SYSTEM.len() / 8) as u64;
+        let system = if p.system_in_user() {
+            SystemPrompt::InUserTurn
+        } else if tokens == 0 {
+            SystemPrompt::Unknown
+        } else if tokens < floor {
+            if self.system_auto {
+                p.set_system_in_user(true);
+                SystemPrompt::MovedToUser {
+                    prompt_tokens: tokens,
+                }
+            } else {
+                SystemPrompt::Dropped {
+                    prompt_tokens: tokens,
+                }
+            }
+        } else {
+            SystemPrompt::Seen {
+                prompt_tokens: tokens,
+            }
+        };
+        let reply = completion.value.or_else(|| extract_json(&completion.text));
+        Ok(Some(ProbeReport {
+            carrier: p.carrier(),
+            system,
+            reply_ok: reply.is_some_and(|v| v["ok"] == true && v["n"] == 7),
+            latency_ms: calls.first().map_or(0, |c| c.latency_ms),
+        }))
     }
 
     /// Drafts records from the notes. `check` returns the reply's shape errors (as text the
@@ -260,7 +422,7 @@ impl Llm {
             turns: vec![(Role::User, prompt.user)],
             output: Output::Json {
                 name: "crm_draft",
-                schema: draft_schema(req.schema),
+                schema: draft_schema(req.schema, req.max_records),
             },
         };
         let (value, raw, calls) = self.structured(&mut conv, "draft", check).await?;
@@ -298,8 +460,17 @@ impl Llm {
             debug!(reply = %completion.text, %problem, "unusable model reply");
             last_raw = completion.text.clone();
             conv.turns.push((Role::Assistant, completion.text));
+            let expected = match &conv.output {
+                Output::Json {
+                    name: "crm_plan", ..
+                } => PLAN_SHAPE,
+                Output::Json {
+                    name: "crm_probe", ..
+                } => "{\"ok\": ..., \"n\": ...}",
+                _ => DRAFT_SHAPE,
+            };
             conv.turns
-                .push((Role::User, self.prompts.repair(&problem)?));
+                .push((Role::User, self.prompts.repair(&problem, expected)?));
         }
         Err(LlmError::NotJson { raw: last_raw })
     }
@@ -339,13 +510,16 @@ impl Llm {
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(provider, model = %completion.model, latency_ms,
               prompt_tokens = completion.usage.prompt_tokens,
-              completion_tokens = completion.usage.completion_tokens, purpose, "model call");
+              completion_tokens = completion.usage.completion_tokens,
+              retries = completion.retries, carrier = completion.carrier, purpose, "model call");
         calls.push(LlmCall {
             provider: provider.into(),
             model: completion.model.clone(),
             latency_ms,
             usage: completion.usage,
             purpose: purpose.into(),
+            retries: completion.retries,
+            carrier: completion.carrier.into(),
         });
         Ok(completion)
     }

@@ -1,32 +1,226 @@
-//! OpenAI chat completions, and every server that speaks them (llama.cpp, Ollama, vLLM, LM
-//! Studio): strict `json_schema` structured output by default, `json_object` or nothing for
-//! servers that reject schemas.
+//! OpenAI chat completions, and every server that speaks them (llama.cpp, llama-cpp-python,
+//! Ollama, vLLM, LM Studio). Servers disagree on how to ask for JSON, so with
+//! `response_format = "auto"` the first request tries OpenAI's strict `json_schema`; a server
+//! that rejects it (llama-cpp-python answers 500, LM Studio 400) gets `json_object` with the
+//! schema, then the schema in the prompt. The shape that worked is kept for later calls and
+//! reported by `carrier()`. Some chat templates drop the system message; `system_in_user`
+//! moves it into the first user turn.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
+use serde_json::{Value, json};
+use tracing::warn;
 
 use super::http::send_json;
+use super::json_schema::{SchemaCarrier, for_carrier};
 use super::{Completion, Conversation, LlmError, Output, Role, Usage};
 use crate::config::ResponseFormat;
 
+/// The order `auto` tries.
+const AUTO_CHAIN: &[ResponseFormat] = &[
+    ResponseFormat::JsonSchema,
+    ResponseFormat::JsonObjectSchema,
+    ResponseFormat::Prompt,
+];
+
+/// Which request shape is in use, and why.
+#[derive(Debug, Clone)]
+struct CarrierState {
+    format: ResponseFormat,
+    /// A reply came back with this shape: later errors are not blamed on it.
+    confirmed: bool,
+    /// Why `auto` left the shapes before this one.
+    fallback: Option<String>,
+}
+
 pub struct OpenAi {
-    pub http: reqwest::Client,
+    http: reqwest::Client,
     /// e.g. `https://api.openai.com/v1`, without a trailing slash.
+    base_url: String,
+    api_key: Option<SecretString>,
+    model: String,
+    auto: bool,
+    state: Mutex<CarrierState>,
+    max_tokens: u32,
+    max_retries: u32,
+    system_in_user: AtomicBool,
+}
+
+/// What `carrier()` reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CarrierReport {
+    /// `json_schema`, `json_object_schema`, `json_object`, `prompt` or `none`.
+    pub format: &'static str,
+    /// False until a reply confirmed it (auto mode only tells after the first call).
+    pub confirmed: bool,
+    /// Why earlier shapes were left, e.g. "the server answered 500 to json_schema: ...".
+    pub fallback: Option<String>,
+}
+
+pub struct OpenAiOptions {
+    pub http: reqwest::Client,
     pub base_url: String,
     pub api_key: Option<SecretString>,
     pub model: String,
     pub response_format: ResponseFormat,
     pub max_tokens: u32,
     pub max_retries: u32,
+    pub system_in_user: bool,
 }
 
 impl OpenAi {
+    pub fn new(o: OpenAiOptions) -> OpenAi {
+        let auto = o.response_format == ResponseFormat::Auto;
+        OpenAi {
+            http: o.http,
+            base_url: o.base_url,
+            api_key: o.api_key,
+            model: o.model,
+            auto,
+            state: Mutex::new(CarrierState {
+                format: if auto {
+                    AUTO_CHAIN[0]
+                } else {
+                    o.response_format
+                },
+                confirmed: !auto,
+                fallback: None,
+            }),
+            max_tokens: o.max_tokens,
+            max_retries: o.max_retries,
+            system_in_user: AtomicBool::new(o.system_in_user),
+        }
+    }
+
+    pub fn carrier(&self) -> CarrierReport {
+        let s = self.state();
+        CarrierReport {
+            format: s.format.name(),
+            confirmed: s.confirmed,
+            fallback: s.fallback,
+        }
+    }
+
+    pub fn system_in_user(&self) -> bool {
+        self.system_in_user.load(Ordering::Relaxed)
+    }
+
+    pub fn set_system_in_user(&self, on: bool) {
+        self.system_in_user.store(on, Ordering::Relaxed);
+    }
+
+    fn state(&self) -> CarrierState {
+        match self.state.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_state(&self, f: impl FnOnce(&mut CarrierState)) {
+        match self.state.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
     pub async fn complete(&self, conv: &Conversation) -> Result<Completion, LlmError> {
-        let mut messages = vec![json!({"role": "system", "content": conv.system})];
-        for (role, content) in &conv.turns {
-            let role = match role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
+        loop {
+            let state = self.state();
+            let body = self.body(conv, state.format);
+            let url = format!("{}/chat/completions", self.base_url);
+            let sent = send_json(
+                || {
+                    let request = self.http.post(&url).json(&body);
+                    match &self.api_key {
+                        Some(key) => request.bearer_auth(key.expose_secret()),
+                        None => request,
+                    }
+                },
+                self.max_retries,
+                state.confirmed,
+                &self.base_url,
+            )
+            .await;
+            match sent {
+                Ok((answer, retries)) => {
+                    if !state.confirmed && matches!(conv.output, Output::Json { .. }) {
+                        self.set_state(|s| s.confirmed = true);
+                    }
+                    return self.read(&answer, retries, state.format);
+                }
+                Err(LlmError::Provider { status, message })
+                    if self.auto
+                        && !state.confirmed
+                        && matches!(conv.output, Output::Json { .. })
+                        && matches!(status, 400 | 415 | 422 | 500 | 501) =>
+                {
+                    let Some(next) = AUTO_CHAIN.iter().skip_while(|f| **f != state.format).nth(1)
+                    else {
+                        return Err(LlmError::Provider { status, message });
+                    };
+                    let why = format!(
+                        "the server answered {status} to {}: {}",
+                        state.format.name(),
+                        message
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .chars()
+                            .take(160)
+                            .collect::<String>()
+                    );
+                    warn!(from = state.format.name(), to = next.name(), %why, "falling back to another response format");
+                    self.set_state(|s| {
+                        if s.format == state.format {
+                            s.format = *next;
+                            s.fallback = Some(why);
+                        }
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn body(&self, conv: &Conversation, format: ResponseFormat) -> Value {
+        let mut system = conv.system.clone();
+        let mut response_format = None;
+        if let Output::Json { name, schema } = &conv.output {
+            match format {
+                ResponseFormat::JsonSchema | ResponseFormat::Auto => {
+                    let schema = for_carrier(schema, SchemaCarrier::OpenAiStrict);
+                    response_format = Some(json!({
+                        "type": "json_schema",
+                        "json_schema": {"name": name, "strict": true, "schema": schema}
+                    }));
+                }
+                ResponseFormat::JsonObjectSchema => {
+                    let schema = for_carrier(schema, SchemaCarrier::Grammar);
+                    response_format = Some(json!({"type": "json_object", "schema": schema}));
+                }
+                ResponseFormat::JsonObject | ResponseFormat::Prompt => {
+                    if format == ResponseFormat::JsonObject {
+                        response_format = Some(json!({"type": "json_object"}));
+                    }
+                    system.push_str(&format!(
+                        "\n\nAnswer with one JSON object that follows this JSON Schema, and nothing else:\n{schema}"
+                    ));
+                }
+                ResponseFormat::None => {}
+            }
+        }
+        let in_user = self.system_in_user();
+        let mut messages = Vec::new();
+        if !in_user {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+        for (i, (role, content)) in conv.turns.iter().enumerate() {
+            let (role, content) = match role {
+                Role::User if in_user && i == 0 => ("user", format!("{system}\n\n{content}")),
+                Role::User => ("user", content.clone()),
+                Role::Assistant => ("assistant", content.clone()),
             };
             messages.push(json!({"role": role, "content": content}));
         }
@@ -36,32 +230,18 @@ impl OpenAi {
             "max_tokens": self.max_tokens,
             "messages": messages,
         });
-        if let Output::Json { name, schema } = &conv.output {
-            match self.response_format {
-                ResponseFormat::JsonSchema => {
-                    body["response_format"] = json!({
-                        "type": "json_schema",
-                        "json_schema": {"name": name, "strict": true, "schema": schema}
-                    });
-                }
-                ResponseFormat::JsonObject => {
-                    body["response_format"] = json!({"type": "json_object"})
-                }
-                ResponseFormat::None => {}
-            }
+        if let Some(rf) = response_format {
+            body["response_format"] = rf;
         }
-        let url = format!("{}/chat/completions", self.base_url);
-        let answer = send_json(
-            || {
-                let request = self.http.post(&url).json(&body);
-                match &self.api_key {
-                    Some(key) => request.bearer_auth(key.expose_secret()),
-                    None => request,
-                }
-            },
-            self.max_retries,
-        )
-        .await?;
+        body
+    }
+
+    fn read(
+        &self,
+        answer: &Value,
+        retries: u32,
+        format: ResponseFormat,
+    ) -> Result<Completion, LlmError> {
         let choice = &answer["choices"][0];
         let message = &choice["message"];
         if let Some(refusal) = message["refusal"].as_str().filter(|r| !r.is_empty()) {
@@ -90,6 +270,8 @@ impl OpenAi {
                     .as_u64()
                     .unwrap_or(0),
             },
+            retries,
+            carrier: format.name(),
         })
     }
 }

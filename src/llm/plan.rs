@@ -19,7 +19,9 @@ pub struct PlanRequest<'a> {
     pub max_limit: u32,
 }
 
-/// The JSON Schema of a plan for `schema`.
+/// The JSON Schema of a plan for `schema`. Every array and string is bounded (see
+/// `json_schema`), and `unread` lets the model say which words of the question the plan does
+/// not express: code refuses such a plan rather than answer a different question.
 pub fn plan_schema(schema: &QuerySchema, max_limit: u32) -> Value {
     let objects: Vec<Value> = schema.objects.keys().map(|o| json!(o)).collect();
     let mut paths: Vec<String> = schema
@@ -30,21 +32,23 @@ pub fn plan_schema(schema: &QuerySchema, max_limit: u32) -> Value {
     paths.sort();
     paths.dedup();
     let field = json!({"type": "string", "enum": paths});
-    let scalar =
-        json!([{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]);
-    let mut value_any = scalar.as_array().cloned().unwrap_or_default();
-    value_any.push(
-        json!({"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "number"}]}}),
-    );
+    let text = json!({"type": "string", "maxLength": 255});
+    let value_any = json!([
+        text,
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "maxItems": 50, "items": {"anyOf": [text, {"type": "number"}]}}
+    ]);
     json!({
         "type": "object",
         "additionalProperties": false,
-        "required": ["intent", "object", "fields", "filters", "sort", "limit"],
+        "required": ["intent", "object", "fields", "filters", "sort", "limit", "unread"],
         "properties": {
             "intent": {"type": "string", "enum": ["query", "change", "other"]},
             "object": {"anyOf": [{"type": "string", "enum": objects}, {"type": "null"}]},
-            "fields": {"type": "array", "items": field},
-            "filters": {"type": "array", "items": {
+            "fields": {"type": "array", "maxItems": 20, "items": field},
+            "filters": {"type": "array", "maxItems": 10, "items": {
                 "type": "object", "additionalProperties": false,
                 "required": ["field", "op", "value"],
                 "properties": {
@@ -56,12 +60,16 @@ pub fn plan_schema(schema: &QuerySchema, max_limit: u32) -> Value {
                     }
                 }
             }},
-            "sort": {"type": "array", "items": {
+            "sort": {"type": "array", "maxItems": 3, "items": {
                 "type": "object", "additionalProperties": false,
                 "required": ["field", "direction"],
                 "properties": {"field": field, "direction": {"type": "string", "enum": ["asc", "desc"]}}
             }},
-            "limit": {"type": "integer", "description": format!("1 to {max_limit}")}
+            "limit": {"type": "integer", "description": format!("1 to {max_limit}")},
+            "unread": {
+                "type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 80},
+                "description": "Words of the question that this plan does not express (a condition no field can hold); empty when the plan expresses the whole question."
+            }
         }
     })
 }

@@ -34,19 +34,46 @@ static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static PROMISE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:promised to|will send|will share|need to|next step:|follow up:?)\s+(?P<what>[^.!?\n]{3,200})")
+    Regex::new(r"(?i)\b(?:promised to|will send|will share|need to|follow up:?)\s+(?P<what>[^.!?\n]{3,200})")
         .expect("static regex")
+});
+static NEXT_STEP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bnext step:\s*(?P<what>[^.!?\n]{3,200})").expect("static regex")
 });
 static DATE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:by|on|before)\s+(?P<when>(?:next\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|today|\d{4}-\d{2}-\d{2}|end of (?:this |next )?(?:week|month|quarter|year)))")
+    Regex::new(r"(?i)\b(?:(?:by|on|before)\s+)?(?P<when>(?:next\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|tomorrow|today|\d{4}-\d{2}-\d{2}|end of (?:the |this |next )?(?:week|month|quarter|year)|in (?:a|one|two|three|four|\d{1,2}) (?:days?|weeks?|months?))\b")
         .expect("static regex")
 });
+/// Words before a capitalised pair that make it a company, not a person ("at Helios Grid").
+const COMPANY_BEFORE: &[&str] = &["at", "from", "of", "de", "von", "di", "du", "for"];
 
 /// Words that start sentences and are never a first name.
 const NOT_NAMES: &[&str] = &[
     "We", "He", "She", "They", "I", "Met", "Call", "Called", "Spoke", "Meeting", "Talked", "Quick",
     "Booth", "Both", "Moving", "Next", "Reunión", "Promised", "Sync", "Update", "Demo", "Lunch",
     "Coffee", "Intro", "Follow", "The", "Our", "His", "Her", "Their", "VP", "CEO", "CTO",
+];
+
+/// Verbs that may start a sentence before a deal's name.
+const VERBS: &[&str] = &[
+    "Moving",
+    "Moved",
+    "Move",
+    "Moves",
+    "Closing",
+    "Closed",
+    "Updated",
+    "Update",
+    "Pushing",
+    "Pushed",
+    "Marking",
+    "Marked",
+    "Bad",
+    "Good",
+    "Great",
+    "News",
+    "Today",
+    "Yesterday",
 ];
 
 struct Person {
@@ -70,6 +97,8 @@ pub fn draft(notes: &str, schema: &CrmSchema) -> Value {
         .find_iter(notes)
         .filter(|m| m.as_str().chars().filter(char::is_ascii_digit).count() >= 8)
         .filter(|m| !looks_like_date(m.as_str()))
+        // Bare digits are a number ("Amount to 1000000000"), not a phone.
+        .filter(|m| m.as_str().starts_with('+') || m.as_str().contains([' ', '-', '.', '(']))
         .map(|m| (m.start(), m.as_str()))
         .collect();
     let description = first_sentence(notes);
@@ -106,26 +135,54 @@ pub fn draft(notes: &str, schema: &CrmSchema) -> Value {
     if let Some(opp) = schema.object("Opportunity")
         && opp.lookup_fields.iter().any(|f| f == "Name")
     {
-        let stage = opp.field("StageName").and_then(|f| {
-            let lower = notes.to_lowercase();
-            let mut values = f.picklist.clone();
-            values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-            values
-                .into_iter()
-                .find(|v| lower.contains(&v.to_lowercase()))
-                .and_then(|v| copy_of(notes, &v))
-        });
-        let amount = AMOUNT.find(notes).map(|m| m.as_str().trim().to_string());
-        if let Some(deal) = DEAL.find(notes)
-            && (stage.is_some() || amount.is_some())
-        {
+        // Each named deal takes the stage and amount of its own sentence only.
+        for deal in DEAL.find_iter(notes) {
+            let sentence = sentence_around(notes, deal.start(), deal.end());
+            let rest = sentence.replacen(deal.as_str(), "", 1);
+            // "Pilot 2" continues past the match, and a new deal is not an update of an old
+            // one: whichever record is meant would be a guess.
+            let continues = notes[deal.end()..]
+                .trim_start_matches(' ')
+                .starts_with(|c: char| c.is_ascii_digit());
+            let lower = sentence.to_lowercase();
+            if continues
+                || ["new deal", "new opportunity", "second", "another"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+            {
+                continue;
+            }
+            // "Moving Apex Corp - Enterprise Expansion": the verb is not part of the name.
+            let mut name = deal.as_str().trim();
+            while let Some((first, tail)) = name.split_once(' ')
+                && (NOT_NAMES.contains(&first) || VERBS.contains(&first))
+            {
+                name = tail.trim_start();
+            }
+            let stage = opp.field("StageName").and_then(|f| {
+                let lower = rest.to_lowercase();
+                let mut values = f.picklist.clone();
+                values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+                values
+                    .into_iter()
+                    .find(|v| lower.contains(&v.to_lowercase()))
+                    .and_then(|v| copy_of(&rest, &v))
+            });
+            let amount = AMOUNT.find(&rest).map(|m| m.as_str().trim().to_string());
+            let next = NEXT_STEP
+                .captures(notes)
+                .map(|c| c["what"].trim().to_string());
+            if stage.is_none() && amount.is_none() {
+                continue;
+            }
             let mut fields = Map::new();
             put(opp, &mut fields, "StageName", stage.as_deref());
             put(opp, &mut fields, "Amount", amount.as_deref());
-            records.push(
-                json!({"object": opp.name, "lookup": {"Name": deal.as_str().trim()},
-                                "link": null, "fields": fields}),
-            );
+            if DEAL.find_iter(notes).count() == 1 {
+                put(opp, &mut fields, "NextStep", next.as_deref());
+            }
+            records.push(json!({"object": opp.name, "lookup": {"Name": name},
+                       "link": null, "fields": fields}));
         }
     }
 
@@ -160,6 +217,23 @@ fn find_people(notes: &str) -> Vec<Person> {
             i += 1;
             continue;
         }
+        // "at Helios Grid" is a company; "Nguyen Thi Lan" has more name words than a first
+        // and a last name, and which is which is a guess: no person is drafted.
+        let before = notes[..a.start()].trim_end();
+        let word_before = before
+            .rsplit(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or("");
+        let name_before = i > 0
+            && notes[words[i - 1].end()..a.start()] == *" "
+            && !NOT_NAMES.contains(&words[i - 1].as_str());
+        if COMPANY_BEFORE.contains(&word_before.to_lowercase().as_str())
+            && before.ends_with(word_before)
+            || name_before
+        {
+            i += 2;
+            continue;
+        }
         let rest = &notes[b.end()..];
         let Some(caps) = COMPANY_AFTER.captures(rest) else {
             i += 1;
@@ -170,6 +244,15 @@ fn find_people(notes: &str) -> Vec<Person> {
             i += 1;
             continue;
         }
+        // "Ines Duarte (CFO)": a title where a company would be; the company stays unknown.
+        let (company, title) = if crate::domain::validate::looks_like_title(&company) {
+            (None, Some(company))
+        } else {
+            (
+                Some(company),
+                caps.name("title").map(|t| t.as_str().trim().to_string()),
+            )
+        };
         if !people
             .iter()
             .any(|p| p.first == a.as_str() && p.last == b.as_str())
@@ -177,14 +260,35 @@ fn find_people(notes: &str) -> Vec<Person> {
             people.push(Person {
                 first: a.as_str().to_string(),
                 last: b.as_str().to_string(),
-                company: Some(company),
-                title: caps.name("title").map(|t| t.as_str().trim().to_string()),
+                company,
+                title,
                 at: a.start(),
             });
         }
         i += 2;
     }
     people
+}
+
+/// The sentence of the notes holding `start..end`.
+fn sentence_around(notes: &str, start: usize, end: usize) -> &str {
+    let is_end = |c: char| matches!(c, '.' | '!' | '?' | ';' | '\n');
+    let from = notes[..start]
+        .char_indices()
+        .rev()
+        .find(|(i, c)| is_end(*c) && notes[i + c.len_utf8()..].starts_with([' ', '\n']))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let to = notes[end..]
+        .char_indices()
+        .find(|(i, c)| {
+            is_end(*c)
+                && notes[end + i + c.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+        })
+        .map_or(notes.len(), |(i, _)| end + i);
+    &notes[from..to]
 }
 
 /// Ends the company at the end of its sentence ("Apex Corp. He wants" -> "Apex Corp") but

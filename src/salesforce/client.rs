@@ -23,6 +23,7 @@ use super::types::{
     SaveResult, UpsertResult, parse_limit_info, query_records,
 };
 use crate::config::SalesforceSettings;
+use crate::net::{read_capped, root_cause};
 
 /// A Salesforce REST client. Cheap to clone; clones share the cache and the counters.
 #[derive(Clone)]
@@ -45,6 +46,7 @@ struct Inner {
     usage: Mutex<Option<ApiUsage>>,
     max_retries: u32,
     max_rows: usize,
+    max_response_bytes: usize,
 }
 
 /// An HTTP answer that succeeded.
@@ -85,6 +87,7 @@ impl SalesforceClient {
                 usage: Mutex::new(None),
                 max_retries: settings.max_retries,
                 max_rows: settings.max_rows.max(1),
+                max_response_bytes: settings.max_response_bytes.max(1_000_000),
             }),
         })
     }
@@ -365,10 +368,11 @@ impl SalesforceClient {
                         self.inner.clock_offset_ms.store(offset, Ordering::Relaxed);
                     }
                     let retry_after = retry_after(response.headers());
-                    let bytes = response
-                        .bytes()
+                    let bytes = read_capped(response, self.inner.max_response_bytes)
                         .await
-                        .map_err(|e| SalesforceError::Transport(e.without_url().to_string()))?;
+                        .map_err(|e| {
+                            SalesforceError::from_read(e, |cause| self.unreachable(base, cause))
+                        })?;
                     debug!(%method, path = shown_path, status = status.as_u16(),
                            ms = started.elapsed().as_millis() as u64, "salesforce");
                     if status.is_success() {
@@ -388,10 +392,7 @@ impl SalesforceClient {
                     (error, retry_after)
                 }
                 Err(e) if e.is_timeout() => (SalesforceError::Timeout, None),
-                Err(e) => (
-                    SalesforceError::Transport(e.without_url().to_string()),
-                    None,
-                ),
+                Err(e) => (self.unreachable(base, root_cause(&e)), None),
             };
             let (error, retry_after) = error;
             if !(retry_safe && error.is_transient() && attempt < self.inner.max_retries) {
@@ -400,6 +401,22 @@ impl SalesforceClient {
             }
             tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
             attempt += 1;
+        }
+    }
+}
+
+impl SalesforceClient {
+    /// The error for an instance that did not answer, naming where its address came from.
+    fn unreachable(&self, base: &str, cause: String) -> SalesforceError {
+        SalesforceError::Transport {
+            url: base.to_string(),
+            setting: if self.inner.instance.is_some() {
+                "SALESFORCE_INSTANCE_URL".into()
+            } else {
+                "the instance URL Salesforce's login returned (or set SALESFORCE_INSTANCE_URL)"
+                    .into()
+            },
+            cause,
         }
     }
 }

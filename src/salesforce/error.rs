@@ -64,10 +64,25 @@ pub enum SalesforceError {
         value: String,
         ids: Vec<String>,
     },
-    #[error("Salesforce did not answer in time")]
+    #[error(
+        "Salesforce did not answer in time (salesforce.timeout); nothing is known to have changed, try again"
+    )]
     Timeout,
-    #[error("cannot reach Salesforce: {0}")]
-    Transport(String),
+    /// No answer: the address is wrong, the network is down or a proxy is in the way.
+    #[error(
+        "cannot reach Salesforce at {url} ({cause}); check {setting}, the network and any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Transport {
+        url: String,
+        /// The variable or key that set `url`.
+        setting: String,
+        cause: String,
+    },
+    /// The answer was larger than `salesforce.max_response_bytes`; it was not read.
+    #[error(
+        "Salesforce's answer was larger than {limit_mb} MB (salesforce.max_response_bytes); nothing was read from it"
+    )]
+    TooLarge { limit_mb: usize },
     #[error("unexpected answer from Salesforce: {0}")]
     Decode(String),
 }
@@ -110,6 +125,21 @@ impl SalesforceError {
         }
     }
 
+    /// An answer that could not be read whole: too large, too slow, or cut off
+    /// (`unreachable` names where it came from).
+    pub fn from_read(
+        e: crate::net::ReadError,
+        unreachable: impl FnOnce(String) -> SalesforceError,
+    ) -> SalesforceError {
+        match e {
+            crate::net::ReadError::TooLarge { limit } => SalesforceError::TooLarge {
+                limit_mb: limit / 1_000_000,
+            },
+            e if e.is_timeout() => SalesforceError::Timeout,
+            e => unreachable(e.describe()),
+        }
+    }
+
     /// The error of one composite subresponse.
     pub fn from_composite(status: u16, body: &Value) -> SalesforceError {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
@@ -140,7 +170,7 @@ impl SalesforceError {
             self,
             SalesforceError::Unavailable { .. }
                 | SalesforceError::Timeout
-                | SalesforceError::Transport(_)
+                | SalesforceError::Transport { .. }
         )
     }
 

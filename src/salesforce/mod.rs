@@ -1,14 +1,13 @@
 //! Salesforce over its REST API: one client for every call crmbot makes (describe, query,
-//! writes), and `sandbox`, a local server speaking the same shapes for tests and the demo.
-//! Knows nothing of Slack.
+//! writes). Knows nothing of Slack. (The local Salesforce the tests and the demo talk to is a
+//! server of its own: `crate::sandbox`.)
 
 mod auth;
 mod client;
 mod error;
-pub mod sandbox;
 mod types;
 
-pub use auth::Auth;
+pub use auth::{Auth, key_exposure};
 pub use client::SalesforceClient;
 pub use error::{ApiError, SalesforceError, decode_errors};
 pub use types::{

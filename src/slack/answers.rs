@@ -9,7 +9,7 @@ use super::cards::{Card, cut, esc};
 use super::templates::{TemplateError, Templates};
 use crate::domain::schema::FieldKind;
 use crate::domain::validate::show_number;
-use crate::flow::ask::{Answer, Rows, describe};
+use crate::flow::ask::{Answer, Rows, describe, partly_read};
 
 /// Rows shown in Slack at most; the rest is counted.
 const MAX_ROWS_SHOWN: usize = 40;
@@ -60,6 +60,15 @@ pub fn render_answer(
                 soql: None,
             },
             "I could not answer that.".to_string(),
+        ),
+        Answer::PartlyRead { words, .. } => (
+            AnswerView {
+                lead: format!("{q}\n:warning: {}", esc(&cut(&partly_read(words), 2_000))),
+                chunks: vec![],
+                notes: vec![],
+                soql: None,
+            },
+            "I could not read all of that question, so I did not answer it.".to_string(),
         ),
         Answer::Change => simple(&q, CHANGE),
         Answer::NotAQuestion => simple(&q, NOT_A_QUESTION),
@@ -290,6 +299,10 @@ mod tests {
                     path: "object".into(),
                     message: "User is not queryable".into(),
                 }],
+                plan_json: json!({}),
+            },
+            Answer::PartlyRead {
+                words: vec!["gone quiet since September".into()],
                 plan_json: json!({}),
             },
         ] {

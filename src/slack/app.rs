@@ -10,7 +10,9 @@ use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, error};
 
+use super::cards::CardSettings;
 use super::gate::Workspaces;
+use super::limit::UserLimit;
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
 use crate::config::AnswerSettings;
@@ -34,6 +36,20 @@ pub struct SlackApp {
     pub workspaces: Workspaces,
     /// Where answers go and what they may show (`[policy.answers]`).
     pub answers: AnswerSettings,
+    pub card: CardSettings,
+    /// Requests a minute one person may start (`slack.user_rate_limit`).
+    pub limit: UserLimit,
+    /// What housekeeping keeps, and where.
+    pub keep: Keep,
+}
+
+/// What the housekeeping timer keeps.
+#[derive(Clone, Debug)]
+pub struct Keep {
+    /// Days a thread's last plan is kept for follow-ups (`ask.thread_days`).
+    pub thread_days: u32,
+    /// The data folder, kept private.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Background work with bounded concurrency; `drain` waits for what is running.

@@ -79,7 +79,7 @@ impl AskJob {
         };
         let threads = app.store.records::<Value>(THREADS).ok();
         let previous = match (&threads, &thread_key) {
-            (Some(t), Some(k)) => t.get(k).ok().flatten(),
+            (Some(t), Some(k)) => t.get(k).ok().flatten().map(kept_plan),
             _ => None,
         };
         let asker = SlackAsker {
@@ -216,7 +216,34 @@ impl AskJob {
     }
 }
 
+/// A thread's plan as stored: with when, so housekeeping can forget old threads.
+fn kept(plan: &Value) -> Value {
+    json!({"at": Utc::now().timestamp(), "plan": plan})
+}
+
+/// The plan of a stored thread (stored bare before it carried a time).
+fn kept_plan(stored: Value) -> Value {
+    match stored {
+        Value::Object(mut m) if m.contains_key("at") && m.contains_key("plan") => {
+            m.remove("plan").unwrap_or(Value::Null)
+        }
+        bare => bare,
+    }
+}
+
+/// Forgets the plans of threads last asked in before `before_unix` (those stored without
+/// a time too); returns how many.
+pub fn forget_threads_before(
+    store: &crate::store::Store,
+    before_unix: i64,
+) -> Result<usize, crate::store::StoreError> {
+    store
+        .records::<Value>(THREADS)?
+        .remove_where(|v| v["at"].as_i64().unwrap_or(0) < before_unix)
+}
+
 fn remember(threads: &crate::store::Records<Value>, key: &str, plan: &Value) {
+    let plan = &kept(plan);
     let stored = match threads.get(key) {
         Ok(Some(_)) => threads
             .update(key, |_| {

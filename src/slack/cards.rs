@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use super::templates::{TemplateError, Templates};
 use crate::domain::action::ActionState;
-use crate::domain::draft::Severity;
+use crate::domain::draft::{IssueKind, Severity};
 use crate::domain::validate::show_number;
 use crate::flow::action::{PendingAction, capitalise};
 use crate::flow::edit::{CREATE_NEW, NO_LINK, choice_key};
 use crate::flow::policy::{approved_by, card_lines};
-use crate::flow::proposal::{ProposedField, ProposedRecord};
+use crate::flow::proposal::{NOTHING_TO_WRITE, ProposedField, ProposedRecord};
+use crate::flow::text::write_failure;
 use crate::flow::write::record_name;
 
 const MAX_BLOCKS: usize = 50;
@@ -24,7 +25,6 @@ const TEXT_BUDGET: usize = 11_000;
 const VALUE_CHARS: usize = 300;
 const HEADER_CHARS: usize = 150;
 const CONTEXT_CHARS: usize = 1_900;
-const EXCERPT_CHARS: usize = 280;
 
 /// A card ready for chat.postMessage / chat.update.
 #[derive(Debug, Clone)]
@@ -48,8 +48,10 @@ struct CardView {
     policy: Vec<String>,
     excerpt: Option<String>,
     buttons: bool,
-    /// Edit and Reject next to Approve.
+    /// Approve, Edit and Reject, each when it applies.
+    approve: bool,
     edit: bool,
+    reject: bool,
     approve_label: &'static str,
     footer: String,
 }
@@ -120,23 +122,40 @@ pub fn slack_time(at: DateTime<Utc>) -> String {
     )
 }
 
+/// How the card is drawn, from `[slack]` in crmbot.toml.
+#[derive(Debug, Clone)]
+pub struct CardSettings {
+    /// Characters of the notes quoted on the card (the channel sees them); 0 for none.
+    pub notes_excerpt_chars: usize,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        CardSettings {
+            notes_excerpt_chars: 280,
+        }
+    }
+}
+
 pub fn render_card(
     templates: &Templates,
     action: &PendingAction,
     now: DateTime<Utc>,
+    settings: &CardSettings,
 ) -> Result<Card, TemplateError> {
-    let view = card_view(action, now);
+    let view = card_view(action, now, settings);
     let text = fallback_text(action);
     let blocks = templates.render("card", &view)?;
     Ok(Card { text, blocks })
 }
 
+/// The notification text: mrkdwn too, so names from the notes are escaped.
 fn fallback_text(a: &PendingAction) -> String {
     let names = a
         .proposal
         .records
         .iter()
-        .map(|r| format!("{} {}", r.label, record_name(r)))
+        .map(|r| esc(&format!("{} {}", r.label, record_name(r))))
         .collect::<Vec<_>>()
         .join(", ");
     let text = match a.state {
@@ -150,7 +169,7 @@ fn fallback_text(a: &PendingAction) -> String {
             "Written to Salesforce: {}",
             a.written
                 .iter()
-                .map(|w| format!("{} {} {}", w.outcome, w.label, w.name))
+                .map(|w| esc(&format!("{} {} {}", w.outcome, w.label, w.name)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -161,7 +180,7 @@ fn fallback_text(a: &PendingAction) -> String {
     cut(&text, 2_000)
 }
 
-fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
+fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> CardView {
     let p = &a.proposal;
     let header = match (a.state, p.records.as_slice()) {
         (ActionState::Done, _) => "Written to Salesforce".to_string(),
@@ -202,23 +221,36 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         .map(|s| cut(&s, CONTEXT_CHARS))
         .take(10)
         .collect();
-    if show_records && a.meeting_task && waiting {
+    let nothing = p.writes_nothing();
+    if show_records && a.meeting_task && waiting && !nothing {
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);
     }
-    let excerpt = Some(format!(
-        "From <@{}>'s notes: “{}”",
-        a.requester,
-        esc(&cut(a.notes.trim(), EXCERPT_CHARS))
-    ));
+    let excerpt = (settings.notes_excerpt_chars > 0).then(|| {
+        format!(
+            "From <@{}>'s notes: “{}”",
+            a.requester,
+            esc(&cut(a.notes.trim(), settings.notes_excerpt_chars))
+        )
+    });
     // While unknown, only a write that cannot duplicate may be sent again; nobody may edit
-    // or reject what Salesforce may already hold.
+    // or reject what Salesforce may already hold. Approve (and Edit, which has no record to
+    // change) only when there is a write.
     let retry_safe = a.attempt.as_ref().is_some_and(|t| t.retry_safe);
     // A draft the policy writes without a click shows no buttons until that fails.
     let auto =
         a.state == ActionState::Drafted && a.assessment.as_ref().is_some_and(|x| x.auto.is_some());
-    let buttons = (waiting && !auto) || (a.state == ActionState::Unknown && retry_safe);
-    let edit = waiting && !auto;
+    let approve = (waiting && !auto && !nothing) || (a.state == ActionState::Unknown && retry_safe);
+    let edit = waiting && !auto && !nothing;
+    let reject = waiting && !auto;
+    let buttons = approve || edit || reject;
+    if nothing && waiting {
+        problems.insert(
+            0,
+            format!("{NOTHING_TO_WRITE}. Reject to close this draft, or run `/crm log` again with more detail."),
+        );
+        problems.truncate(10);
+    }
     let policy: Vec<String> = card_lines(a)
         .into_iter()
         .map(|l| cut(&l, CONTEXT_CHARS))
@@ -283,7 +315,9 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>) -> CardView {
         policy,
         excerpt,
         buttons,
+        approve,
         edit,
+        reject,
         approve_label: match a.state {
             ActionState::Failed | ActionState::Unknown => "Approve again",
             ActionState::PartlyApproved => "Approve (second)",
@@ -328,32 +362,7 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
                 approved_by(a).unwrap_or_else(|| by(&a.decided_by))
             )
         }
-        ActionState::Failed => {
-            let e = a.error.as_ref();
-            let what = e
-                .and_then(|e| e.record.clone())
-                .map_or(String::new(), |r| format!(" ({})", esc(&r)));
-            let fields = e
-                .filter(|e| !e.fields.is_empty())
-                .map_or(String::new(), |e| {
-                    format!(" Field: {}.", e.fields.join(", "))
-                });
-            let code = e
-                .and_then(|e| e.code.clone())
-                .map_or(String::new(), |c| format!(" [{c}]"));
-            format!(
-                ":x: Salesforce did not accept the write{what}: {}{code}.{fields} Nothing was written. {}",
-                esc(&cut(
-                    e.map_or("unknown error", |e| e.message.as_str()),
-                    1_500
-                )),
-                if e.is_some_and(|e| e.transient) {
-                    "Approve again to retry."
-                } else {
-                    "Fix it with Edit, then approve again."
-                }
-            )
-        }
+        ActionState::Failed => format!(":x: {}", esc(&write_failure(a.error.as_ref()))),
         ActionState::Rejected => format!(
             ":no_entry_sign: Rejected by {}{when}. Nothing was written to Salesforce.",
             by(&a.decided_by)
@@ -513,7 +522,24 @@ fn choices(index: usize, r: &ProposedRecord) -> Vec<ChoiceView> {
 }
 
 fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
-    let value = esc(&cut(&f.display, VALUE_CHARS));
+    let chars = f.display.chars().count();
+    let mut value = esc(&cut(&f.display, VALUE_CHARS));
+    if chars > VALUE_CHARS {
+        // Whatever the card leaves out is still written: the approver is told.
+        value.push_str(&format!(
+            " _(cut here: {} characters in all, every one of them written; Edit shows the whole text)_",
+            show_number(chars as f64)
+        ));
+    }
+    if f.added.is_some() && f.include {
+        return cut(
+            &format!(
+                "*{}* _(added below the current text)_\n{value}",
+                esc(&f.label)
+            ),
+            1_900,
+        );
+    }
     let shown = match (&f.old, r.action.as_str()) {
         (Some(old), "update") if f.changed => {
             let old = match old {
@@ -527,10 +553,14 @@ fn field_text(r: &ProposedRecord, f: &ProposedField) -> String {
         (Some(_), "update") => format!("{value} (no change)"),
         _ => value,
     };
-    let held = if f.include {
-        ""
-    } else {
-        " _(not written; Edit to keep)_"
+    let kept = r
+        .issues
+        .iter()
+        .any(|i| i.kind == IssueKind::FreeTextKept && i.field.as_deref() == Some(f.name.as_str()));
+    let held = match (f.include, kept) {
+        (true, _) => "",
+        (false, true) => " _(not written: Salesforce's text is kept)_",
+        (false, false) => " _(not written; Edit to keep)_",
     };
     cut(&format!("*{}*\n{shown}{held}", esc(&f.label)), 1_900)
 }

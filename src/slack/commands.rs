@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
 use super::app::SlackApp;
-use super::cards::{cut, render_card};
+use super::cards::{cut, esc, render_card};
 use super::gate::{FOREIGN, audit_refusal, certainly_out};
 use super::verify::verify;
 use crate::domain::notes::Notes;
@@ -100,7 +100,14 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
         Some((v, r)) => (v, r.trim()),
         None => (text, ""),
     };
-    match verb.to_ascii_lowercase().as_str() {
+    let verb = verb.to_ascii_lowercase();
+    if matches!(verb.as_str(), "log" | "ask")
+        && !rest.is_empty()
+        && let Err(wait) = app.limit.check(&user)
+    {
+        return ephemeral(&app.limit.message(wait));
+    }
+    match verb.as_str() {
         "" | "help" => ephemeral(USAGE),
         "ask" if rest.is_empty() => ephemeral(&format!("What would you like to know?\n\n{USAGE}")),
         "ask" if certainly_out(&app.actions.access().policy.ask, &user) => {
@@ -145,7 +152,10 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
             )
         }
-        other => ephemeral(&format!("I don't know `{}`.\n\n{USAGE}", cut(other, 40))),
+        other => ephemeral(&format!(
+            "I don't know `{}`.\n\n{USAGE}",
+            esc(&cut(other, 40))
+        )),
     }
 }
 
@@ -183,13 +193,14 @@ impl LogJob {
         let today = Utc::now().date_naive();
         let notes = Notes::new(self.notes.clone());
         let drafting = app.actions.drafting();
-        let proposal = match drafting.draft_traced(&notes, today).await {
+        let author = app.web.user_name(&self.user).await;
+        let proposal = match drafting.draft_traced(&notes, today, &author).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "drafting failed");
                 self.tell(&format!(
                     ":x: {e}\nNothing was stored. Your notes, to try again:\n```{}```",
-                    cut(&self.notes.replace("```", "'''"), 2_500)
+                    esc(&cut(&self.notes.replace("```", "'''"), 2_500))
                 ))
                 .await;
                 return;
@@ -212,7 +223,7 @@ impl LogJob {
         };
         let span = tracing::info_span!("action", id = %action.id);
         let _enter = span.enter();
-        let card = match render_card(&app.templates, &action, Utc::now()) {
+        let card = match render_card(&app.templates, &action, Utc::now(), &app.card) {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "card template failed");
@@ -256,7 +267,7 @@ impl LogJob {
     async fn tell(&self, text: &str) {
         let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
         let sent = if self.response_url.is_empty() {
-            Err(super::web::SlackError::Transport("no response_url".into()))
+            Err(super::web::SlackError::Shape("no response_url".into()))
         } else {
             self.app.web.respond(&self.response_url, &body).await
         };

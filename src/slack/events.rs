@@ -83,6 +83,18 @@ fn on_event(app: &SlackApp, event: &Value) {
         .unwrap_or("")
         .to_string();
     let question = strip_mention(event["text"].as_str().unwrap_or(""), &app.bot.user_id);
+    if let Err(wait) = app.limit.check(user) {
+        let (web, user, text) = (app.web.clone(), user.to_string(), app.limit.message(wait));
+        app.jobs.spawn(async move {
+            if let Err(e) = web
+                .post_ephemeral(&channel, &user, Some(&thread_ts), &text)
+                .await
+            {
+                warn!(error = %e, "rate limit notice not delivered");
+            }
+        });
+        return;
+    }
     if question.is_empty() {
         let web = app.web.clone();
         app.jobs.spawn(async move {

@@ -244,7 +244,17 @@ impl Click {
             .salesforce()
             .instance_url()
             .to_string();
-        match apply_choice(&action.proposal, key, value, &instance) {
+        let schema = match self.app.actions.drafting().schema().await {
+            Ok((schema, _)) => schema,
+            Err(e) => {
+                return self
+                    .tell(&format!(":x: Cannot apply the choice: {e}"))
+                    .await;
+            }
+        };
+        let author = self.app.web.user_name(&self.user).await;
+        let rule = self.app.actions.drafting().free_text_rule(&author);
+        match apply_choice(&action.proposal, key, value, &instance, &schema, &rule) {
             Ok(p) => match self
                 .app
                 .actions
@@ -342,7 +352,7 @@ pub async fn show(app: &SlackApp, action: &PendingAction) {
     let Some(ts) = &action.card_ts else {
         return;
     };
-    match render_card(&app.templates, action, Utc::now()) {
+    match render_card(&app.templates, action, Utc::now(), &app.card) {
         Ok(card) => {
             if let Err(e) = app
                 .web
@@ -389,7 +399,9 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
             .salesforce()
             .instance_url()
             .to_string();
-        let proposal = match apply_edit(&action.proposal, &schema, &values, &instance) {
+        let author = app.web.user_name(user).await;
+        let rule = app.actions.drafting().free_text_rule(&author);
+        let proposal = match apply_edit(&action.proposal, &schema, &values, &instance, &rule) {
             Ok(p) => p,
             Err(problems) => {
                 let map: serde_json::Map<String, Value> = problems

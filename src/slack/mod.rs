@@ -10,11 +10,13 @@ pub mod commands;
 pub mod events;
 pub mod gate;
 pub mod groups;
+pub mod http;
 pub mod interactions;
+pub mod limit;
 pub mod modal;
 pub mod socket;
 pub mod templates;
 pub mod verify;
 pub mod web;
 
-pub use app::{Jobs, SlackApp, router};
+pub use app::{Jobs, Keep, SlackApp, router};

@@ -13,6 +13,8 @@ const MAX_BLOCKS: usize = 100;
 const MAX_OPTIONS: usize = 100;
 const OPTION_CHARS: usize = 75;
 const TEXT_INPUT_MAX: u32 = 3_000;
+/// A section's text holds 3,000 characters.
+const LONG_TEXT_CHUNK: usize = 2_900;
 
 /// What the modal carries back in `private_metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,8 @@ struct FieldView {
     decimal: bool,
     multiline: bool,
     max_length: Option<u32>,
+    /// A text too long for Slack's input, shown whole and kept as it is.
+    chunks: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -82,7 +86,7 @@ pub fn render_modal(
     let mut records = Vec::new();
     let mut cut_short = false;
     for r in &form.records {
-        let need = 1 + r.choices.len() + r.fields.len();
+        let need = 1 + r.choices.len() + r.fields.iter().map(blocks_of).sum::<usize>();
         if blocks + need > MAX_BLOCKS {
             cut_short = true;
             break;
@@ -119,6 +123,7 @@ pub fn render_modal(
                         decimal: false,
                         multiline: false,
                         max_length: None,
+                        chunks: vec![],
                     };
                     match &f.input {
                         Input::Select { options } => {
@@ -155,10 +160,24 @@ pub fn render_modal(
                             let max = max_length.unwrap_or(TEXT_INPUT_MAX).min(TEXT_INPUT_MAX);
                             view.multiline = *multiline;
                             view.max_length = Some(max);
-                            view.value = f
-                                .value
-                                .as_ref()
-                                .map(|v| v.chars().take(max as usize).collect::<String>());
+                            match long_text(f.value.as_deref()) {
+                                Some(chunks) => {
+                                    let chars =
+                                        f.value.as_deref().map_or(0, |v| v.chars().count());
+                                    view.kind = "long";
+                                    view.label = cut(
+                                        &format!(
+                                            "*{}* — {} characters, more than Slack's form can hold ({}): shown whole below and kept as it is.",
+                                            super::cards::esc(&f.label),
+                                            show_count(chars),
+                                            show_count(TEXT_INPUT_MAX as usize)
+                                        ),
+                                        2_900,
+                                    );
+                                    view.chunks = chunks;
+                                }
+                                None => view.value = f.value.clone(),
+                            }
                         }
                     }
                     view
@@ -176,6 +195,35 @@ pub fn render_modal(
         "edit_modal",
         &serde_json::json!({"metadata": metadata, "intro": intro, "records": records}),
     )
+}
+
+/// Blocks a field takes in the modal: one input, or the sections of a long text.
+fn blocks_of(f: &crate::flow::edit::EditField) -> usize {
+    match (&f.input, long_text(f.value.as_deref())) {
+        (Input::Text { .. }, Some(chunks)) => 1 + chunks.len(),
+        _ => 1,
+    }
+}
+
+/// A text longer than Slack's text input holds, in sections Slack can show; `None` when it
+/// fits the input.
+fn long_text(value: Option<&str>) -> Option<Vec<String>> {
+    let value = value?;
+    if value.chars().count() <= TEXT_INPUT_MAX as usize {
+        return None;
+    }
+    let chars: Vec<char> = value.chars().collect();
+    Some(
+        chars
+            .chunks(LONG_TEXT_CHUNK)
+            .map(|c| c.iter().collect())
+            .collect(),
+    )
+}
+
+/// 3351 -> "3,351".
+fn show_count(n: usize) -> String {
+    crate::domain::validate::show_number(n as f64)
 }
 
 /// Reads `view.state.values` into form answers. Select values given by position (`#3`)

@@ -15,12 +15,13 @@ use super::app::SlackApp;
 use super::commands::{Command, dispatch};
 use super::events::on_callback;
 use super::gate::FOREIGN;
+use super::http::{SlackHttpClient, SlackHttpConnector};
 use super::interactions::{Reply, on_payload};
 use super::web::SlackError;
 
 /// A running Socket Mode connection; `shutdown` closes it.
 pub struct SocketMode {
-    listener: SlackClientSocketModeListener<SlackClientHyperHttpsConnector>,
+    listener: SlackClientSocketModeListener<SlackHttpConnector>,
 }
 
 impl SocketMode {
@@ -44,10 +45,17 @@ pub async fn start(app: SlackApp, app_token: &SecretString) -> Result<SocketMode
     let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
     let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
     let token = SlackApiToken::new(app_token.expose_secret().to_string().into());
-    listener.listen_for(&token).await?;
+    listener
+        .listen_for(&token)
+        .await
+        .map_err(|e| SlackError::from_client(e, "Slack Socket Mode (apps.connections.open)"))?;
     listener.start().await;
     Ok(SocketMode { listener })
 }
+
+/// The longest an interaction's answer may take (Slack stops waiting after 3 s), as
+/// `server.request_timeout` bounds it over HTTP.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn state(states: &SlackClientEventsUserState) -> Option<SlackApp> {
     states.read().await.get_user_state::<SlackApp>().cloned()
@@ -55,7 +63,7 @@ async fn state(states: &SlackClientEventsUserState) -> Option<SlackApp> {
 
 fn on_error(
     err: Box<dyn std::error::Error + Send + Sync>,
-    _client: Arc<SlackHyperClient>,
+    _client: Arc<SlackHttpClient>,
     _states: SlackClientEventsUserState,
 ) -> axum::http::StatusCode {
     warn!(error = %err, "Socket Mode envelope not handled");
@@ -64,7 +72,7 @@ fn on_error(
 
 async fn on_command(
     event: SlackCommandEvent,
-    _client: Arc<SlackHyperClient>,
+    _client: Arc<SlackHttpClient>,
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let Some(app) = state(&states).await else {
@@ -99,7 +107,7 @@ async fn on_command(
 
 async fn on_interaction(
     event: SlackInteractionEvent,
-    _client: Arc<SlackHyperClient>,
+    _client: Arc<SlackHttpClient>,
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackInteractionResponse> {
     let Some(app) = state(&states).await else {
@@ -107,7 +115,13 @@ async fn on_interaction(
     };
     // The typed event goes back to Slack's JSON, which the HTTP path reads too.
     let payload = serde_json::to_value(&event)?;
-    Ok(match on_payload(&app, &payload).await {
+    let reply = tokio::time::timeout(ANSWER_WITHIN, on_payload(&app, &payload))
+        .await
+        .unwrap_or_else(|_| {
+            warn!("Socket Mode interaction not answered in time");
+            Reply::Empty
+        });
+    Ok(match reply {
         Reply::Empty | Reply::Foreign => SlackInteractionResponse::Empty,
         Reply::ViewErrors(errors) => SlackInteractionResponse::ViewSubmission(
             SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(
@@ -122,7 +136,7 @@ async fn on_interaction(
 
 async fn on_push(
     event: SlackPushEventCallback,
-    _client: Arc<SlackHyperClient>,
+    _client: Arc<SlackHttpClient>,
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
     let Some(app) = state(&states).await else {

@@ -1,9 +1,11 @@
 //! Slack's Web API through slack-morphism's client, pointed at `slack.api_url` so tests talk
-//! to a local fake. A 429 is waited out (Retry-After) and tried again a few times;
-//! `{"ok":false,"error":...}` comes back as `SlackError::Api` with Slack's code.
+//! to a local fake, through a proxy when the environment names one. Every call has a time
+//! budget (`slack.timeout` an attempt, `CALL_BUDGET` in all); a 429 is waited out
+//! (Retry-After) and tried again a few times within it; `{"ok":false,"error":...}` comes
+//! back as `SlackError::Api` with Slack's code.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -11,29 +13,76 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tracing::warn;
 
+use super::http::{SlackHttpClient, client};
+use crate::net::root_cause;
+
 /// Retries of a call Slack rate-limited.
 const RATE_LIMIT_RETRIES: u32 = 3;
+/// People whose names are kept (for an hour) at most.
+const NAMES_CACHED: u64 = 10_000;
 /// Longest wait for one Retry-After.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(20);
+/// The most one call takes, rate-limit waits and retries included: a hung Slack must not
+/// hold a worker (and with it approvals and new drafts) for longer.
+pub const CALL_BUDGET: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlackError {
-    #[error("Slack answered {code}")]
+    #[error("Slack answered {code}{}", hint(.code))]
     Api { code: String },
     #[error("Slack is rate limiting crmbot; tried {RATE_LIMIT_RETRIES} times")]
     RateLimited,
-    #[error("cannot reach Slack: {0}")]
-    Transport(String),
+    #[error(
+        "cannot reach Slack at {url} ({cause}); check SLACK_API_URL, the network and any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Transport { url: String, cause: String },
+    #[error("Slack did not answer {method} within {secs} s (slack.timeout)")]
+    Timeout { method: String, secs: u64 },
     #[error("Slack message: {0}")]
     Shape(String),
 }
 
-impl From<SlackClientError> for SlackError {
-    fn from(e: SlackClientError) -> Self {
+/// What to do about the codes a misconfiguration causes.
+fn hint(code: &str) -> &'static str {
+    match code {
+        "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => {
+            " (check SLACK_BOT_TOKEN: the Bot User OAuth Token of this workspace's app)"
+        }
+        "missing_scope" => " (reinstall the app from manifest.yaml to grant its scopes)",
+        "channel_not_found" | "not_in_channel" => " (invite the bot: /invite @crmbot)",
+        _ => "",
+    }
+}
+
+impl SlackError {
+    /// A slack-morphism error, with `url` and the root cause for a failed connection
+    /// (rather than the library's `Some(hyper_util::...)` debug text).
+    pub fn from_client(e: SlackClientError, url: &str) -> SlackError {
+        let cause = |e: &SlackClientError| match e {
+            SlackClientError::HttpProtocolError(p) => p
+                .cause
+                .as_deref()
+                .map_or_else(|| "no answer".to_string(), |c| root_cause(c)),
+            SlackClientError::SystemError(s) => match (&s.message, s.cause.as_deref()) {
+                (_, Some(c)) => root_cause(c),
+                (Some(m), None) => m.clone(),
+                (None, None) => "system error".into(),
+            },
+            SlackClientError::HttpError(h) => format!("HTTP {}", h.status_code),
+            SlackClientError::EndOfStream(_) => "the connection closed early".into(),
+            other => other.to_string(),
+        };
         match e {
             SlackClientError::ApiError(api) => SlackError::Api { code: api.code },
             SlackClientError::RateLimitError(_) => SlackError::RateLimited,
-            other => SlackError::Transport(other.to_string()),
+            SlackClientError::ProtocolError(p) => SlackError::Shape(format!(
+                "Slack's answer could not be read: {}",
+                p.json_error
+            )),
+            other => SlackError::Transport {
+                url: url.to_string(),
+                cause: cause(&other),
+            },
         }
     }
 }
@@ -84,57 +133,80 @@ pub struct Posted {
     pub ts: String,
 }
 
-/// Runs one Web API call, waiting out rate limits (a macro: the session borrows the client,
-/// which closures returning futures cannot express while staying `Send`).
+/// Runs one Web API call within its time budget, waiting out rate limits (a macro: the
+/// session borrows the client, which closures returning futures cannot express while
+/// staying `Send`).
 macro_rules! call {
     ($web:expr, $method:expr, |$s:ident| $call:expr) => {{
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             let $s = $web.client.open_session(&$web.token);
-            match $call {
-                Ok(v) => break Ok(v),
-                Err(e) => {
-                    if let Some(wait) = SlackWeb::rate_limited($method, attempt, &e) {
-                        attempt += 1;
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let e = SlackError::from(e);
+            let left = CALL_BUDGET.saturating_sub(started.elapsed());
+            let outcome = tokio::time::timeout($web.timeout.min(left), async { $call }).await;
+            let e = match outcome {
+                Ok(Ok(v)) => break Ok(v),
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    let e = SlackError::Timeout {
+                        method: $method.to_string(),
+                        secs: $web.timeout.as_secs(),
+                    };
                     warn!(method = $method, error = %e, "Slack call failed");
                     break Err(e);
                 }
+            };
+            if let Some(wait) = SlackWeb::rate_limited($method, attempt, &e)
+                && started.elapsed() + wait < CALL_BUDGET
+            {
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+                continue;
             }
+            let e = SlackError::from_client(e, &$web.api_url);
+            warn!(method = $method, error = %e, "Slack call failed");
+            break Err(e);
         }
     }};
 }
 
 #[derive(Clone)]
 pub struct SlackWeb {
-    client: Arc<SlackHyperClient>,
+    client: Arc<SlackHttpClient>,
     token: SlackApiToken,
     http: reqwest::Client,
+    api_url: String,
+    /// The time budget of one attempt (`slack.timeout`).
+    timeout: Duration,
+    /// Slack user id -> name, for signing free text added in Salesforce.
+    names: moka::future::Cache<String, String>,
 }
 
 impl SlackWeb {
-    pub fn new(api_url: &str, bot_token: &SecretString) -> Result<SlackWeb, SlackError> {
-        // reqwest brings aws-lc-rs and slack-morphism ring; rustls then needs to be told.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        let connector = SlackClientHyperConnector::from(https)
-            .with_slack_api_url(api_url.trim_end_matches('/'));
+    /// A client for `api_url`; each call attempt gets `timeout`.
+    pub fn new(
+        api_url: &str,
+        bot_token: &SecretString,
+        timeout: Duration,
+    ) -> Result<SlackWeb, SlackError> {
+        let api_url = api_url.trim_end_matches('/').to_string();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .build()
-            .map_err(|e| SlackError::Transport(e.to_string()))?;
+            .map_err(|e| SlackError::Transport {
+                url: api_url.clone(),
+                cause: root_cause(&e),
+            })?;
         Ok(SlackWeb {
-            client: Arc::new(SlackClient::new(connector)),
+            client: Arc::new(client(&api_url, timeout)),
             token: SlackApiToken::new(bot_token.expose_secret().to_string().into()),
             http,
+            api_url,
+            timeout,
+            names: moka::future::Cache::builder()
+                .max_capacity(NAMES_CACHED)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
         })
     }
 
@@ -153,7 +225,7 @@ impl SlackWeb {
     }
 
     /// The slack-morphism client (Socket Mode listens through it).
-    pub fn client(&self) -> Arc<SlackHyperClient> {
+    pub fn client(&self) -> Arc<SlackHttpClient> {
         self.client.clone()
     }
 
@@ -185,6 +257,33 @@ impl SlackWeb {
             .http_get::<GroupUsers, _, _>("usergroups.users.list", &params, None)
             .await)?;
         Ok(users.users)
+    }
+
+    /// A person's name as their Slack profile gives it (real name, else display name), to
+    /// sign what crmbot writes for them. Cached for an hour; `Slack user U…` when Slack
+    /// cannot say.
+    pub async fn user_name(&self, user: &str) -> String {
+        if let Some(name) = self.names.get(user).await {
+            return name;
+        }
+        let request = SlackApiUsersInfoRequest::new(user.into());
+        let found = call!(self, "users.info", |s| s.users_info(&request).await)
+            .ok()
+            .and_then(|info| {
+                let profile = info.user.profile?;
+                profile
+                    .real_name
+                    .filter(|n| !n.trim().is_empty())
+                    .or(profile.display_name)
+                    .filter(|n| !n.trim().is_empty())
+            });
+        match found {
+            Some(name) => {
+                self.names.insert(user.to_string(), name.clone()).await;
+                name
+            }
+            None => format!("Slack user {user}"),
+        }
     }
 
     /// The email on a user's Slack profile (needs users:read.email).
@@ -240,7 +339,7 @@ impl SlackWeb {
         let request = SlackApiChatPostEphemeralRequest::new(
             channel.into(),
             user.into(),
-            SlackMessageContent::new().with_text(text.to_string()),
+            SlackMessageContent::new().with_text(defuse(text)),
         )
         .opt_thread_ts(thread_ts.map(Into::into));
         call!(self, "chat.postEphemeral", |s| s
@@ -281,13 +380,26 @@ impl SlackWeb {
     /// Posts to a `response_url` (absolute, from the payload). Plain JSON: slack-morphism's
     /// webhook request cannot say `response_type`.
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        let mut body = body.clone();
+        if let Some(text) = body["text"].as_str() {
+            body["text"] = Value::String(defuse(text));
+        }
         let answer = self
             .http
             .post(response_url)
-            .json(body)
+            .json(&body)
             .send()
             .await
-            .map_err(|e| SlackError::Transport(e.to_string()))?;
+            .map_err(|e| match e.is_timeout() {
+                true => SlackError::Timeout {
+                    method: "response_url".into(),
+                    secs: self.timeout.as_secs(),
+                },
+                false => SlackError::Transport {
+                    url: "the response_url Slack gave".into(),
+                    cause: root_cause(&e),
+                },
+            })?;
         if answer.status().is_success() {
             Ok(())
         } else {
@@ -298,12 +410,38 @@ impl SlackWeb {
     }
 }
 
+/// Disarms `<!channel>`, `<!here>`, `<!everyone>` and user-group mentions in a message's
+/// text. crmbot never sends one itself, so one found here came from someone's notes or a
+/// record; escaping every text is the callers' job, this is the last line.
+pub fn defuse(text: &str) -> String {
+    static BROADCAST: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)<(!(?:channel|here|everyone|group|subteam\^))")
+            .expect("static regex")
+    });
+    BROADCAST.replace_all(text, "&lt;$1").into_owned()
+}
+
 fn content(text: &str, blocks: Option<&Value>) -> Result<SlackMessageContent, SlackError> {
-    let mut content = SlackMessageContent::new().with_text(text.to_string());
+    let mut content = SlackMessageContent::new().with_text(defuse(text));
     if let Some(blocks) = blocks {
         let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())
             .map_err(|e| SlackError::Shape(format!("blocks do not fit Block Kit: {e}")))?;
         content = content.with_blocks(blocks);
     }
     Ok(content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defuse;
+
+    #[test]
+    fn broadcasts_are_disarmed_and_crmbots_own_mentions_kept() {
+        assert_eq!(
+            defuse("hi <!channel> and <!HERE|here> <!subteam^S1>"),
+            "hi &lt;!channel> and &lt;!HERE|here> &lt;!subteam^S1>"
+        );
+        let own = "Only <@U0REQ> can approve; expires <!date^1700000000^{date}|x>";
+        assert_eq!(defuse(own), own);
+    }
 }

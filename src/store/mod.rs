@@ -3,6 +3,7 @@
 //! replicas racing change it once. State survives restarts.
 
 pub mod audit;
+pub mod private;
 pub mod records;
 
 use std::path::Path;
@@ -55,6 +56,9 @@ impl Store {
     /// database whose audit log is behind its mirror or disagrees with it: a rolled-back
     /// database would let a draft already written be approved again.
     pub fn open_with(dir: &Path, audit_key: Option<SecretString>) -> Result<Store, StoreError> {
+        if let Err(e) = private::make_private(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot make the data folder private");
+        }
         let db = open_db(dir).map_err(|e| StoreError::Open {
             path: dir.display().to_string(),
             error: e,
@@ -67,6 +71,8 @@ impl Store {
         if let Some(problem) = state.problem(dir) {
             return Err(StoreError::AuditBehind(problem));
         }
+        // sled and the mirror made their files just now: private too.
+        let _ = private::make_private(dir);
         Store::with_audit(db, audit)
     }
 

@@ -120,6 +120,22 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
     }
 }
 
+impl<T: Serialize + DeserializeOwned> Records<T> {
+    /// Removes every record `gone` says is done with (and any that cannot be read);
+    /// returns how many went. For housekeeping of trees that would otherwise only grow.
+    pub fn remove_where(&self, gone: impl Fn(&T) -> bool) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for item in self.tree.iter() {
+            let (key, bytes) = item?;
+            if serde_json::from_slice(&bytes).map_or(true, |v: T| gone(&v)) {
+                self.tree.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crmbot::salesforce::sandbox::{self, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, RunningSandbox, SandboxOptions};
 
 /// Starts the sandbox with its demo seed in memory.
 pub async fn start_sandbox() -> RunningSandbox {
@@ -63,6 +63,15 @@ pub async fn start_stub_model_with(content: &str, text: &str) -> StubModel {
 }
 
 async fn complete(State(state): State<StubState>, Json(body): Json<Value>) -> Json<Value> {
+    // crmbot's start-up probe (serve, demo, doctor) is answered but not counted.
+    if body["response_format"]["json_schema"]["name"] == "crm_probe" {
+        return Json(json!({
+            "id": "chatcmpl-probe", "object": "chat.completion", "model": "stub",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "{\"ok\": true, \"n\": 7}"}}],
+            "usage": {"prompt_tokens": 300, "completion_tokens": 9, "total_tokens": 309}
+        }));
+    }
     let content = if body.get("response_format").is_some() {
         state.content.clone()
     } else {
@@ -92,4 +101,24 @@ pub fn fixture_draft(id: &str) -> (String, String) {
         case["note"].as_str().expect("note").to_string(),
         case["gold"].to_string(),
     )
+}
+
+/// A Slack Web API that answers only auth.test (ok, team Acme); its base URL names `host`
+/// (`localhost` or `127.0.0.1`) and ends in `/api`.
+pub async fn start_auth_test_slack(host: &str) -> String {
+    let app = axum::Router::new().route(
+        "/api/auth.test",
+        axum::routing::any(|| async {
+            Json(
+                json!({"ok": true, "url": "https://acme.slack.com/", "team": "Acme",
+                        "user": "crmbot", "team_id": "T1", "user_id": "U0BOT"}),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind fake slack");
+    let port = listener.local_addr().expect("fake slack address").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{host}:{port}/api")
 }

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::Value;
 
-use crmbot::salesforce::sandbox::{self, DEFAULT_TOKEN, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, DEFAULT_TOKEN, RunningSandbox, SandboxOptions};
 
 pub const V: &str = "v62.0";
 

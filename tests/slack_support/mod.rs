@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use crate::common::{StubModel, start_stub_model};
 use crmbot::config::Config;
-use crmbot::salesforce::sandbox::{self, RunningSandbox, SandboxOptions};
+use crmbot::sandbox::{self, RunningSandbox, SandboxOptions};
 use crmbot::server::Running;
 
 pub const SECRET: &str = "test-signing-secret";
@@ -46,6 +46,8 @@ struct FakeState {
     ts: Arc<AtomicU64>,
     /// users.info: Slack user id -> profile email.
     emails: Arc<Mutex<HashMap<String, String>>>,
+    /// users.info: Slack user id -> profile real name.
+    names: Arc<Mutex<HashMap<String, String>>>,
     /// What apps.connections.open hands out (Socket Mode).
     socket_url: Arc<Mutex<Option<String>>>,
     groups: Arc<Mutex<Vec<Group>>>,
@@ -93,7 +95,8 @@ impl FakeSlack {
             .collect()
     }
 
-    /// The next call to `method` answers `{"ok":false,"error":error}` (or 429 for `ratelimited`).
+    /// The next call to `method` answers `{"ok":false,"error":error}` (or 429 for
+    /// `ratelimited`; `hang` never answers).
     pub fn fail_next(&self, method: &str, error: &str) {
         self.state
             .faults
@@ -126,6 +129,15 @@ impl FakeSlack {
             handle: handle.to_string(),
             members: members.iter().map(|m| m.to_string()).collect(),
         });
+    }
+
+    /// users.info answers this real name for `user`.
+    pub fn set_name(&self, user: &str, name: &str) {
+        self.state
+            .names
+            .lock()
+            .expect("names")
+            .insert(user.to_string(), name.to_string());
     }
 
     pub fn response_url(&self) -> String {
@@ -174,6 +186,10 @@ async fn api(
         ts: ts.clone(),
     });
     if let Some(error) = fault {
+        if error == "hang" {
+            // A Slack that never answers (crmbot must give up on its own).
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
         if error == "ratelimited" {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -198,12 +214,14 @@ async fn api(
         },
         "users.info" => {
             let user = parsed["user"].as_str().unwrap_or("").to_string();
-            match state.emails.lock().expect("emails").get(&user) {
-                Some(email) => {
-                    json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
-                    "profile": {"email": email, "real_name": "X"}}})
-                }
-                None => json!({"ok": false, "error": "user_not_found"}),
+            let email = state.emails.lock().expect("emails").get(&user).cloned();
+            let name = state.names.lock().expect("names").get(&user).cloned();
+            if email.is_none() && name.is_none() {
+                json!({"ok": false, "error": "user_not_found"})
+            } else {
+                json!({"ok": true, "user": {"id": user, "team_id": "T1", "name": "x",
+                "real_name": name.clone().unwrap_or_else(|| "X".into()),
+                "profile": {"email": email, "real_name": name.unwrap_or_else(|| "X".into())}}})
             }
         }
         "usergroups.list" => {
@@ -474,6 +492,34 @@ impl Bot {
         self.block_action(user, message_ts, action).await
     }
 
+    /// Composite requests Salesforce received that write (a composite of queries only is a
+    /// check, not a write).
+    pub fn composite_writes(&self) -> usize {
+        self.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
+            .filter(|r| {
+                r.json().is_some_and(|b| {
+                    b["compositeRequest"]
+                        .as_array()
+                        .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
+                })
+            })
+            .count()
+    }
+
+    /// Waits for an ephemeral message containing `needle`.
+    pub async fn wait_ephemeral(&self, needle: &str) -> Vec<Call> {
+        self.wait_for(needle, |c| {
+            c.iter().any(|c| {
+                c.method == "chat.postEphemeral"
+                    && c.body["text"].as_str().unwrap_or("").contains(needle)
+            })
+        })
+        .await
+    }
+
     /// The block id of the buttons on the card at `ts`, as last posted or updated.
     pub fn card_buttons_block(&self, ts: &str) -> Option<String> {
         let calls = self.slack.calls();
@@ -605,6 +651,41 @@ impl Bot {
         );
     }
 
+    /// Creates a record straight in the sandbox (as if someone had entered it in
+    /// Salesforce); returns its id.
+    pub async fn create_record(&self, object: &str, fields: Value) -> String {
+        let url = format!(
+            "{}/services/data/v62.0/sobjects/{object}",
+            self.sandbox.base_url().trim_end_matches('/')
+        );
+        let created: Value = self
+            .http
+            .post(url)
+            .bearer_auth(sandbox::DEFAULT_TOKEN)
+            .json(&fields)
+            .send()
+            .await
+            .expect("sandbox create")
+            .json()
+            .await
+            .expect("sandbox answer");
+        created["id"].as_str().expect("created").to_string()
+    }
+
+    /// The body of the first ephemeral message crmbot sent (waiting for it).
+    pub async fn first_ephemeral(&self) -> Value {
+        let calls = self
+            .wait_for("an ephemeral message", |c| {
+                c.iter().any(|c| c.method == "chat.postEphemeral")
+            })
+            .await;
+        calls
+            .into_iter()
+            .find(|c| c.method == "chat.postEphemeral")
+            .map(|c| c.body)
+            .unwrap_or(Value::Null)
+    }
+
     /// `/crm log` and wait for the card; returns (action id, card ts, the posted blocks).
     pub async fn log(&self, notes: &str) -> (String, String, Value) {
         let before = self.slack.calls_to("chat.postMessage").len();
@@ -628,22 +709,6 @@ impl Bot {
         let id = action_id(&card.body["blocks"]).expect("the card has buttons");
         (id, card.ts, card.body["blocks"].clone())
     }
-}
-
-/// Composite requests that wrote (a composite of queries only is a check, not a write).
-pub fn composite_writes(bot: &Bot) -> usize {
-    bot.sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/composite"))
-        .filter(|r| {
-            r.json().is_some_and(|b| {
-                b["compositeRequest"]
-                    .as_array()
-                    .is_some_and(|subs| subs.iter().any(|s| s["method"] != "GET"))
-            })
-        })
-        .count()
 }
 
 /// The state of action `id`, as stored.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{QueryField, QueryObject, QuerySchema};
 use crate::domain::schema::FieldKind;
 
-const DEFAULT_SCHEMA: &str = include_str!("../../salesforce/sandbox/default_schema.json");
+const DEFAULT_SCHEMA: &str = include_str!("../../sandbox/default_schema.json");
 
 /// The objects of the sample schema.
 pub const SAMPLE_OBJECTS: [&str; 5] = ["Account", "Contact", "Lead", "Opportunity", "Task"];

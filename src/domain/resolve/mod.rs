@@ -19,8 +19,11 @@ pub type ExistingRows = BTreeMap<String, Vec<Map<String, Value>>>;
 /// One query of the duplicate check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MatchQuery {
+    /// The object, or a key of `people::` for the cross-object checks.
     pub object: String,
     pub soql: String,
+    /// A failed optional query (a field the org hides) is skipped, not an error.
+    pub optional: bool,
 }
 
 /// Rows per match query: one full page, so a query never needs a second request.
@@ -59,6 +62,9 @@ pub struct Candidate {
     pub id: String,
     /// A human label such as "Daniel Reed (daniel@apex.example)".
     pub label: String,
+    /// Its current values, so that choosing it shows old -> new and keeps its free text.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub current: Map<String, Value>,
 }
 
 /// How a parent named in `link` (or implied for a Task) was resolved.
@@ -128,6 +134,22 @@ pub fn resolve(
 
     for i in 0..resolved.len() {
         let links = resolve_links(&resolved, i, rows);
+        for l in &links {
+            if let LinkTarget::Ambiguous { candidates } = &l.target {
+                let label = schema
+                    .object(&l.target_object)
+                    .map_or(l.target_object.as_str(), |o| o.label.as_str());
+                resolved[i].draft.issues.push(Issue::blocking(
+                    IssueKind::Ambiguous,
+                    Some(&l.field),
+                    format!(
+                        "{} existing {label} records could be its {}: choose one before approving",
+                        candidates.len(),
+                        l.field
+                    ),
+                ));
+            }
+        }
         resolved[i].links = links;
     }
     resolved
@@ -233,13 +255,15 @@ fn candidate(row: &Map<String, Value>) -> Candidate {
         .or_else(|| text("Company"))
         .or_else(|| text("Account.Name"));
     let id = row_id(row);
+    let mut current = row.clone();
+    current.remove("attributes");
     let label = match (name, detail) {
         (Some(n), Some(d)) => format!("{n} ({d})"),
         (Some(n), None) => n,
         (None, Some(d)) => d,
         (None, None) => id.clone(),
     };
-    Candidate { id, label }
+    Candidate { id, label, current }
 }
 
 /// Adjusts a record's fields and issues to its action: an update needs no required fields
@@ -392,9 +416,11 @@ fn implied_link(field: &str, parent: &ResolvedRecord, index: usize) -> ResolvedL
     }
 }
 
+mod people;
 mod queries;
 #[cfg(test)]
 mod tests;
 
+pub use people::{flag_known_people, people_queries};
 use queries::key_values;
 pub use queries::match_queries;

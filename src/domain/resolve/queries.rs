@@ -92,6 +92,7 @@ pub fn match_queries(draft: &ValidatedDraft, schema: &CrmSchema) -> Vec<MatchQue
                     MATCH_ROW_LIMIT
                 ),
                 object: object.name.clone(),
+                optional: false,
             });
         }
     }

@@ -353,22 +353,58 @@ fn a_task_next_to_a_lead_gets_no_what_id() {
     assert_eq!(fields, ["WhoId"]);
 }
 
-#[test]
-fn a_link_to_a_parent_created_in_the_same_draft_points_at_it() {
-    let account = record("Account", &[("Name", "Globex")]);
+/// A Contact linked to the Account named `account`.
+fn contact_at(account: &str) -> RecordDraft {
     let mut contact = record("Contact", &[("LastName", "Natarajan")]);
     contact.links.push(LinkDraft {
         relationship: "Account".into(),
         field: "AccountId".into(),
         target: "Account".into(),
         lookup: Lookup {
-            criteria: vec![("Name".into(), "globex".into())],
+            criteria: vec![("Name".into(), account.into())],
         },
     });
+    contact
+}
+
+#[test]
+fn a_link_to_a_parent_created_in_the_same_draft_points_at_it() {
+    let account = record("Account", &[("Name", "Globex")]);
+    let contact = contact_at("globex");
     let out = resolve(
         &draft(vec![account, contact]),
         &schema(),
         &ExistingRows::new(),
     );
     assert_eq!(out[1].links[0].target, LinkTarget::InDraft { record: 0 });
+}
+
+#[test]
+fn a_link_several_parents_could_be_blocks_approval_and_says_so() {
+    let contact = contact_at("Globex");
+    let found = rows(
+        "Account",
+        vec![
+            json!({"Id": "001A", "Name": "Globex"}),
+            json!({"Id": "001B", "Name": "Globex"}),
+        ],
+    );
+    let out = resolve(&draft(vec![contact]), &schema(), &found);
+    assert!(matches!(
+        out[0].links[0].target,
+        LinkTarget::Ambiguous { .. }
+    ));
+    assert!(out[0].draft.is_blocked(), "{:?}", out[0].draft.issues);
+    let issue = out[0]
+        .draft
+        .issues
+        .iter()
+        .find(|i| i.kind == IssueKind::Ambiguous)
+        .expect("an issue says why");
+    assert_eq!(issue.field.as_deref(), Some("AccountId"));
+    assert!(
+        issue.message.contains("2 existing Account records"),
+        "{}",
+        issue.message
+    );
 }

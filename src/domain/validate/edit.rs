@@ -5,7 +5,6 @@
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use super::grounding::Grounding;
 use super::{ValidationContext, finish, validate_field};
 use crate::domain::draft::RecordDraft;
 use crate::domain::schema::ObjectSchema;
@@ -18,36 +17,19 @@ pub fn validate_edit(
     is_update: bool,
     today: NaiveDate,
 ) -> RecordDraft {
-    // Grounding against the values themselves: everything a person typed is "in the notes".
-    let typed: String = values
-        .values()
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
     let ctx = ValidationContext {
-        notes: &typed,
+        notes: "",
         today,
         hold_ungrounded: false,
         max_records: 1,
     };
-    let grounding = Grounding::new(&typed);
     let mut issues = Vec::new();
     let mut fields = Vec::new();
     for (name, value) in values {
-        if let Some(field) = validate_field(
-            name,
-            value,
-            object,
-            &ctx,
-            &grounding,
-            is_update,
-            &mut issues,
-        ) && !fields
-            .iter()
-            .any(|f: &crate::domain::draft::DraftField| f.name == field.name)
+        if let Some(field) = validate_field(name, value, object, &ctx, None, is_update, &mut issues)
+            && !fields
+                .iter()
+                .any(|f: &crate::domain::draft::DraftField| f.name == field.name)
         {
             fields.push(field);
         }

@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::ValidationContext;
 use super::coerce;
 use super::dates::parse_date;
-use super::grounding::Grounding;
+use super::grounding::{Grounding, from_notes};
+use super::support::says_picklist;
 use crate::domain::draft::{FieldValue, Issue, IssueKind};
 use crate::domain::schema::{FieldKind, FieldSchema, ObjectSchema};
 
@@ -122,9 +123,8 @@ pub(super) fn check_value(
                     IssueKind::BadPicklist,
                     Some(&field.name),
                     format!(
-                        "'{part}' is not a {} {} value (choose one of: {})",
-                        object.label,
-                        field.label,
+                        "'{part}' is not {} value (choose one of: {})",
+                        picklist_name(&object.label, &field.label),
                         field.picklist.join(", ")
                     ),
                 ));
@@ -147,15 +147,60 @@ pub(super) fn check_value(
     Ok(())
 }
 
-/// True when the notes support the value (or the field is exempt).
-pub(super) fn grounded(field: &FieldSchema, value: &FieldValue, grounding: &Grounding) -> bool {
-    if field.free_text {
-        return true;
-    }
+/// "a Lead Status", "an Opportunity Stage": the object named once, even when the field's
+/// label already starts with it (Lead's Status field is labelled "Lead Status").
+fn picklist_name(object: &str, field: &str) -> String {
+    let starts_with_object = field
+        .get(..object.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(object))
+        && field[object.len()..].starts_with(' ');
+    let name = if starts_with_object {
+        field.to_string()
+    } else {
+        format!("{object} {field}")
+    };
+    let article = match name.chars().next() {
+        Some(c) if "AEIOUaeiou".contains(c) => "an",
+        _ => "a",
+    };
+    format!("{article} {name}")
+}
+
+/// `Ok` when the notes support the value as this kind of field says it; `Err` says why not
+/// (the end of "Email \"x\" ...").
+pub(super) fn grounded(
+    field: &FieldSchema,
+    value: &FieldValue,
+    g: &Grounding,
+) -> Result<(), &'static str> {
+    let ok = |b: bool, why: &'static str| if b { Ok(()) } else { Err(why) };
     match value {
-        FieldValue::Number(n) => grounding.has_number(*n),
-        FieldValue::Text(s) if field.kind.is_text() => grounding.has_text(s),
-        _ => true,
+        FieldValue::Text(s) if field.free_text => {
+            ok(from_notes(&g.notes, s), "is mostly not words of your notes")
+        }
+        FieldValue::Text(s) if field.kind.is_picklist() => ok(
+            s.split(';')
+                .filter(|p| !p.trim().is_empty())
+                .all(|p| says_picklist(g, &g.lower, p)),
+            "is not said in your notes",
+        ),
+        FieldValue::Text(s) => match field.kind {
+            FieldKind::Email => ok(g.has_email(s), "is not an email address in your notes"),
+            FieldKind::Phone => ok(g.has_phone(s), "is not a phone number in your notes"),
+            FieldKind::Url => ok(
+                g.has_website(s),
+                "is not a website in your notes (the domain of an email address is not one)",
+            ),
+            k if k.is_text() => ok(g.has_text(s), "is not in your notes"),
+            _ => Ok(()),
+        },
+        FieldValue::Number(n) if field.kind == FieldKind::Currency => {
+            ok(g.has_money(*n), "is not an amount your notes name")
+        }
+        FieldValue::Number(n) => ok(g.has_number(*n), "is not in your notes"),
+        FieldValue::Date(d) => ok(g.has_date(*d), "is not a date your notes give"),
+        FieldValue::DateTime(t) => ok(g.has_date(t.date_naive()), "is not a date your notes give"),
+        FieldValue::Boolean(_) => Ok(()),
     }
 }
 
@@ -173,5 +218,21 @@ pub(super) fn canonical_picklist(field: &FieldSchema, text: &str) -> String {
         text.split(';').map(canon).collect::<Vec<_>>().join(";")
     } else {
         canon(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::picklist_name;
+
+    #[test]
+    fn a_picklist_is_named_without_repeating_its_object() {
+        assert_eq!(picklist_name("Lead", "Lead Status"), "a Lead Status");
+        assert_eq!(picklist_name("Lead", "Status"), "a Lead Status");
+        assert_eq!(
+            picklist_name("Opportunity", "Stage"),
+            "an Opportunity Stage"
+        );
+        assert_eq!(picklist_name("Lead", "Leader"), "a Lead Leader");
     }
 }

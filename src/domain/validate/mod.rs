@@ -10,6 +10,8 @@ mod dates;
 mod edit;
 mod fields;
 mod grounding;
+mod people;
+mod support;
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -23,6 +25,11 @@ pub use dates::parse_date;
 pub use edit::validate_edit;
 use fields::{canonical_picklist, check_value, coerce_value, grounded};
 use grounding::Grounding;
+pub use grounding::from_notes;
+pub use support::looks_like_title;
+
+/// Fields that name a person or a company: a job title there is a misread.
+const NAME_FIELDS: &[&str] = &["FirstName", "LastName", "Company", "Name"];
 
 /// What validation needs besides the reply and the schema.
 #[derive(Debug, Clone)]
@@ -58,7 +65,7 @@ pub fn validate(
         .get("records")
         .and_then(Value::as_array)
         .ok_or(ReplyError::NoRecords)?;
-    let grounding = Grounding::new(ctx.notes);
+    let grounding = Grounding::new(ctx.notes, ctx.today);
     let mut draft = ValidatedDraft::default();
     let kept = records.len().min(ctx.max_records);
     if records.len() > kept {
@@ -95,6 +102,21 @@ pub fn validate(
             .records
             .push(validate_record(raw, object, schema, ctx, &grounding));
     }
+    people::said_of_someone_else(&mut draft, schema, &grounding, ctx.hold_ungrounded);
+    people::repeated(&mut draft);
+    if let Some(marker) = support::instructions_in(ctx.notes) {
+        // The notes talk to the assistant: whatever was drafted may follow those words.
+        draft.issues.push(Issue::warning(
+            IssueKind::Injection,
+            None,
+            format!(
+                "The notes contain text addressed to the assistant (\"{marker}\"); every value is held back until you check it and keep it"
+            ),
+        ));
+        for f in draft.records.iter_mut().flat_map(|r| r.fields.iter_mut()) {
+            f.include = false;
+        }
+    }
     Ok(draft)
 }
 
@@ -127,9 +149,15 @@ fn validate_record(
             return finish(object, lookup, links, fields, issues, is_update);
         };
         for (name, value) in raw_fields {
-            if let Some(field) =
-                validate_field(name, value, object, ctx, grounding, is_update, &mut issues)
-            {
+            if let Some(field) = validate_field(
+                name,
+                value,
+                object,
+                ctx,
+                Some(grounding),
+                is_update,
+                &mut issues,
+            ) {
                 // The model may repeat a field under another spelling; the first one stands.
                 if !fields.iter().any(|f| f.name == field.name) {
                     fields.push(field);
@@ -315,12 +343,13 @@ fn validate_links(
     links
 }
 
+/// `grounding` is `None` for values a person typed (the Edit form): they are the source.
 fn validate_field(
     name: &str,
     value: &Value,
     object: &ObjectSchema,
     ctx: &ValidationContext<'_>,
-    grounding: &Grounding,
+    grounding: Option<&Grounding>,
     is_update: bool,
     issues: &mut Vec<Issue>,
 ) -> Option<DraftField> {
@@ -397,12 +426,34 @@ fn validate_field(
         issues.push(issue);
         include = false;
     }
-    if include && !grounded(field, &typed, grounding) {
+    let Some(grounding) = grounding else {
+        return Some(DraftField {
+            name: field.name.clone(),
+            value: typed,
+            include,
+        });
+    };
+    if include
+        && let FieldValue::Text(text) = &typed
+        && NAME_FIELDS.contains(&field.name.as_str())
+        && support::looks_like_title(text)
+    {
+        issues.push(Issue::warning(
+            IssueKind::BadValue,
+            Some(&field.name),
+            format!(
+                "{} \"{text}\" looks like a job title, not a name; it will not be written unless you keep it",
+                field.label
+            ),
+        ));
+        include = false;
+    }
+    if include && let Err(why) = grounded(field, &typed, grounding) {
         issues.push(Issue::warning(
             IssueKind::NotInNotes,
             Some(&field.name),
             format!(
-                "{} \"{}\" is not in your notes{}",
+                "{} \"{}\" {why}{}",
                 field.label,
                 typed.display(),
                 if ctx.hold_ungrounded {

@@ -1,6 +1,7 @@
 use chrono::TimeZone;
 use serde_json::{Map, json};
 
+use super::look::{queries, weigh};
 use super::*;
 
 fn attempt(probes: Vec<Probe>) -> Attempt {
@@ -147,5 +148,39 @@ fn a_write_of_updates_only_is_proven_when_every_record_holds_what_was_written() 
         json!({"Id": "006000000000001AAA", "StageName": "Closed Won",
                           "Amount": 20000, "CloseDate": "2026-12-31"}),
     ];
+    assert_eq!(weigh(&a, &qs, &[not], "x"), Evidence::Absent);
+}
+
+#[test]
+fn a_probe_with_nothing_to_compare_is_never_taken_for_a_match() {
+    let a = attempt(vec![
+        probe(
+            "Lead",
+            "created",
+            Find::Values {
+                values: Map::new(),
+                confirm: None,
+            },
+        ),
+        probe(
+            "Opportunity",
+            "updated",
+            Find::Id {
+                id: "006A".into(),
+                values: map(json!({"StageName": "Closed Won"})),
+            },
+        ),
+    ]);
+    let qs = queries(&a);
+    assert_eq!(qs.len(), 1, "only the update is looked up");
+    assert!(
+        qs[0]
+            .soql
+            .starts_with("SELECT Id, StageName FROM Opportunity")
+    );
+    // allOrNone: the update holding proves the write the create was part of.
+    let held = vec![json!({"Id": "006A", "StageName": "Closed Won"})];
+    assert!(matches!(weigh(&a, &qs, &[held], "x"), Evidence::Found(w) if w.len() == 1));
+    let not = vec![json!({"Id": "006A", "StageName": "Prospecting"})];
     assert_eq!(weigh(&a, &qs, &[not], "x"), Evidence::Absent);
 }

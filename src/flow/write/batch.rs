@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::{
-    MAX_SUBREQUESTS, OrgFacts, Step, WritePlan, as_map, create_target, created_or_id, meeting_step,
-    meeting_task, proof, record_body, step,
+    MAX_SUBREQUESTS, OrgFacts, Step, WritePlan, created_or_id, meeting_subrequest, proof,
+    record_body, step,
 };
-use crate::flow::action::{PendingAction, provenance, record_key};
+use crate::flow::action::{PendingAction, record_key};
 use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient};
 
 /// A record's index and its collection row.
@@ -115,24 +115,10 @@ pub(super) fn plan(
     if action.meeting_task {
         let created = |i: usize| Value::String(refs[i].clone().unwrap_or_default());
         let reference = |i: usize| created_or_id(records, i, &created);
-        let (body, name) = meeting_task(action, &reference);
-        let step = meeting_step(name);
-        let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
-        let confirm = Some(("Description".to_string(), provenance(&action.id)));
-        probes.push(proof::probe(
-            &action.id,
-            &step,
-            as_map(&body),
-            facts,
-            confirm,
-        ));
-        subrequests.push(CompositeSubrequest {
-            method: method.into(),
-            url,
-            reference_id: "meeting".into(),
-            body: Some(body),
-        });
+        let (sub, step, probe) = meeting_subrequest(action, sf, facts, &reference);
+        subrequests.push(sub);
         steps.push(step);
+        probes.push(probe);
     }
     let collections = subrequests
         .iter()

@@ -52,6 +52,12 @@ impl JwtKey {
                  unencrypted RSA private key in PEM form ({e})"
             ))
         };
+        if let Some(who) = key_exposure(path) {
+            tracing::warn!(
+                file = %shown,
+                "the JWT private key file is {who}; anyone who reads it can act as crmbot in Salesforce: chmod 600 it"
+            );
+        }
         let key = JwtKey(Arc::new(EncodingKey::from_rsa_pem(&pem).map_err(not_rsa)?));
         // A public key or a truncated file parses as PEM; only signing tells.
         key.sign("check", "check", "check").map_err(not_rsa)?;
@@ -79,6 +85,27 @@ impl JwtKey {
             exp: jsonwebtoken::get_current_timestamp() + LIFETIME_SECS,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.0)
+    }
+}
+
+/// Who besides its owner may read a key file ("readable by others (mode 0644)"), or `None`
+/// when only its owner may.
+pub fn key_exposure(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        let who = match (mode & 0o040 != 0, mode & 0o004 != 0) {
+            (_, true) => "readable by every user of this machine",
+            (true, false) => "readable by its group",
+            (false, false) => return None,
+        };
+        Some(format!("{who} (mode {mode:04o})"))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 

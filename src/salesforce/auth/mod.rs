@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use super::error::SalesforceError;
 use crate::config::SalesforceSettings;
 use jwt::JwtKey;
+pub use jwt::key_exposure;
 use token::TokenCache;
 
 /// Production login host; `https://test.salesforce.com` for sandboxes.

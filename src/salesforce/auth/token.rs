@@ -14,7 +14,11 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 
+use crate::net::{read_capped, root_cause};
 use crate::salesforce::error::{SalesforceError, decode_errors};
+
+/// A token answer is a few hundred bytes; more is not a token answer.
+const TOKEN_ANSWER_MAX: usize = 1_000_000;
 
 /// The shared token of one configured flow. Cheap to clone.
 #[derive(Clone)]
@@ -57,6 +61,25 @@ impl TokenCache {
                 returned_instance: OnceLock::new(),
                 current: Mutex::new(None),
             }),
+        }
+    }
+
+    /// The error for a token endpoint that did not answer, naming its setting.
+    fn unreachable(&self, cause: String) -> SalesforceError {
+        let base = self
+            .inner
+            .endpoint
+            .trim_end_matches("/services/oauth2/token")
+            .to_string();
+        let setting = if self.inner.configured_instance.as_deref() == Some(base.as_str()) {
+            "SALESFORCE_INSTANCE_URL"
+        } else {
+            "SALESFORCE_LOGIN_URL"
+        };
+        SalesforceError::Transport {
+            url: self.inner.endpoint.clone(),
+            setting: setting.into(),
+            cause,
         }
     }
 
@@ -131,18 +154,13 @@ impl TokenCache {
                 if e.is_timeout() {
                     SalesforceError::Timeout
                 } else {
-                    SalesforceError::Transport(format!(
-                        "token endpoint {}: {}",
-                        self.inner.endpoint,
-                        e.without_url()
-                    ))
+                    self.unreachable(root_cause(&e))
                 }
             })?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
+        let bytes = read_capped(response, TOKEN_ANSWER_MAX)
             .await
-            .map_err(|e| SalesforceError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| SalesforceError::from_read(e, |cause| self.unreachable(cause)))?;
         if !(200..300).contains(&status) {
             return Err(token_error(flow, status, &bytes));
         }

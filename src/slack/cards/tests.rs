@@ -58,7 +58,13 @@ fn a_draft_card_shows_fields_issues_and_the_three_buttons() {
         Some("Company"),
         "Company \"Apex\" is not in your notes",
     ));
-    let card = render_card(&templates(), &action(vec![lead], true), Utc::now()).unwrap();
+    let card = render_card(
+        &templates(),
+        &action(vec![lead], true),
+        Utc::now(),
+        &CardSettings::default(),
+    )
+    .unwrap();
     assert_fits(&card);
     let blocks = blocks_of(&card);
     assert_eq!(blocks[0]["text"]["text"], "New Lead: Reed");
@@ -93,7 +99,13 @@ fn an_update_shows_old_and_new_values() {
     let mut opp = record("Opportunity", "update", vec![amount, same]);
     opp.id = Some("006000000000001AAA".into());
     opp.url = Some("https://x/lightning/r/Opportunity/006000000000001AAA/view".into());
-    let card = render_card(&templates(), &action(vec![opp], false), Utc::now()).unwrap();
+    let card = render_card(
+        &templates(),
+        &action(vec![opp], false),
+        Utc::now(),
+        &CardSettings::default(),
+    )
+    .unwrap();
     let all = card.blocks.to_string();
     assert!(all.contains("10,000 → 25,000"), "{all}");
     assert!(all.contains("Prospecting (no change)"), "{all}");
@@ -121,7 +133,7 @@ fn a_large_draft_is_summarised_within_slacks_limits() {
         .collect();
     let mut a = action(records, true);
     a.notes = long.clone();
-    let card = render_card(&templates(), &a, Utc::now()).unwrap();
+    let card = render_card(&templates(), &a, Utc::now(), &CardSettings::default()).unwrap();
     assert_fits(&card);
     let all = card.blocks.to_string();
     assert!(all.contains("more record(s)"), "the rest is summarised");
@@ -149,7 +161,7 @@ fn the_done_card_links_each_record_and_drops_the_buttons() {
         name: "Daniel Reed".into(),
         url: "https://acme/lightning/r/Lead/00Q1/view".into(),
     }];
-    let card = render_card(&templates(), &a, Utc::now()).unwrap();
+    let card = render_card(&templates(), &a, Utc::now(), &CardSettings::default()).unwrap();
     assert_fits(&card);
     let all = card.blocks.to_string();
     assert!(
@@ -160,28 +172,87 @@ fn the_done_card_links_each_record_and_drops_the_buttons() {
     assert!(!all.contains("crm_approve"));
 }
 
-#[test]
-fn a_failed_card_shows_salesforces_message_and_field() {
-    let mut a = action(
+/// A one-Lead draft (Daniel Reed) with the meeting Task.
+fn reed() -> PendingAction {
+    action(
         vec![record(
             "Lead",
             "create",
             vec![field("LastName", json!("Reed"))],
         )],
-        false,
-    );
+        true,
+    )
+}
+
+/// `reed()` after a write that failed with `error`.
+fn failed(error: WriteFailure) -> PendingAction {
+    let mut a = reed();
     a.state = ActionState::Failed;
-    a.error = Some(WriteFailure {
+    a.error = Some(error);
+    a
+}
+
+#[test]
+fn a_failed_card_shows_salesforces_message_and_field() {
+    let a = failed(WriteFailure {
         message: "Email: invalid email address: bob@".into(),
         code: Some("INVALID_EMAIL_ADDRESS".into()),
         fields: vec!["Email".into()],
         record: Some("Lead Reed".into()),
         transient: false,
     });
-    let card = render_card(&templates(), &a, Utc::now()).unwrap();
+    let card = render_card(&templates(), &a, Utc::now(), &CardSettings::default()).unwrap();
     let all = card.blocks.to_string();
     assert!(all.contains("invalid email address"), "{all}");
     assert!(all.contains("Field: Email"));
     assert!(all.contains("INVALID_EMAIL_ADDRESS"));
     assert!(all.contains("Approve again"));
+}
+
+#[test]
+fn the_notes_excerpt_is_as_long_as_configured_or_absent() {
+    let mut a = reed();
+    a.notes = "Met Daniel Reed. ".repeat(100);
+    let excerpt = |chars: usize| {
+        let settings = CardSettings {
+            notes_excerpt_chars: chars,
+        };
+        let card = render_card(&templates(), &a, Utc::now(), &settings).unwrap();
+        blocks_of(&card)
+            .iter()
+            .find(|b| b["block_id"].as_str().is_some_and(|id| id.ends_with(":x")))
+            .map(|b| b["elements"][0]["text"].as_str().unwrap().to_string())
+    };
+    let default = excerpt(280).expect("an excerpt by default");
+    assert!(default.contains("Met Daniel Reed."), "{default}");
+    assert!(!default.contains(&a.notes), "never the whole notes");
+    let short = excerpt(40).unwrap();
+    let quoted = short.split('“').nth(1).unwrap().trim_end_matches('”');
+    assert!(quoted.chars().count() <= 40, "{short}");
+    assert_eq!(excerpt(0), None, "0 turns the excerpt off");
+}
+
+#[test]
+fn a_failure_that_explains_itself_is_not_said_twice() {
+    let a = failed(WriteFailure {
+        message: "crmbot stopped before this write reached Salesforce; nothing was written. Approve again to write it.".into(),
+        code: None,
+        fields: vec![],
+        record: None,
+        transient: true,
+    });
+    let card = render_card(&templates(), &a, Utc::now(), &CardSettings::default()).unwrap();
+    let status = blocks_of(&card)
+        .iter()
+        .find(|b| b["block_id"].as_str().is_some_and(|id| id.ends_with(":s")))
+        .map(|b| b["text"]["text"].as_str().unwrap().to_string())
+        .unwrap();
+    let lower = status.to_lowercase();
+    assert_eq!(lower.matches("nothing was written").count(), 1, "{status}");
+    assert_eq!(lower.matches("approve again").count(), 1, "{status}");
+    assert!(!status.contains(".."), "{status}");
+    assert!(
+        !status.contains("Salesforce did not accept"),
+        "Salesforce never saw it: {status}"
+    );
 }

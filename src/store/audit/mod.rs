@@ -342,9 +342,8 @@ impl AuditLog {
                 TransactionError::Abort(reason) => AuditError::Inconsistent(reason),
                 TransactionError::Storage(e) => AuditError::Store(e),
             })?;
-        // Durable in the database before the mirror has it: a crash in between leaves the
-        // mirror lagging (extended at start-up), never the database behind its mirror —
-        // which start-up must read as lost records.
+        // The database first, then the mirror: a crash between the two leaves the mirror
+        // one record behind, which the next start repairs — never the database behind.
         self.records.flush()?;
         if let Some(mirror) = guard.as_mut()
             && let Err(e) = mirror.append(&record)

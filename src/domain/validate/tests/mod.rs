@@ -3,6 +3,7 @@
 //! they share.
 
 mod fixtures;
+mod people;
 mod properties;
 mod rules;
 
@@ -136,6 +137,7 @@ pub(crate) fn schema() -> CrmSchema {
             "Account",
             vec![
                 required(field("Name", FieldKind::String)),
+                field("Website", FieldKind::Url),
                 free(field("Description", FieldKind::TextArea)),
             ],
             &["Name"],

@@ -285,12 +285,24 @@ fn dates_are_resolved_against_the_note_date_or_refused() {
     );
 
     let iso = one(
-        "",
+        "Send it by Friday.",
         "Task",
         Value::Null,
         json!({"ActivityDate": "2026-11-27"}),
     );
     assert!(iso.issues.is_empty(), "{:?}", iso.issues);
+    let invented = one(
+        "Send it by Friday.",
+        "Task",
+        Value::Null,
+        json!({"ActivityDate": "2026-12-04"}),
+    );
+    assert!(has(
+        &invented,
+        IssueKind::NotInNotes,
+        "ActivityDate",
+        Severity::Warning
+    ));
 }
 
 #[test]
@@ -390,7 +402,7 @@ fn values_not_in_the_notes_are_flagged_and_held_back() {
         "Lead",
         Value::Null,
         json!({"FirstName": "Daniel", "LastName": "Reed", "Company": "Apex Corp",
-               "Email": "daniel.reed@apexcorp.com", "Description": "Interested in enterprise"}),
+               "Email": "daniel.reed@apexcorp.com", "Description": "Spoke about the enterprise plan"}),
     );
     assert!(has(&r, IssueKind::NotInNotes, "Email", Severity::Warning));
     let email = r.fields.iter().find(|f| f.name == "Email").unwrap();
@@ -400,9 +412,24 @@ fn values_not_in_the_notes_are_flagged_and_held_back() {
             .iter()
             .filter(|f| f.name != "Email")
             .all(|f| f.include),
-        "free text is exempt"
+        "free text drawn from the notes stands"
     );
     assert_eq!(r.issues.len(), 1, "{:?}", r.issues);
+    let invented = one(
+        "We spoke with Daniel Reed from Apex Corp about the enterprise plan.",
+        "Lead",
+        Value::Null,
+        json!({"LastName": "Reed", "Company": "Apex Corp",
+               "Description": "Salesforce Lead for Salesforce", "LeadSource": "Web"}),
+    );
+    for field in ["Description", "LeadSource"] {
+        assert!(
+            has(&invented, IssueKind::NotInNotes, field, Severity::Warning),
+            "{field}: {:?}",
+            invented.issues
+        );
+    }
+    assert!(invented.fields.iter().filter(|f| !f.include).count() == 2);
 
     let amount = one(
         "Worth 30k",

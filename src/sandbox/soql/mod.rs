@@ -87,6 +87,10 @@ pub enum SoqlError {
     /// `INVALID_TYPE`: no such object.
     #[error("{0}")]
     InvalidType(String),
+    /// `INVALID_QUERY_FILTER_OPERATOR`: a literal an id field cannot hold (`invalid ID
+    /// field: not-an-id`).
+    #[error("{0}")]
+    InvalidFilter(String),
 }
 
 impl SoqlError {
@@ -97,6 +101,7 @@ impl SoqlError {
             SoqlError::InvalidField(_) => "INVALID_FIELD",
             SoqlError::InvalidType(_) => "INVALID_TYPE",
             SoqlError::OutOfRange(_) => "NUMBER_OUTSIDE_VALID_RANGE",
+            SoqlError::InvalidFilter(_) => "INVALID_QUERY_FILTER_OPERATOR",
         }
     }
 }

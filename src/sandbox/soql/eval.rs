@@ -105,7 +105,7 @@ pub fn execute(
     if let Some(filter) = &q.filter {
         typecheck(src, &object, filter)?;
     }
-    let order: Vec<(Class, &crate::salesforce::sandbox::soql::parser::Order)> = q
+    let order: Vec<(Class, &crate::sandbox::soql::parser::Order)> = q
         .order
         .iter()
         .map(|o| resolve(src, &object, &o.path).map(|r| (r.class, o)))
@@ -273,6 +273,25 @@ fn typecheck(src: &dyn SoqlSource, object: &str, cond: &Cond) -> Result<(), Soql
 }
 
 fn check_literal(class: Class, op: Op, value: &Literal, field: &str) -> Result<(), SoqlError> {
+    // An id field holds 15- or 18-character ids: anything else is refused, as Salesforce
+    // does, rather than matching nothing (LIKE takes patterns).
+    if let (Class::Id, Literal::Str(chars)) = (class, value)
+        && op != Op::Like
+    {
+        let text: String = chars
+            .iter()
+            .map(|c| match c {
+                super::lexer::LitChar::Plain(c) | super::lexer::LitChar::EscapedWildcard(c) => *c,
+            })
+            .collect();
+        let id_shaped = crate::sandbox::ids::normalize(&text).is_some()
+            || crate::sandbox::ids::restore_case(&text).is_some();
+        if !id_shaped {
+            return Err(SoqlError::InvalidFilter(format!(
+                "invalid ID field: {text}"
+            )));
+        }
+    }
     let ok = match (class, value) {
         (_, Literal::Null) => matches!(op, Op::Eq | Op::Ne),
         (Class::Text | Class::Id, Literal::Str(_)) => true,

@@ -12,7 +12,7 @@ use super::SoqlError;
 use super::dates;
 use super::lexer::LitChar;
 use super::parser::{Literal, Op};
-use crate::salesforce::sandbox::ids;
+use crate::sandbox::ids;
 
 /// How a field's values compare, by its describe type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

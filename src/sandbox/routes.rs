@@ -231,7 +231,8 @@ fn create(env: &Env<'_>, tx: &mut Tx<'_>, call: &Call, o: &str) -> Result<Reply,
 }
 
 fn describe_object(env: &Env<'_>, call: &Call, o: &str) -> Result<Reply, ApiError> {
-    let object = records::object(env.schema, o)?;
+    // Salesforce answers a describe of an unknown object 404 NOT_FOUND (not INVALID_TYPE).
+    let object = env.schema.object(o).ok_or_else(ApiError::not_found)?;
     let unchanged = call
         .if_modified_since
         .as_deref()

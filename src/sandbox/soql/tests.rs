@@ -156,5 +156,14 @@ fn an_eighteen_character_id_matches_in_any_case_and_odd_text_never_panics() {
         subjects("SELECT Subject FROM Task WHERE WhatId = '006sd0000000017'").is_empty(),
         "the 15-character form is case-sensitive"
     );
-    assert!(subjects("SELECT Subject FROM Task WHERE WhatId = 'aa\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}'").is_empty());
+    // Text that is no id is refused as Salesforce refuses it (not an empty answer).
+    for odd in [
+        "aa\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+        "not-an-id",
+        "006Sd00000",
+    ] {
+        let e = run(&format!("SELECT Subject FROM Task WHERE WhatId = '{odd}'")).unwrap_err();
+        assert_eq!(e.error_code(), "INVALID_QUERY_FILTER_OPERATOR", "{odd}");
+        assert_eq!(e.to_string(), format!("invalid ID field: {odd}"));
+    }
 }
