@@ -479,10 +479,14 @@ async fn an_auto_approved_write_salesforce_refuses_waits_for_a_person() {
         ..Faults::default()
     });
     let (id, ts, _) = log_task(&bot).await;
-    let failed = wait_for_update(&bot, "the failed card", "did not accept the write").await;
+    let failed = wait_for_update(&bot, "the failed card", "did not go through").await;
     let text = card_text(&failed["blocks"]);
     assert!(text.contains("Approve again"), "a person may retry: {text}");
     assert!(!text.contains("Auto-approved"), "{text}");
+    assert!(
+        !text.contains("<@crmbot>"),
+        "the failed auto-approval is no approval: {text}"
+    );
     let soc2 = |bot: &Bot| {
         bot.sandbox
             .records("Task")

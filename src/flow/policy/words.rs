@@ -208,7 +208,12 @@ pub fn card_lines(a: &PendingAction) -> Vec<String> {
             None => lines.push(format!("{head}: approved.")),
         }
     }
-    let approvers: Vec<String> = given.iter().map(|g| format!("<@{}>", g.user)).collect();
+    // An auto-approval that could not write hands the draft to a person: it is no approval.
+    let approvers: Vec<String> = given
+        .iter()
+        .filter(|g| g.user != AUTO_APPROVER)
+        .map(|g| format!("<@{}>", g.user))
+        .collect();
     if !approvers.is_empty() {
         lines.push(format!(
             ":ballot_box_with_check: Approved so far by {}.",
