@@ -4,8 +4,26 @@
 use crmbot::slack::app::{COMMANDS_PATH, EVENTS_PATH, INTERACTIVITY_PATH};
 
 fn manifest() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifest.yaml"))
-        .expect("manifest.yaml")
+    read("manifest.yaml")
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name))
+        .expect(name)
+}
+
+/// The lines that say what the app is and may do: everything but URLs and the mode.
+fn app_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| {
+            let t = l.trim_start();
+            !(t.starts_with("url:")
+                || t.starts_with("request_url:")
+                || t.starts_with("socket_mode_enabled:"))
+        })
+        .collect()
 }
 
 /// Values of `key:` lines, comments dropped.
@@ -61,4 +79,13 @@ fn the_scopes_are_exactly_the_ones_used() {
             "users:read.email"
         ]
     );
+}
+
+#[test]
+fn the_socket_mode_manifest_is_the_same_app_without_urls() {
+    let socket = read("manifest.socket.yaml");
+    assert!(values(&socket, "url").is_empty() && values(&socket, "request_url").is_empty());
+    assert_eq!(values(&socket, "socket_mode_enabled"), ["true"]);
+    assert_eq!(values(&manifest(), "socket_mode_enabled"), ["false"]);
+    assert_eq!(app_lines(&socket), app_lines(&manifest()));
 }
