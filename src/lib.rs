@@ -15,6 +15,7 @@
 //! * `store`: sled storage; today the hash-chained audit log.
 //! * `doctor`: checks every configured part and says how to fix what is wrong.
 //! * `eval`: measures drafts and answers on a labelled corpus (`crmbot eval`).
+//! * `metrics`: Prometheus counters for operators (`GET /metrics`).
 //! * `net`: what every outbound call shares: bounded reads, plain-words connection errors.
 //!
 //! Arrows go one way: `flow` uses `domain`, `llm` and `salesforce`; `domain` uses none of them;
@@ -27,6 +28,7 @@ pub mod eval;
 pub mod flow;
 pub mod http_serve;
 pub mod llm;
+pub mod metrics;
 pub mod net;
 pub mod salesforce;
 pub mod sandbox;

@@ -160,6 +160,23 @@ impl Actions {
         Ok(self.records.all()?)
     }
 
+    /// How many actions wait on a person or on Salesforce, per state (every such state
+    /// listed, zeros included, so a gauge falls back to 0).
+    pub fn pending_counts(&self) -> Result<Vec<(ActionState, usize)>, ActionError> {
+        let waiting = [
+            ActionState::Drafted,
+            ActionState::PartlyApproved,
+            ActionState::Writing,
+            ActionState::Unknown,
+            ActionState::Failed,
+        ];
+        let all = self.records.all()?;
+        Ok(waiting
+            .into_iter()
+            .map(|s| (s, all.iter().filter(|a| a.state == s).count()))
+            .collect())
+    }
+
     /// Stores a new draft (before any card shows it) and audits what the model saw and said.
     pub fn create(
         &self,

@@ -500,13 +500,18 @@ impl Llm {
         calls: &mut Vec<LlmCall>,
     ) -> Result<Completion, LlmError> {
         let started = Instant::now();
-        let (provider, completion) = match &self.provider {
-            Provider::OpenAi(p) => ("openai", p.complete(conv).await?),
-            Provider::Anthropic(p) => ("anthropic", p.complete(conv).await?),
+        let (provider, answer) = match &self.provider {
+            Provider::OpenAi(p) => ("openai", p.complete(conv).await),
+            Provider::Anthropic(p) => ("anthropic", p.complete(conv).await),
             Provider::Rules => {
                 return Err(LlmError::Config("the rules provider makes no calls".into()));
             }
         };
+        let tokens = answer.as_ref().map_or((0, 0), |c| {
+            (c.usage.prompt_tokens, c.usage.completion_tokens)
+        });
+        crate::metrics::llm_call(provider, purpose, answer.is_ok(), started.elapsed(), tokens);
+        let completion = answer?;
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(provider, model = %completion.model, latency_ms,
               prompt_tokens = completion.usage.prompt_tokens,

@@ -344,6 +344,7 @@ impl SalesforceClient {
             }
             let started = Instant::now();
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::salesforce_request(method.as_str(), path);
             let outcome = request.send().await;
             let error = match outcome {
                 Ok(response) => {
@@ -355,6 +356,7 @@ impl SalesforceClient {
                         .and_then(parse_limit_info)
                         && let Ok(mut kept) = self.inner.usage.lock()
                     {
+                        crate::metrics::salesforce_usage(usage.used, usage.max);
                         *kept = Some(usage);
                     }
                     if let Some(date) = response

@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{Next, from_fn};
+use axum::response::Response;
 use axum::routing::{get, post};
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
-use tracing::{Instrument, error};
+use tracing::{Instrument, error, warn};
 
 use super::cards::CardSettings;
 use super::gate::Workspaces;
@@ -87,6 +91,11 @@ impl Jobs {
         );
     }
 
+    /// Jobs running now.
+    pub fn running(&self) -> usize {
+        (self.size as usize).saturating_sub(self.permits.available_permits())
+    }
+
     /// Waits until every running job has finished (at most `limit`), then takes no more.
     pub async fn drain(&self, limit: Duration) -> bool {
         let all = tokio::time::timeout(limit, self.permits.acquire_many(self.size)).await;
@@ -100,11 +109,53 @@ pub const COMMANDS_PATH: &str = "/slack/commands";
 pub const INTERACTIVITY_PATH: &str = "/slack/interactivity";
 pub const EVENTS_PATH: &str = "/slack/events";
 
+/// Prometheus' text format (see README "Metrics"); for the operator's network, not Slack's.
+pub const METRICS_PATH: &str = "/metrics";
+
 pub fn router(app: SlackApp) -> Router {
+    crate::metrics::install();
     Router::new()
         .route(COMMANDS_PATH, post(super::commands::handle))
         .route(INTERACTIVITY_PATH, post(super::interactions::handle))
         .route(EVENTS_PATH, post(super::events::handle))
+        .layer(from_fn(count_slack))
         .route("/healthz", get(|| async { "ok" }))
+        .route(METRICS_PATH, get(metrics))
         .with_state(app)
+}
+
+/// Counts each Slack request by endpoint and the status it was answered with, and times the
+/// answer.
+async fn count_slack(request: Request, next: Next) -> Response {
+    let endpoint = match request.uri().path() {
+        COMMANDS_PATH => "commands",
+        INTERACTIVITY_PATH => "interactivity",
+        EVENTS_PATH => "events",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::slack_request(endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics(State(app): State<SlackApp>) -> ([(header::HeaderName, &'static str); 1], String) {
+    crate::metrics::jobs_running(app.jobs.running());
+    let actions = app.actions.clone();
+    match tokio::task::spawn_blocking(move || actions.pending_counts()).await {
+        Ok(Ok(counts)) => {
+            for (state, n) in counts {
+                crate::metrics::pending(state.as_str(), n);
+            }
+        }
+        Ok(Err(e)) => warn!(error = %e, "pending actions not counted for /metrics"),
+        Err(e) => warn!(error = %e, "pending actions not counted for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
 }

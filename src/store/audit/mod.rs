@@ -365,6 +365,7 @@ impl AuditLog {
             }
             return Err(e);
         }
+        crate::metrics::action_event(record.entry.kind.as_str());
         Ok(record)
     }
 
