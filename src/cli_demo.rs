@@ -182,6 +182,7 @@ impl Demo {
         let place = Place {
             channel: "demo".into(),
             thread_ts: None,
+            source: None,
         };
         match self.actions.create(YOU, place, notes, proposal, trace) {
             Ok(a) => {

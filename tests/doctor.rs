@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use crmbot::sandbox::{self, RunningSandbox};
 
 /// Every scope manifest.yaml asks for, the way Slack lists them in `x-oauth-scopes`.
-const ALL_SCOPES: &str =
-    "app_mentions:read,chat:write,commands,im:history,usergroups:read,users:read,users:read.email";
+const ALL_SCOPES: &str = "app_mentions:read,channels:history,chat:write,commands,groups:history,im:history,mpim:history,usergroups:read,users:read,users:read.email";
 
 /// A fake Slack whose `auth.test` answers ok with these granted scopes (None: no header),
 /// or `{"ok":false,"error":error}`.

@@ -51,6 +51,13 @@ fn the_urls_are_the_paths_crmbot_serve_answers() {
     assert!(!values(&m, "usage_hint").is_empty());
     assert!(m.contains("- app_mention") && m.contains("- message.im"));
     assert_eq!(values(&m, "is_enabled"), ["true"]);
+    assert_eq!(
+        values(&m, "callback_id"),
+        [
+            crmbot::slack::shortcut::LOG_MESSAGE,
+            crmbot::slack::shortcut::LOG_MEETING
+        ]
+    );
 }
 
 #[test]
@@ -64,16 +71,20 @@ fn the_scopes_are_exactly_the_ones_used() {
         .take_while(|l| l.starts_with("- "))
         .map(|l| l.trim_start_matches("- ").to_string())
         .collect();
-    // app_mention events, chat.postMessage/update/postEphemeral, /crm, message.im events,
+    // app_mention events, conversations.replies for "Log to CRM" (public, private, group DM
+    // threads), chat.postMessage/update/postEphemeral, /crm, message.im events,
     // usergroups.list / usergroups.users.list (user groups in [policy]), users.info with the
     // profile email ("$me" in questions).
     assert_eq!(
         scopes,
         [
             "app_mentions:read",
+            "channels:history",
             "chat:write",
             "commands",
+            "groups:history",
             "im:history",
+            "mpim:history",
             "usergroups:read",
             "users:read",
             "users:read.email"

@@ -15,6 +15,9 @@ pub struct Place {
     pub channel: String,
     /// The thread the command was run in, if any; the card goes there.
     pub thread_ts: Option<String>,
+    /// A link to the Slack message or thread the notes came from ("Log to CRM").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -69,6 +69,7 @@ pub fn action(records: Vec<ProposedRecord>, meeting_task: bool) -> PendingAction
         place: Place {
             channel: "C1".into(),
             thread_ts: None,
+            source: None,
         },
         card_ts: None,
         notes: "Met Priya at Globex about the renewal.\nMore lines.".into(),

@@ -226,13 +226,21 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> 
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);
     }
-    let excerpt = (settings.notes_excerpt_chars > 0).then(|| {
-        format!(
-            "From <@{}>'s notes: “{}”",
+    let excerpt = match &a.place.source {
+        // Notes taken from Slack: a link back rather than a quote of what is already there.
+        Some(link) => Some(format!(
+            "Logged by <@{}> from <{}|this conversation>",
             a.requester,
-            esc(&cut(a.notes.trim(), settings.notes_excerpt_chars))
-        )
-    });
+            link.replace(['|', '>', '<'], "")
+        )),
+        None => (settings.notes_excerpt_chars > 0).then(|| {
+            format!(
+                "From <@{}>'s notes: “{}”",
+                a.requester,
+                esc(&cut(a.notes.trim(), settings.notes_excerpt_chars))
+            )
+        }),
+    };
     // While unknown, only a write that cannot duplicate may be sent again; nobody may edit
     // or reject what Salesforce may already hold. Approve (and Edit, which has no record to
     // change) only when there is a write.

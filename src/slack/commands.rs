@@ -143,7 +143,11 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
             let job = LogJob {
                 app: app.clone(),
                 user,
-                place: Place { channel, thread_ts },
+                place: Place {
+                    channel,
+                    thread_ts,
+                    source: None,
+                },
                 notes: rest.to_string(),
                 response_url,
             };
@@ -160,7 +164,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
 }
 
 /// `/crm log` by someone the policy leaves out: told at once, audited, nothing drafted.
-fn refuse_log_now(app: &SlackApp, user: &str) -> Value {
+pub(super) fn refuse_log_now(app: &SlackApp, user: &str) -> Value {
     let words = "You can't log to Salesforce with crmbot: the policy does not let you (policy.log). Nothing was drafted; ask your crmbot admin.";
     audit_refusal(app, "log", user, "policy.log", words);
     ephemeral(words)
@@ -173,16 +177,18 @@ fn refuse_ask_now(app: &SlackApp, user: &str) -> Value {
     ephemeral(words)
 }
 
-struct LogJob {
-    app: SlackApp,
-    user: String,
-    place: Place,
-    notes: String,
-    response_url: String,
+/// Drafting from notes and posting the card: `/crm log`, and the shortcuts.
+pub(super) struct LogJob {
+    pub(super) app: SlackApp,
+    pub(super) user: String,
+    pub(super) place: Place,
+    pub(super) notes: String,
+    /// Where to answer the person privately; empty: chat.postEphemeral in the place.
+    pub(super) response_url: String,
 }
 
 impl LogJob {
-    async fn run(self) {
+    pub(super) async fn run(self) {
         let app = &self.app;
         debug!(notes = %self.notes, "log");
         if let Err(words) = app.actions.access().may_log(&self.user).await {
@@ -264,7 +270,7 @@ impl LogJob {
     }
 
     /// An ephemeral message to the person who ran the command.
-    async fn tell(&self, text: &str) {
+    pub(super) async fn tell(&self, text: &str) {
         let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
         let sent = if self.response_url.is_empty() {
             Err(super::web::SlackError::Shape("no response_url".into()))

@@ -1,4 +1,5 @@
-//! Clicks on the card (Approve, Edit, Reject) and the Edit modal's submission. A click is
+//! Clicks on the card (Approve, Edit, Reject) and the Edit modal's submission; the
+//! shortcuts go to `shortcut`. A click is
 //! acknowledged at once; the decision runs as a job and answers on the card, or, for a
 //! refusal, in an ephemeral message to the person who clicked. The modal's answer is
 //! synchronous because Slack shows inline errors only in the HTTP response.
@@ -19,6 +20,7 @@ use super::cards::render_card;
 use super::commands::unauthorized;
 use super::gate::{FOREIGN, Workspaces};
 use super::modal::{ModalMeta, read_values, render_modal};
+use super::shortcut;
 use super::verify::verify;
 use crate::flow::action::PendingAction;
 use crate::flow::actions::{Approval, Outcome};
@@ -129,6 +131,15 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
         }
         Some("view_submission") if payload["view"]["callback_id"] == "crm_edit" => {
             submit_edit(app, &user, &payload["view"]).await
+        }
+        Some("view_submission") if payload["view"]["callback_id"] == shortcut::LOG_MEETING => {
+            shortcut::submit_meeting(app, &user, &payload["view"])
+        }
+        Some("message_action") if payload["callback_id"] == shortcut::LOG_MESSAGE => {
+            shortcut::log_message(app, &user, payload)
+        }
+        Some("shortcut") if payload["callback_id"] == shortcut::LOG_MEETING => {
+            shortcut::open_meeting(app, payload)
         }
         _ => Reply::Empty,
     }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod interactions;
 pub mod limit;
 pub mod modal;
+pub mod shortcut;
 pub mod socket;
 pub mod templates;
 pub mod verify;

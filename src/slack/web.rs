@@ -126,6 +126,29 @@ struct GroupUsers {
     users: Vec<String>,
 }
 
+/// One message of a thread, as conversations.replies gives it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ThreadMessage {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    #[serde(default)]
+    pub text: String,
+    pub ts: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Replies {
+    #[serde(default)]
+    messages: Vec<ThreadMessage>,
+}
+
+#[derive(serde::Deserialize)]
+struct Permalink {
+    permalink: String,
+}
+
 /// A message the bot posted.
 #[derive(Debug, Clone)]
 pub struct Posted {
@@ -257,6 +280,42 @@ impl SlackWeb {
             .http_get::<GroupUsers, _, _>("usergroups.users.list", &params, None)
             .await)?;
         Ok(users.users)
+    }
+
+    /// The first `limit` messages of the thread started by `thread_ts` (the parent first;
+    /// needs channels:history, groups:history, mpim:history or im:history by channel kind).
+    pub async fn thread(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        limit: usize,
+    ) -> Result<Vec<ThreadMessage>, SlackError> {
+        let (channel, ts, limit) = (
+            channel.to_string(),
+            thread_ts.to_string(),
+            limit.to_string(),
+        );
+        let params = vec![
+            ("channel", Some(&channel)),
+            ("ts", Some(&ts)),
+            ("limit", Some(&limit)),
+        ];
+        let replies = call!(self, "conversations.replies", |s| s
+            .http_session_api
+            .http_get::<Replies, _, _>("conversations.replies", &params, None)
+            .await)?;
+        Ok(replies.messages)
+    }
+
+    /// A link to a message, for a card that came from it.
+    pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
+        let (channel, ts) = (channel.to_string(), ts.to_string());
+        let params = vec![("channel", Some(&channel)), ("message_ts", Some(&ts))];
+        let link = call!(self, "chat.getPermalink", |s| s
+            .http_session_api
+            .http_get::<Permalink, _, _>("chat.getPermalink", &params, None)
+            .await)?;
+        Ok(link.permalink)
     }
 
     /// A person's name as their Slack profile gives it (real name, else display name), to

@@ -51,7 +51,12 @@ struct FakeState {
     /// What apps.connections.open hands out (Socket Mode).
     socket_url: Arc<Mutex<Option<String>>>,
     groups: Arc<Mutex<Vec<Group>>>,
+    /// conversations.replies: (channel, thread ts) -> the thread's messages, parent first.
+    threads: Arc<Mutex<Threads>>,
 }
+
+/// (channel, thread ts) -> the thread's messages.
+type Threads = HashMap<(String, String), Vec<Value>>;
 
 /// A user group the fake knows.
 #[derive(Clone)]
@@ -129,6 +134,15 @@ impl FakeSlack {
             handle: handle.to_string(),
             members: members.iter().map(|m| m.to_string()).collect(),
         });
+    }
+
+    /// conversations.replies answers these messages for the thread `ts` in `channel`.
+    pub fn set_thread(&self, channel: &str, ts: &str, messages: Vec<Value>) {
+        self.state
+            .threads
+            .lock()
+            .expect("threads")
+            .insert((channel.to_string(), ts.to_string()), messages);
     }
 
     /// users.info answers this real name for `user`.
@@ -247,6 +261,20 @@ async fn api(
                 None => json!({"ok": false, "error": "no_such_subteam"}),
             }
         }
+        "conversations.replies" => {
+            let key = (
+                parsed["channel"].as_str().unwrap_or("").to_string(),
+                parsed["ts"].as_str().unwrap_or("").to_string(),
+            );
+            match state.threads.lock().expect("threads").get(&key) {
+                Some(messages) => json!({"ok": true, "messages": messages, "has_more": false}),
+                None => json!({"ok": false, "error": "thread_not_found"}),
+            }
+        }
+        "chat.getPermalink" => json!({"ok": true, "channel": parsed["channel"],
+            "permalink": format!("https://acme.slack.com/archives/{}/p{}",
+                parsed["channel"].as_str().unwrap_or(""),
+                parsed["message_ts"].as_str().unwrap_or("").replace('.', ""))}),
         "views.open" => {
             let mut view = parsed["view"].clone();
             if let Some(v) = view.as_object_mut() {
@@ -548,7 +576,7 @@ impl Bot {
     }
 
     /// An interaction payload, signed and posted: the HTTP status and body.
-    async fn interact(&self, payload: &Value) -> (u16, String) {
+    pub async fn interact(&self, payload: &Value) -> (u16, String) {
         let res = self
             .post_signed(
                 "/slack/interactivity",
