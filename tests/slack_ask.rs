@@ -353,3 +353,81 @@ async fn a_question_the_planner_cannot_fully_read_is_refused_in_slack_naming_the
     assert!(linked_names(&quiet.body["blocks"]).is_empty(), "{text}");
     assert!(!text.contains("Query:"), "nothing ran: {text}");
 }
+
+/// A reply in a channel thread without a mention, as `message.channels` delivers it.
+fn thread_reply(event_id: &str, text: &str, ts: &str, thread_ts: &str) -> Value {
+    json!({"type": "event_callback", "event_id": event_id, "team_id": "T1", "api_app_id": "A1",
+           "event_time": 1700000000,
+           "event": {"type": "message", "channel_type": "channel", "user": REQUESTER, "text": text,
+                     "ts": ts, "thread_ts": thread_ts, "channel": CHANNEL, "event_ts": ts}})
+}
+
+#[tokio::test]
+async fn a_reply_without_a_mention_is_a_follow_up_only_in_a_thread_crmbot_answered_in() {
+    let c = case("seed-open-opps-apex");
+    let bot = bot_answering(&c["plan"]).await;
+    let answers = |bot: &Bot| bot.slack.calls_to("chat.postMessage").len();
+    // Elsewhere, channel messages are none of crmbot's business.
+    bot.event(
+        &thread_reply(
+            "EvT0",
+            "open deals?",
+            "1700000400.000200",
+            "1700000399.000100",
+        ),
+        None,
+    )
+    .await;
+    bot.event(
+        &mention(
+            "EvT1",
+            "open Apex deals this quarter?",
+            "1700000400.000100",
+            None,
+        ),
+        None,
+    )
+    .await;
+    bot.wait_for("the first answer", |c| {
+        c.iter().any(|c| c.method == "chat.postMessage")
+    })
+    .await;
+    bot.event(
+        &thread_reply(
+            "EvT2",
+            "and only the big ones?",
+            "1700000401.000100",
+            "1700000400.000100",
+        ),
+        None,
+    )
+    .await;
+    bot.wait_for("the follow-up's answer", |c| {
+        c.iter().filter(|c| c.method == "chat.postMessage").count() == 2
+    })
+    .await;
+    let posted = bot.slack.calls_to("chat.postMessage");
+    assert_eq!(posted[1].body["thread_ts"], "1700000400.000100");
+    let plans = bot
+        .model
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("response_format").is_some())
+        .count();
+    assert_eq!(plans, 2, "the unrelated thread was never planned");
+    // A mention in the thread arrives twice (app_mention and message): answered once.
+    bot.event(
+        &thread_reply(
+            "EvT3",
+            &format!("<@{BOT_USER}> and in Q1?"),
+            "1700000402.000100",
+            "1700000400.000100",
+        ),
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(answers(&bot), 2);
+}

@@ -272,9 +272,12 @@ mod tests {
             wanted_scopes(),
             [
                 "app_mentions:read",
+                "channels:history",
                 "chat:write",
                 "commands",
+                "groups:history",
                 "im:history",
+                "mpim:history",
                 "usergroups:read",
                 "users:read",
                 "users:read.email"

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::answers::render_answer;
 use super::app::SlackApp;
@@ -61,12 +61,18 @@ pub struct AskJob {
     pub user: String,
     pub question: String,
     pub reply: Reply,
+    /// A reply in a thread without a mention: answered only when it is a question about
+    /// the CRM (people talking among themselves there hear nothing from crmbot).
+    pub follow_up: bool,
 }
 
 impl AskJob {
     pub async fn run(self) {
         let app = &self.app;
         if let Err(words) = app.actions.access().may_ask(&self.user).await {
+            if self.follow_up {
+                return;
+            }
             audit_refusal(app, "ask", &self.user, "policy.ask", &words);
             self.tell_asker(&words).await;
             return;
@@ -102,6 +108,10 @@ impl AskJob {
                 return;
             }
         };
+        if self.follow_up && matches!(answer, Answer::NotAQuestion) {
+            debug!("a thread reply that is not a question; left alone");
+            return;
+        }
         audit_question(
             &app.store,
             &self.user,
@@ -255,6 +265,16 @@ fn remember(threads: &crate::store::Records<Value>, key: &str, plan: &Value) {
     if let Err(e) = stored {
         warn!(error = %e, "thread plan not kept");
     }
+}
+
+/// True when crmbot answered a question in this thread and keeps its plan: a reply there is
+/// a follow-up even without a mention.
+pub fn answered_in(store: &crate::store::Store, channel: &str, thread_ts: &str) -> bool {
+    store
+        .records::<Value>(THREADS)
+        .ok()
+        .and_then(|t| t.get(&format!("{channel}:{thread_ts}")).ok().flatten())
+        .is_some()
 }
 
 /// The question of a mention: the text without the bot's `<@U…>`.

@@ -122,6 +122,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                     url: response_url,
                     channel,
                 },
+                follow_up: false,
             };
             app.jobs.spawn(job.run());
             ephemeral(":mag: Looking that up…")

@@ -1,6 +1,7 @@
 //! The Events API: url_verification, and mentions and DMs, which are questions answered in
-//! their thread. Each event id is handled once, however often Slack delivers it; the bot's
-//! own messages and edited/joined/bot messages are ignored.
+//! their thread; a reply without a mention in a thread crmbot answered in is a follow-up.
+//! Every other channel message is ignored. Each event id is handled once, however often
+//! Slack delivers it; the bot's own messages and edited/joined/bot messages are ignored.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use tracing::{debug, instrument, warn};
 
 use super::app::SlackApp;
-use super::ask::{AskJob, Reply, strip_mention};
+use super::ask::{AskJob, Reply, answered_in, strip_mention};
 use super::commands::unauthorized;
 use super::gate::Workspaces;
 use super::verify::verify;
@@ -73,10 +74,23 @@ fn on_event(app: &SlackApp, event: &Value) {
         || event.get("bot_id").is_some_and(|b| !b.is_null())
         || event.get("subtype").is_some_and(|s| !s.is_null());
     let dm = kind == "message" && event["channel_type"] == "im";
-    if own || user.is_empty() || !(kind == "app_mention" || dm) {
+    if own || user.is_empty() {
         return;
     }
     let channel = event["channel"].as_str().unwrap_or("").to_string();
+    // A mention in a thread also arrives as app_mention: the message copy is not answered.
+    let follow_up = kind == "message"
+        && !dm
+        && event["thread_ts"].as_str().is_some_and(|t| {
+            !event["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("<@{}>", app.bot.user_id))
+                && answered_in(&app.store, &channel, t)
+        });
+    if !(kind == "app_mention" || dm || follow_up) {
+        return;
+    }
     let thread_ts = event["thread_ts"]
         .as_str()
         .or_else(|| event["ts"].as_str())
@@ -84,6 +98,9 @@ fn on_event(app: &SlackApp, event: &Value) {
         .to_string();
     let question = strip_mention(event["text"].as_str().unwrap_or(""), &app.bot.user_id);
     if let Err(wait) = app.limit.check(user) {
+        if follow_up {
+            return;
+        }
         let (web, user, text) = (app.web.clone(), user.to_string(), app.limit.message(wait));
         app.jobs.spawn(async move {
             if let Err(e) = web
@@ -93,6 +110,9 @@ fn on_event(app: &SlackApp, event: &Value) {
                 warn!(error = %e, "rate limit notice not delivered");
             }
         });
+        return;
+    }
+    if question.is_empty() && follow_up {
         return;
     }
     if question.is_empty() {
@@ -116,6 +136,7 @@ fn on_event(app: &SlackApp, event: &Value) {
             thread_ts,
             only_asker: !dm && app.answers.mentions == MentionAnswers::Asker,
         },
+        follow_up,
     };
     app.jobs.spawn(job.run());
 }

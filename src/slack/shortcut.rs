@@ -337,7 +337,7 @@ mod tests {
              Sam Ortiz, 2025-11-30 13:45 UTC: She wants a quote by Friday.\n\
              Dana Lee, 2025-11-30 13:45 UTC: Budget 40k."
         );
-        let (cut, left) = thread_notes(&lines, 100);
+        let (cut, left) = thread_notes(&lines, 130);
         assert_eq!(left, 1, "{cut}");
         assert!(cut.ends_with("quote by Friday."));
         let (one, _) = thread_notes(&lines[..1], 100);
