@@ -1,16 +1,14 @@
-//! The running Slack app: shared state, the HTTP router, and the background jobs that do
-//! the slow work after Slack has had its answer (Slack waits 3 seconds at most).
+//! The running Slack app: shared state and the HTTP router. The slow work after Slack has
+//! had its answer (Slack waits 3 seconds at most) runs in the lanes of `lanes`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
-use tracing::{Instrument, error};
 
 use super::cards::CardSettings;
+pub use super::lanes::Jobs;
 use super::limit::UserLimit;
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
@@ -40,53 +38,12 @@ pub struct SlackApp {
 /// What the housekeeping timer keeps.
 #[derive(Clone, Debug)]
 pub struct Keep {
+    /// Days a decided action is kept (`store.keep_decided_days`; 0: forever).
+    pub decided_days: u32,
     /// Days a thread's last plan is kept for follow-ups (`ask.thread_days`).
     pub thread_days: u32,
     /// The data folder, kept private.
     pub data_dir: std::path::PathBuf,
-}
-
-/// Background work with bounded concurrency; `drain` waits for what is running.
-#[derive(Clone)]
-pub struct Jobs {
-    permits: Arc<Semaphore>,
-    size: u32,
-}
-
-impl Jobs {
-    pub fn new(size: usize) -> Jobs {
-        let size = size.clamp(1, 1024);
-        Jobs {
-            permits: Arc::new(Semaphore::new(size)),
-            size: size as u32,
-        }
-    }
-
-    /// Runs `work` when a slot is free, inside the caller's tracing span.
-    pub fn spawn<F>(&self, work: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let permits = self.permits.clone();
-        let span = tracing::Span::current();
-        tokio::spawn(
-            async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    error!("shutting down; job dropped");
-                    return;
-                };
-                work.await;
-            }
-            .instrument(span),
-        );
-    }
-
-    /// Waits until every running job has finished (at most `limit`), then takes no more.
-    pub async fn drain(&self, limit: Duration) -> bool {
-        let all = tokio::time::timeout(limit, self.permits.acquire_many(self.size)).await;
-        self.permits.close();
-        matches!(all, Ok(Ok(_)))
-    }
 }
 
 /// The paths of manifest.yaml.

@@ -79,7 +79,7 @@ fn on_event(app: &SlackApp, event: &Value) {
     let question = strip_mention(event["text"].as_str().unwrap_or(""), &app.bot.user_id);
     if let Err(wait) = app.limit.check(user) {
         let (web, user, text) = (app.web.clone(), user.to_string(), app.limit.message(wait));
-        app.jobs.spawn(async move {
+        app.jobs.notice(async move {
             if let Err(e) = web
                 .post_ephemeral(&channel, &user, Some(&thread_ts), &text)
                 .await
@@ -91,7 +91,7 @@ fn on_event(app: &SlackApp, event: &Value) {
     }
     if question.is_empty() {
         let web = app.web.clone();
-        app.jobs.spawn(async move {
+        app.jobs.notice(async move {
             if let Err(e) = web
                 .post_message(&channel, Some(&thread_ts), HELLO, None)
                 .await
@@ -105,7 +105,21 @@ fn on_event(app: &SlackApp, event: &Value) {
         app: app.clone(),
         user: user.to_string(),
         question,
-        reply: Reply::Thread { channel, thread_ts },
+        reply: Reply::Thread {
+            channel: channel.clone(),
+            thread_ts: thread_ts.clone(),
+        },
     };
-    app.jobs.spawn(job.run());
+    if let Err(refused) = app.jobs.question(job.run()) {
+        let (web, user) = (app.web.clone(), user.to_string());
+        app.jobs.notice(async move {
+            let text = refused.message();
+            if let Err(e) = web
+                .post_ephemeral(&channel, &user, Some(&thread_ts), &text)
+                .await
+            {
+                warn!(error = %e, "busy notice not delivered");
+            }
+        });
+    }
 }
