@@ -34,10 +34,13 @@ pub enum AuditKind {
     Reconciled,
     /// A request was refused (e.g. an approval by someone who may not approve).
     Refused,
+    /// A prompt's text, stored once (detail: `sha256`, `text`); "drafted" records name it
+    /// by its SHA-256 instead of carrying a copy. Belongs to no action.
+    Prompt,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 11] = [
+    pub const ALL: [AuditKind; 12] = [
         AuditKind::Drafted,
         AuditKind::Edited,
         AuditKind::ApproveRequested,
@@ -49,6 +52,7 @@ impl AuditKind {
         AuditKind::Expired,
         AuditKind::Reconciled,
         AuditKind::Refused,
+        AuditKind::Prompt,
     ];
 
     /// The name as stored and hashed (`write_request`).
@@ -65,6 +69,7 @@ impl AuditKind {
             AuditKind::Expired => "expired",
             AuditKind::Reconciled => "reconciled",
             AuditKind::Refused => "refused",
+            AuditKind::Prompt => "prompt",
         }
     }
 }
