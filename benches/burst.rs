@@ -310,7 +310,8 @@ async fn ack_phase(base: &str, conns: usize, secs: f64, users: u64) -> AckPhase 
                     let body = command_body(&user, &format!("log {NOTES}"), &hook);
                     let t = Instant::now();
                     let (status, text) = post_signed(&client, &url, body).await;
-                    out.micros.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    out.micros
+                        .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     out.sent += 1;
                     if status == 200 && text.contains("Drafting") {
                         out.accepted += 1;
@@ -396,7 +397,9 @@ fn main() {
     let slack_seen = Arc::new(SlackSeen::default());
     let sf_seen = Arc::new(SfSeen::default());
     let (sandbox, slack_url, model_url) = fakes.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let sandbox = sandbox::start(
             listener,
             SandboxOptions {
@@ -410,11 +413,15 @@ fn main() {
             .route("/api/{method}", any(slack_api))
             .route("/hooks/{id}", post(slack_hook))
             .with_state(slack_seen.clone());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let slack_url = format!("http://{}", l.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(l, slack).await });
         let m = axum::Router::new().route("/v1/chat/completions", post(model));
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let model_url = format!("http://{}/v1", l.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(l, m).await });
         (sandbox, slack_url, model_url)
@@ -450,8 +457,12 @@ fn main() {
 
     let started = Instant::now();
     let running = bot.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        crmbot::server::start(&config, listener).await.expect("crmbot serve starts")
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        crmbot::server::start(&config, listener)
+            .await
+            .expect("crmbot serve starts")
     });
     let start_secs = started.elapsed().as_secs_f64();
     let base = format!("http://{}", running.addr);
@@ -473,7 +484,8 @@ fn main() {
                 tokio::spawn(async move {
                     let client = client();
                     for i in 0..per {
-                        let body = command_body(&format!("UW{c}{i}"), &format!("log {NOTES}"), &hook);
+                        let body =
+                            command_body(&format!("UW{c}{i}"), &format!("log {NOTES}"), &hook);
                         post_signed(&client, &format!("{base}/slack/commands"), body).await;
                     }
                 })
@@ -484,7 +496,9 @@ fn main() {
         }
     });
     let target = cards0 + drafts.div_ceil(4) * 4;
-    load.block_on(wait_until(Duration::from_secs(120), || cards(&slack_seen) >= target));
+    load.block_on(wait_until(Duration::from_secs(120), || {
+        cards(&slack_seen) >= target
+    }));
     let unloaded_secs = t.elapsed().as_secs_f64();
     let drafted = cards(&slack_seen) - cards0;
     let cpu_per_draft_ms = (cpu_secs(CRMBOT_THREADS) - cpu0) * 1000.0 / drafted.max(1) as f64;
@@ -495,7 +509,12 @@ fn main() {
     // Approvals: every card just drafted, approved on 8 connections.
     let to_approve: Vec<(String, String)> = {
         let recent = slack_seen.recent.lock().expect("recent");
-        recent.iter().rev().take(drafted as usize).cloned().collect()
+        recent
+            .iter()
+            .rev()
+            .take(drafted as usize)
+            .cloned()
+            .collect()
     };
     let writes0 = sf_seen.writes.load(Ordering::Relaxed);
     let sf_before = sf_seen.requests.load(Ordering::Relaxed);
@@ -535,10 +554,16 @@ fn main() {
     // The draft approved during the backlog.
     let before_a = cards(&slack_seen);
     load.block_on(async {
-        let body = command_body("UQUINN", &format!("log {NOTES_A}"), &format!("{slack_url}/hooks/a"));
+        let body = command_body(
+            "UQUINN",
+            &format!("log {NOTES_A}"),
+            &format!("{slack_url}/hooks/a"),
+        );
         post_signed(&client(), &format!("{base}/slack/commands"), body).await;
     });
-    load.block_on(wait_until(Duration::from_secs(30), || cards(&slack_seen) > before_a));
+    load.block_on(wait_until(Duration::from_secs(30), || {
+        cards(&slack_seen) > before_a
+    }));
     let card_a = slack_seen
         .recent
         .lock()
@@ -561,7 +586,12 @@ fn main() {
     // Approve Quinn's draft now, behind whatever the burst left.
     let clicked = Instant::now();
     load.block_on(async {
-        let body = approve_body("UQUINN", &card_a.0, &card_a.1, &format!("{slack_url}/hooks/a"));
+        let body = approve_body(
+            "UQUINN",
+            &card_a.0,
+            &card_a.1,
+            &format!("{slack_url}/hooks/a"),
+        );
         post_signed(&client(), &format!("{base}/slack/interactivity"), body).await;
     });
     let approve_latency = load.block_on(wait_until(approve_wait, || {
@@ -603,7 +633,10 @@ fn main() {
         )
     };
     println!();
-    println!("crmbot burst benchmark ({})", if q { "quick" } else { "full" });
+    println!(
+        "crmbot burst benchmark ({})",
+        if q { "quick" } else { "full" }
+    );
     println!();
     println!("| measure | value | detail | |");
     println!("|---|---|---|---|");
@@ -624,14 +657,19 @@ fn main() {
     println!("{} ({burst_secs:.0} s burst)", row(&p64));
     println!(
         "| Approve after the burst, written in | {} | limit {} s | |",
-        approve_latency.map_or_else(|| format!("> {} s (not written)", approve_wait.as_secs()), |d| format!("{:.3} s", d.as_secs_f64())),
+        approve_latency.map_or_else(
+            || format!("> {} s (not written)", approve_wait.as_secs()),
+            |d| format!("{:.3} s", d.as_secs_f64())
+        ),
         approve_wait.as_secs()
     );
     println!(
         "| drafts/s under the burst | {:.0} | {burst_cards} cards in {burst_window:.1} s; {still_queued} accepted drafts still queued at the end | |",
         burst_cards as f64 / burst_window
     );
-    println!("| CPU per draft, burst | {burst_cpu_per_draft_ms:.2} ms | crmbot's threads, acks included | |");
+    println!(
+        "| CPU per draft, burst | {burst_cpu_per_draft_ms:.2} ms | crmbot's threads, acks included | |"
+    );
     println!(
         "| RSS | idle {rss_idle:.1} MB | before burst {rss_before_burst:.1} MB, after {rss_after_burst:.1} MB, after drain window {rss_after_drain:.1} MB | |"
     );
