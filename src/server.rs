@@ -196,9 +196,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         signing_secret,
         bot,
         store,
-        jobs: Jobs::new(&crate::slack::lanes::LaneSettings::from_settings(
-            &config.slack,
-        )),
+        jobs: Jobs::new(&config.slack),
         max_notes_chars: config.drafting.max_notes_chars,
         card: CardSettings {
             notes_excerpt_chars: config.slack.notes_excerpt_chars,

@@ -120,36 +120,6 @@ impl Drop for Done {
     }
 }
 
-/// How the lanes are sized (from `[slack]`).
-#[derive(Debug, Clone)]
-pub struct LaneSettings {
-    pub workers: usize,
-    pub decision_workers: usize,
-    pub draft_queue: usize,
-    pub question_queue: usize,
-    pub decision_queue: usize,
-    pub drafts_per_user: usize,
-}
-
-impl LaneSettings {
-    pub fn from_settings(s: &SlackSettings) -> LaneSettings {
-        LaneSettings {
-            workers: s.workers,
-            decision_workers: s.decision_workers,
-            draft_queue: s.draft_queue,
-            question_queue: s.question_queue,
-            decision_queue: s.decision_queue,
-            drafts_per_user: s.drafts_per_user,
-        }
-    }
-}
-
-impl Default for LaneSettings {
-    fn default() -> Self {
-        LaneSettings::from_settings(&SlackSettings::default())
-    }
-}
-
 /// Notices (a rate-limit message, a reply to a bare mention, a busy answer) at once.
 const NOTICE_WORKERS: usize = 4;
 const NOTICE_QUEUE: usize = 256;
@@ -171,7 +141,8 @@ struct Inner {
 }
 
 impl Jobs {
-    pub fn new(s: &LaneSettings) -> Jobs {
+    /// The lanes as `[slack]` sizes them.
+    pub fn new(s: &SlackSettings) -> Jobs {
         Jobs {
             inner: Arc::new(Inner {
                 drafts: Lane::new("drafts", s.workers, s.draft_queue),
@@ -283,14 +254,15 @@ mod tests {
     use super::*;
     use tokio::sync::Notify;
 
-    fn settings(workers: usize, queue: usize, per_user: usize) -> LaneSettings {
-        LaneSettings {
+    fn settings(workers: usize, queue: usize, per_user: usize) -> SlackSettings {
+        SlackSettings {
             workers,
             decision_workers: 1,
             draft_queue: queue,
             question_queue: queue,
             decision_queue: queue,
             drafts_per_user: per_user,
+            ..SlackSettings::default()
         }
     }
 
