@@ -313,7 +313,9 @@ async fn ack_phase(base: &str, conns: usize, secs: f64, users: u64) -> AckPhase 
                     out.micros
                         .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     out.sent += 1;
-                    if status == 200 && text.contains("Drafting") {
+                    if status == 200
+                        && (text.contains("Drafting") || text.contains("Queued behind"))
+                    {
                         out.accepted += 1;
                     } else if status == 200 && text.contains("busy") {
                         out.busy += 1;
