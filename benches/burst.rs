@@ -677,6 +677,8 @@ fn main() {
     );
     println!("| accepted /crm log in all ack phases | {accepted_total} | | |");
     println!();
-    // Leave at once: a backlog may still be queued, and shutdown would wait for it.
+    // Leave at once: a backlog may still be queued, and shutdown would wait for it. The
+    // database folder goes first (exit skips the TempDir's own clean-up).
+    let _ = std::fs::remove_dir_all(data.path());
     std::process::exit(0);
 }
