@@ -84,8 +84,8 @@ fn describe() {
         "Actions waiting on a person or on Salesforce, by state"
     );
     describe_gauge!(
-        "crmbot_jobs_running",
-        "Background jobs (drafting, answering, writing) running now"
+        "crmbot_jobs",
+        "Background jobs taken and not finished (running or queued), by lane: drafts, questions, decisions, notices"
     );
 }
 
@@ -165,9 +165,9 @@ pub fn pending(state: &'static str, n: usize) {
     gauge!("crmbot_pending_actions", "state" => state).set(n as f64);
 }
 
-/// Background jobs running now (set at each scrape).
-pub fn jobs_running(n: usize) {
-    gauge!("crmbot_jobs_running").set(n as f64);
+/// Jobs of a lane running or queued (set at each scrape).
+pub fn jobs(lane: &'static str, n: usize) {
+    gauge!("crmbot_jobs", "lane" => lane).set(n as f64);
 }
 
 #[cfg(test)]

@@ -172,7 +172,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.drafting.clone(),
         instance_url,
     );
-    let store = Store::open_with(&config.data_dir, config.audit_key.clone())?;
+    let store = Store::open_cached(
+        &config.data_dir,
+        config.audit_key.clone(),
+        config.store.cache_mb,
+    )?;
     let web = SlackWeb::new(
         config.slack.api_url.as_str(),
         &bot_token,
@@ -198,7 +202,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         signing_secret,
         bot,
         store,
-        jobs: Jobs::new(config.slack.workers),
+        jobs: Jobs::new(&config.slack),
         max_notes_chars: config.drafting.max_notes_chars,
         workspaces,
         answers: policy.answers.clone(),
@@ -207,6 +211,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         },
         limit: UserLimit::new(config.slack.user_rate_limit),
         keep: Keep {
+            decided_days: config.store.keep_decided_days,
             thread_days: config.ask.thread_days,
             data_dir: config.data_dir.clone(),
         },
@@ -230,7 +235,13 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         None => None,
     };
     let (stop, stopped) = watch::channel(false);
-    let ticker = tokio::spawn(timers(app.clone()));
+    let ticker = tokio::spawn({
+        let every = (config.salesforce.describe_ttl * 3 / 4).max(Duration::from_secs(1));
+        let app = app.clone();
+        async move {
+            tokio::join!(timers(app.clone()), refresh_describes(app, every));
+        }
+    });
     let served = app.clone();
     let limits = config.server.clone();
     let task = tokio::spawn(async move {
@@ -283,8 +294,8 @@ async fn timers(app: SlackApp) {
         }
         if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
             last_housekeeping = Some(std::time::Instant::now());
-            let (events, plans) = housekeep(&app, Utc::now());
-            info!(events, plans, "housekeeping");
+            let (events, plans, decided) = housekeep(&app, Utc::now());
+            info!(events, plans, decided, "housekeeping");
         }
         tokio::time::sleep(recheck.min(EXPIRY_TICK)).await;
         match app.actions.recheck_unknown().await {
@@ -299,10 +310,31 @@ async fn timers(app: SlackApp) {
     }
 }
 
+/// Describe fetched again in the background every `every` (before its TTL ends), and the
+/// drafting schema rebuilt when it changed, so no person's draft waits for a describe.
+/// A failed refresh keeps what there is.
+async fn refresh_describes(app: SlackApp, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let drafting = app.actions.drafting();
+        match drafting.salesforce().refresh_describes().await {
+            Ok(n) => tracing::debug!(objects = n, "describe refreshed"),
+            Err(e) => {
+                warn!(error = %e, "describe refresh failed; the drafting schema in use is kept");
+                continue;
+            }
+        }
+        if let Err(e) = drafting.refresh().await {
+            warn!(error = %e, "drafting schema not rebuilt; the one in use is kept");
+        }
+    }
+}
+
 /// Forgets Slack event ids older than `SEEN_EVENTS_KEPT` (Slack retries within minutes)
-/// and thread plans older than `ask.thread_days`, and keeps the data folder private.
-/// Returns (event ids, thread plans) forgotten.
-pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize) {
+/// thread plans older than `ask.thread_days` and actions decided more than
+/// `store.keep_decided_days` ago, and keeps the data folder private.
+/// Returns (event ids, thread plans, decided actions) forgotten.
+pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize, usize) {
     let events = app
         .store
         .forget_events_before((now - SEEN_EVENTS_KEPT).timestamp())
@@ -315,8 +347,18 @@ pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize) {
         warn!(error = %e, "cannot prune thread plans");
         0
     });
+    let decided = match app.keep.decided_days {
+        0 => 0,
+        days => app
+            .actions
+            .compact_decided_before(now - chrono::Duration::days(i64::from(days)))
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot compact decided actions");
+                0
+            }),
+    };
     if let Err(e) = make_private(&app.keep.data_dir) {
         warn!(error = %e, "cannot keep the data folder private");
     }
-    (events, plans)
+    (events, plans, decided)
 }

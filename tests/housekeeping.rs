@@ -84,12 +84,13 @@ async fn event_ids_and_thread_plans_are_pruned_by_housekeeping() {
     assert_eq!(threads(), 1, "the thread's plan is kept for follow-ups");
 
     // A day later: the plan stays, the event id is forgotten.
-    let (events, plans) =
+    let (events, plans, _) =
         crmbot::server::housekeep(app, chrono::Utc::now() + chrono::Duration::days(2));
     assert_eq!((events, plans), (1, 0));
     assert_eq!(threads(), 1);
     // Past ask.thread_days the plan goes too.
-    let (_, plans) = crmbot::server::housekeep(app, chrono::Utc::now() + chrono::Duration::days(8));
+    let (_, plans, _) =
+        crmbot::server::housekeep(app, chrono::Utc::now() + chrono::Duration::days(8));
     assert_eq!(plans, 1);
     assert_eq!(threads(), 0);
 }

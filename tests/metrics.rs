@@ -143,5 +143,5 @@ async fn the_counters_move_as_crmbot_works() {
         sample(&after, "crmbot_pending_actions", &["state=\"drafted\""]),
         0.0
     );
-    assert!(after.contains("crmbot_jobs_running"));
+    assert!(after.contains("crmbot_jobs{lane=\"decisions\"}"), "{after}");
 }

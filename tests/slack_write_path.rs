@@ -463,7 +463,15 @@ async fn a_write_interrupted_by_a_crash_is_reconciled_not_repeated() {
 /// Rewrites an action's state in the stopped server's database (a crash mid-write).
 fn set_state(bot: &Bot, id: &str, state: &str) {
     let store = crmbot::store::Store::open(&bot.config.data_dir).expect("open db");
-    let records = store.records::<Value>("actions").expect("actions");
+    // Through the state index, as crmbot's own changes go (an open action is indexed
+    // before it is stored, so a process that dies mid-write leaves it findable).
+    let records = store
+        .indexed_records::<Value>(
+            "actions",
+            |a| !matches!(a["state"].as_str(), Some("done" | "rejected" | "expired")),
+            |_| 0,
+        )
+        .expect("actions");
     records
         .update(id, |a| {
             let mut a = a.clone();

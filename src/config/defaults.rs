@@ -12,7 +12,7 @@ use crate::domain::free_text::FreeTextUpdates;
 
 use super::{
     Config, DraftingSettings, LlmSettings, ObjectConfig, ResponseFormat, SalesforceSettings,
-    ServerSettings, SlackSettings,
+    ServerSettings, SlackSettings, StoreSettings,
 };
 
 impl Default for Config {
@@ -22,6 +22,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             audit_key: None,
             server: ServerSettings::default(),
+            store: StoreSettings::default(),
             slack: SlackSettings::default(),
             salesforce: SalesforceSettings::default(),
             llm: LlmSettings::default(),
@@ -29,6 +30,15 @@ impl Default for Config {
             ask: super::AskSettings::default(),
             policy: super::PolicySettings::default(),
             objects: default_objects(),
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            keep_decided_days: 30,
+            cache_mb: crate::store::DEFAULT_CACHE_MB,
         }
     }
 }
@@ -53,6 +63,11 @@ impl Default for SlackSettings {
             api_url: Url::parse("https://slack.com/api").expect("static URL parses"),
             approvers: Vec::new(),
             workers: 8,
+            decision_workers: 4,
+            draft_queue: 200,
+            question_queue: 100,
+            decision_queue: 1_000,
+            drafts_per_user: 5,
             blocks_dir: None,
             notes_excerpt_chars: 280,
             timeout: Duration::from_secs(10),

@@ -33,6 +33,8 @@ pub struct Config {
     pub audit_key: Option<SecretString>,
     /// Bounds of the HTTP server of `crmbot serve`.
     pub server: ServerSettings,
+    /// How much the database keeps, and its memory.
+    pub store: StoreSettings,
     pub slack: SlackSettings,
     pub salesforce: SalesforceSettings,
     pub llm: LlmSettings,
@@ -64,6 +66,17 @@ pub struct ServerSettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Days a decided action (written, rejected, expired) and its card state are kept;
+    /// then they are compacted away (the audit log keeps their whole history). 0 keeps
+    /// them forever.
+    pub keep_decided_days: u32,
+    /// sled's page cache, in MB.
+    pub cache_mb: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlackSettings {
     #[serde(serialize_with = "mask_opt")]
     pub signing_secret: Option<SecretString>,
@@ -75,8 +88,20 @@ pub struct SlackSettings {
     pub api_url: Url,
     /// Older spelling of `policy.approvers` (Slack user ids); joined to it.
     pub approvers: Vec<String>,
-    /// Drafts and answers worked on at the same time; more wait their turn.
+    /// Drafts worked on at the same time (and, separately, as many questions); more wait
+    /// their turn in a bounded queue.
     pub workers: usize,
+    /// Approvals, rejects, edits and choices worked on at the same time: their own
+    /// workers, so they never wait behind drafts or questions.
+    pub decision_workers: usize,
+    /// Drafts that may wait for a worker; past it `/crm log` answers "crmbot is busy".
+    pub draft_queue: usize,
+    /// Questions that may wait for a worker; past it they are answered "crmbot is busy".
+    pub question_queue: usize,
+    /// Clicks (approve, reject, edit, choose) that may wait for a decision worker.
+    pub decision_queue: usize,
+    /// Drafts one person may have in flight (drafting or waiting); 0 for no cap.
+    pub drafts_per_user: usize,
     /// A folder whose `card.json.j2` / `edit_modal.json.j2` replace the built-in Block Kit
     /// templates.
     pub blocks_dir: Option<PathBuf>,

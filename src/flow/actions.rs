@@ -27,6 +27,16 @@ use crate::store::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError
 /// The sled tree the actions live in.
 pub const TREE: &str = "actions";
 
+/// The actions tree, indexed by state: open = not decided for good; closed at = when it was
+/// decided (or last changed).
+pub(crate) fn action_records(store: &Store) -> Result<Records<PendingAction>, StoreError> {
+    store.indexed_records(
+        TREE,
+        |a: &PendingAction| !a.state.is_final(),
+        |a: &PendingAction| a.decided_at.unwrap_or(a.updated_at).timestamp(),
+    )
+}
+
 /// The answer to a person's click.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -99,7 +109,7 @@ impl Actions {
         writes: WriteSettings,
     ) -> Result<Self, ActionError> {
         Ok(Actions {
-            records: store.records(TREE)?,
+            records: action_records(&store)?,
             store,
             drafting,
             access,
@@ -161,7 +171,7 @@ impl Actions {
     }
 
     /// How many actions wait on a person or on Salesforce, per state (every such state
-    /// listed, zeros included, so a gauge falls back to 0).
+    /// listed, zeros included, so a gauge falls back to 0). Reads only undecided ones.
     pub fn pending_counts(&self) -> Result<Vec<(ActionState, usize)>, ActionError> {
         let waiting = [
             ActionState::Drafted,
@@ -170,11 +180,26 @@ impl Actions {
             ActionState::Unknown,
             ActionState::Failed,
         ];
-        let all = self.records.all()?;
+        let open = self.records.open()?;
         Ok(waiting
             .into_iter()
-            .map(|s| (s, all.iter().filter(|a| a.state == s).count()))
+            .map(|s| (s, open.iter().filter(|a| a.state == s).count()))
             .collect())
+    }
+
+    /// The actions not yet decided (drafted, writing, unknown, failed): what start-up and
+    /// the timers look at, without reading the decided ones.
+    pub fn undecided(&self) -> Result<Vec<PendingAction>, ActionError> {
+        Ok(self.records.open()?)
+    }
+
+    /// Forgets actions decided (written, rejected, expired) before `before`, with their
+    /// card state; the audit log keeps their whole history. Returns how many.
+    pub fn compact_decided_before(
+        &self,
+        before: chrono::DateTime<Utc>,
+    ) -> Result<usize, ActionError> {
+        Ok(self.records.remove_closed_before(before.timestamp())?)
     }
 
     /// Stores a new draft (before any card shows it) and audits what the model saw and said.
@@ -212,6 +237,24 @@ impl Actions {
         };
         action.assessment = Some(self.access.assess(&action));
         self.records.insert_new(&action.id, &action)?;
+        let mut detail = json!({"notes": notes});
+        match self.prompt_detail(&trace) {
+            (Some(sha), user) => {
+                detail["prompt_sha256"] = json!(sha);
+                detail["prompt_user"] = json!(user);
+            }
+            (None, whole) => detail["prompt"] = json!(whole),
+        }
+        for (k, v) in [
+            ("raw_reply", json!(trace.raw_reply)),
+            ("proposal", json!(action.proposal)),
+            ("place", json!(action.place)),
+            ("meeting_task", json!(action.meeting_task)),
+            ("expires_at", json!(action.expires_at)),
+            ("policy", json!(action.assessment)),
+        ] {
+            detail[k] = v;
+        }
         self.audit(AuditEntry {
             action_id: action.id.clone(),
             kind: AuditKind::Drafted,
@@ -226,18 +269,29 @@ impl Actions {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            detail: json!({
-                "notes": notes,
-                "prompt": trace.prompt,
-                "raw_reply": trace.raw_reply,
-                "proposal": action.proposal,
-                "place": action.place,
-                "meeting_task": action.meeting_task,
-                "expires_at": action.expires_at,
-                "policy": action.assessment,
-            }),
+            detail,
         });
         Ok(action)
+    }
+
+    /// How a draft's prompt is audited: the system prompt (the same for every draft until
+    /// describe or the day changes) stored once and named by its SHA-256, and the rest
+    /// (the user turn with the notes) inline. Without a stored system prompt, all inline.
+    fn prompt_detail(&self, trace: &DraftTrace) -> (Option<String>, String) {
+        let rest = (!trace.system.is_empty())
+            .then(|| trace.prompt.strip_prefix(&*trace.system))
+            .flatten()
+            .map(|r| r.strip_prefix("\n\n").unwrap_or(r));
+        let Some(rest) = rest else {
+            return (None, trace.prompt.clone());
+        };
+        match self.store.audit.store_prompt(&trace.system) {
+            Ok(sha) => (Some(sha), rest.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "prompt not stored apart; kept inline");
+                (None, trace.prompt.clone())
+            }
+        }
     }
 
     /// Remembers where the card was posted.

@@ -3,7 +3,7 @@
 //! Salesforce request for every existing record the draft could mean. Nothing is written.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -20,8 +20,10 @@ use crate::domain::resolve::{
 };
 use crate::domain::schema::CrmSchema;
 use crate::domain::validate::{ReplyError, ValidationContext, validate};
-use crate::llm::{DraftRequest, Llm, LlmError};
-use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError};
+use crate::llm::{DraftRequest, Llm, LlmError, PreparedDraft};
+use crate::salesforce::{
+    CompositeRequest, CompositeSubrequest, SObjectDescribe, SalesforceClient, SalesforceError,
+};
 
 /// Composite allows at most five query subrequests.
 const QUERIES_PER_COMPOSITE: usize = 5;
@@ -52,8 +54,21 @@ pub enum DraftError {
 /// What the model was given and gave back, kept in the audit with the draft.
 #[derive(Debug, Clone, Default)]
 pub struct DraftTrace {
+    /// The whole prompt: the system prompt, a blank line, the user turn.
     pub prompt: String,
     pub raw_reply: String,
+    /// The system prompt `prompt` starts with (the audit stores it once, by hash).
+    pub system: Arc<str>,
+}
+
+/// What every draft reuses until describe changes: the allowed schema, the model's JSON
+/// Schema and the system prompt. Built once per describe refresh.
+pub struct Prepared {
+    /// The describes it was built from (compared by identity: a refresh makes new ones).
+    describes: Vec<Arc<SObjectDescribe>>,
+    pub schema: Arc<CrmSchema>,
+    pub problems: Vec<SchemaProblem>,
+    pub draft: PreparedDraft,
 }
 
 /// The drafting use case, shared by every front end. Cheap to clone.
@@ -64,6 +79,7 @@ pub struct Drafting {
     objects: Arc<BTreeMap<String, ObjectConfig>>,
     settings: DraftingSettings,
     instance_url: String,
+    prepared: Arc<Mutex<Option<Arc<Prepared>>>>,
 }
 
 impl Drafting {
@@ -80,6 +96,7 @@ impl Drafting {
             objects: Arc::new(objects),
             settings,
             instance_url,
+            prepared: Arc::default(),
         }
     }
 
@@ -91,17 +108,60 @@ impl Drafting {
         &self.llm
     }
 
-    /// The allowed schema: config ∩ describe. Describe comes from the client's cache, so
-    /// after the first call this costs no request until the TTL runs out.
-    pub async fn schema(&self) -> Result<(CrmSchema, Vec<SchemaProblem>), SalesforceError> {
+    /// The allowed schema: config ∩ describe, as last prepared (see `prepared`).
+    pub async fn schema(&self) -> Result<(Arc<CrmSchema>, Vec<SchemaProblem>), SalesforceError> {
+        let p = self.prepared().await?;
+        Ok((p.schema.clone(), p.problems.clone()))
+    }
+
+    /// What drafts reuse. Describes Salesforce only the first time; after that `refresh`
+    /// (the server's background timer) keeps it current, so no person's draft waits for a
+    /// describe.
+    pub async fn prepared(&self) -> Result<Arc<Prepared>, SalesforceError> {
+        if let Some(p) = self.current() {
+            return Ok(p);
+        }
+        self.refresh().await
+    }
+
+    fn current(&self) -> Option<Arc<Prepared>> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds what drafts reuse from the client's describe cache, if describe changed
+    /// since it was built (a describe fetched again is a change).
+    pub async fn refresh(&self) -> Result<Arc<Prepared>, SalesforceError> {
         let names: Vec<String> = self.objects.keys().cloned().collect();
         let mut described = BTreeMap::new();
         describe_all(&self.salesforce, &names, &mut described).await?;
+        let fresh: Vec<Arc<SObjectDescribe>> = described.values().cloned().collect();
+        if let Some(p) = self.current()
+            && p.describes.len() == fresh.len()
+            && p.describes
+                .iter()
+                .zip(&fresh)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        {
+            return Ok(p);
+        }
         let describes = described
             .iter()
             .map(|(n, d)| (n.clone(), d.as_ref()))
             .collect();
-        Ok(build_schema(&self.objects, &describes))
+        let (schema, problems) = build_schema(&self.objects, &describes);
+        let draft = self.llm.prepare_draft(&schema, self.settings.max_records);
+        let p = Arc::new(Prepared {
+            describes: fresh,
+            schema: Arc::new(schema),
+            problems,
+            draft,
+        });
+        *self.prepared.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+        debug!("drafting schema prepared");
+        Ok(p)
     }
 
     /// Drafts a proposal from the notes. Nothing is written; free text added to existing
@@ -139,8 +199,9 @@ impl Drafting {
         }
         debug!(notes = notes.as_str(), "drafting");
 
-        let (schema, problems) = self.schema().await?;
-        for p in &problems {
+        let prepared = self.prepared().await?;
+        let (schema, problems) = (prepared.schema.as_ref(), &prepared.problems);
+        for p in problems {
             debug!(key = %p.key, problem = %p.message, "schema problem");
         }
         let ctx = ValidationContext {
@@ -150,35 +211,36 @@ impl Drafting {
             max_records: self.settings.max_records,
         };
         let check = |value: &Value| -> Result<(), String> {
-            validate(value, &schema, &ctx)
+            validate(value, schema, &ctx)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
         let reply = self
             .llm
-            .draft(
+            .draft_prepared(
                 &DraftRequest {
                     notes,
                     today,
-                    schema: &schema,
+                    schema,
                     max_records: self.settings.max_records,
                 },
+                &prepared.draft,
                 &check,
             )
             .await?;
-        let validated = validate(&reply.value, &schema, &ctx)?;
+        let validated = validate(&reply.value, schema, &ctx)?;
 
-        let mut queries = match_queries(&validated, &schema);
-        queries.extend(people_queries(&validated, &schema));
+        let mut queries = match_queries(&validated, schema);
+        queries.extend(people_queries(&validated, schema));
         let (rows, requests) = self.find_existing(&queries).await?;
-        let mut resolved = resolve(&validated, &schema, &rows);
+        let mut resolved = resolve(&validated, schema, &rows);
         flag_known_people(&mut resolved, &rows);
         // Without a configured instance URL (OAuth), the one the token endpoint returned.
         let instance_url = match self.instance_url.as_str() {
             "" => self.salesforce.instance_url(),
             configured => configured,
         };
-        let records = propose_records(&resolved, &schema, instance_url);
+        let records = propose_records(&resolved, schema, instance_url);
         let blocked =
             validated.issues.iter().any(|i| i.is_blocking()) || records.iter().any(|r| r.blocked);
         info!(
@@ -191,6 +253,10 @@ impl Drafting {
         let trace = DraftTrace {
             prompt: reply.prompt.clone(),
             raw_reply: reply.raw.clone(),
+            system: prepared
+                .draft
+                .system(self.llm.prompts(), today)
+                .unwrap_or_default(),
         };
         let mut proposal = Proposal {
             version: PROPOSAL_VERSION,
@@ -205,7 +271,7 @@ impl Drafting {
                 api_usage: None,
             },
         };
-        guard(&mut proposal, &schema, &self.free_text_rule(author));
+        guard(&mut proposal, schema, &self.free_text_rule(author));
         Ok((proposal, trace))
     }
 

@@ -10,7 +10,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::action::{Attempt, Edit, PendingAction, Place, WriteFailure, Written};
-use super::actions::TREE;
 use super::policy::ApprovalRecord;
 use super::proposal::Proposal;
 use crate::domain::action::ActionState;
@@ -32,10 +31,11 @@ pub fn apply(
     restored: &[AuditRecord],
     expire_after_days: u32,
 ) -> Result<Vec<Recovered>, StoreError> {
-    let actions = store.records::<PendingAction>(TREE)?;
+    let actions = super::actions::action_records(store)?;
     let mut ids: Vec<&str> = restored
         .iter()
         .map(|r| r.entry.action_id.as_str())
+        .filter(|id| !id.is_empty())
         .collect();
     ids.dedup();
     let mut seen = Vec::new();
@@ -164,7 +164,8 @@ pub fn replay(
             | AuditKind::WriteRequest
             | AuditKind::Reconciled
             | AuditKind::Refused
-            | AuditKind::Asked => {}
+            | AuditKind::Asked
+            | AuditKind::Prompt => {}
         }
     }
     action

@@ -33,7 +33,7 @@ impl Actions {
     /// Moves every waiting draft past its expiry to Expired; returns them for their cards.
     pub fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<PendingAction>, ActionError> {
         let mut expired = Vec::new();
-        for a in self.records.all()? {
+        for a in self.records.open()? {
             if !a.is_expired(now) {
                 continue;
             }
@@ -62,7 +62,7 @@ impl Actions {
     /// and every other unknown write are looked for. Returns the actions whose cards changed.
     pub async fn reconcile(&self) -> Result<Vec<PendingAction>, ActionError> {
         let now = Utc::now();
-        for a in self.records.all()? {
+        for a in self.records.open()? {
             if a.state != ActionState::Writing {
                 continue;
             }
@@ -88,7 +88,7 @@ impl Actions {
                 });
             }
         }
-        for a in self.records.all()? {
+        for a in self.records.open()? {
             if a.state == ActionState::Unknown {
                 self.note_unknown(&a.id, true);
             }

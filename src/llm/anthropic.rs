@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::http::send_json;
-use super::json_schema::{SchemaCarrier, for_carrier};
+use super::json_schema::SchemaCarrier;
 use super::{Completion, Conversation, LlmError, Output, Role, Usage};
 
 pub struct Anthropic {
@@ -40,7 +40,7 @@ impl Anthropic {
         });
         let tool = match &conv.output {
             Output::Json { name, schema } => {
-                let schema = for_carrier(schema, SchemaCarrier::AnthropicTool);
+                let schema = schema.form(SchemaCarrier::AnthropicTool);
                 body["tools"] = json!([{"name": name, "description": "Return the answer as structured input", "input_schema": schema}]);
                 body["tool_choice"] = json!({"type": "tool", "name": name});
                 Some(*name)

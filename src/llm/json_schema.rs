@@ -8,6 +8,8 @@
 //! model under a grammar cannot loop until `max_tokens`; `for_carrier` removes the bounds a
 //! provider does not accept.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value, json};
 
 use crate::domain::schema::{CrmSchema, FieldKind, FieldSchema, ObjectSchema};
@@ -28,6 +30,52 @@ pub enum SchemaCarrier {
     AnthropicTool,
     /// A local server's grammar, or the prompt: every bound.
     Grammar,
+}
+
+/// A schema the model answers in, with each carrier's form built and serialised once: a
+/// draft's schema is about 13 KB and the same for every draft until describe changes.
+#[derive(Debug)]
+pub struct ModelSchema {
+    value: Value,
+    /// Per carrier (OpenAiStrict, AnthropicTool, Grammar): the form and its JSON text.
+    forms: [OnceLock<(Value, String)>; 3],
+}
+
+impl ModelSchema {
+    pub fn new(value: Value) -> ModelSchema {
+        ModelSchema {
+            value,
+            forms: Default::default(),
+        }
+    }
+
+    /// The schema as generated.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    fn form_of(&self, carrier: SchemaCarrier) -> &(Value, String) {
+        let i = match carrier {
+            SchemaCarrier::OpenAiStrict => 0,
+            SchemaCarrier::AnthropicTool => 1,
+            SchemaCarrier::Grammar => 2,
+        };
+        self.forms[i].get_or_init(|| {
+            let form = for_carrier(&self.value, carrier);
+            let text = form.to_string();
+            (form, text)
+        })
+    }
+
+    /// The schema as `carrier` takes it.
+    pub fn form(&self, carrier: SchemaCarrier) -> &Value {
+        &self.form_of(carrier).0
+    }
+
+    /// The same, as JSON text, serialised once.
+    pub fn form_json(&self, carrier: SchemaCarrier) -> &str {
+        &self.form_of(carrier).1
+    }
 }
 
 /// The schema with the keywords `carrier` does not accept moved into the description. A

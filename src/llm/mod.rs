@@ -14,6 +14,7 @@ mod prompt;
 pub mod rules;
 mod rules_plan;
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -24,7 +25,7 @@ use tracing::{debug, info};
 use crate::config::{LlmProvider, LlmSettings};
 use crate::domain::notes::Notes;
 use crate::domain::schema::CrmSchema;
-pub use json_schema::{MAX_TEXT, draft_schema};
+pub use json_schema::{MAX_TEXT, ModelSchema, draft_schema};
 pub use openai::CarrierReport;
 pub use parse::extract_json;
 pub use prompt::{DraftPrompt, Prompts};
@@ -39,6 +40,35 @@ pub struct DraftRequest<'a> {
     pub schema: &'a CrmSchema,
     /// Most records one reply may hold (the schema's `maxItems`).
     pub max_records: usize,
+}
+
+/// The schema-dependent part of drafting, built once per describe refresh (see
+/// `Llm::prepare_draft`).
+pub struct PreparedDraft {
+    schema: Arc<ModelSchema>,
+    objects: minijinja::Value,
+    /// The system prompt of the last day it was rendered for.
+    system: Mutex<Option<(NaiveDate, Arc<str>)>>,
+}
+
+impl PreparedDraft {
+    /// The model's JSON Schema for drafts.
+    pub fn schema(&self) -> &ModelSchema {
+        &self.schema
+    }
+
+    /// The system prompt for `today`, rendered once a day.
+    pub fn system(&self, prompts: &Prompts, today: NaiveDate) -> Result<Arc<str>, LlmError> {
+        let mut cached = self.system.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((day, text)) = cached.as_ref()
+            && *day == today
+        {
+            return Ok(text.clone());
+        }
+        let text: Arc<str> = prompts.draft_system(today, &self.objects)?.into();
+        *cached = Some((today, text.clone()));
+        Ok(text)
+    }
 }
 
 /// Tokens of one call.
@@ -219,7 +249,10 @@ pub(crate) enum Role {
 /// What a call must answer with.
 pub(crate) enum Output {
     /// A JSON object of this schema (OpenAI structured output `name`, Anthropic tool `name`).
-    Json { name: &'static str, schema: Value },
+    Json {
+        name: &'static str,
+        schema: Arc<ModelSchema>,
+    },
     /// Plain text.
     Text,
 }
@@ -362,10 +395,10 @@ impl Llm {
             turns: vec![(Role::User, "Reply with ok = true and n = 7.".into())],
             output: Output::Json {
                 name: "crm_probe",
-                schema: serde_json::json!({
+                schema: Arc::new(ModelSchema::new(serde_json::json!({
                     "type": "object", "additionalProperties": false, "required": ["ok", "n"],
                     "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}}
-                }),
+                }))),
             },
         };
         let mut calls = Vec::new();
@@ -402,6 +435,17 @@ impl Llm {
         }))
     }
 
+    /// What drafting needs that depends only on the schema: the model's JSON Schema (each
+    /// carrier's form serialised once) and the system prompt (rendered once a day). Build
+    /// it once per describe refresh and pass it to `draft_prepared`.
+    pub fn prepare_draft(&self, schema: &CrmSchema, max_records: usize) -> PreparedDraft {
+        PreparedDraft {
+            schema: Arc::new(ModelSchema::new(draft_schema(schema, max_records))),
+            objects: prompt::object_views(schema),
+            system: Mutex::new(None),
+        }
+    }
+
     /// Drafts records from the notes. `check` returns the reply's shape errors (as text the
     /// model can act on) or `Ok`; a non-JSON reply or a `check` error gets one repair retry.
     pub async fn draft(
@@ -409,20 +453,30 @@ impl Llm {
         req: &DraftRequest<'_>,
         check: &(dyn Fn(&Value) -> Result<(), String> + Send + Sync),
     ) -> Result<DraftReply, LlmError> {
-        let prompt = self
-            .prompts
-            .draft(req.notes.as_str(), req.today, req.schema)?;
-        let audit_prompt = format!("{}\n\n{}", prompt.system, prompt.user);
+        let prepared = self.prepare_draft(req.schema, req.max_records);
+        self.draft_prepared(req, &prepared, check).await
+    }
+
+    /// `draft` with what `prepare_draft` built for `req.schema`.
+    pub async fn draft_prepared(
+        &self,
+        req: &DraftRequest<'_>,
+        prepared: &PreparedDraft,
+        check: &(dyn Fn(&Value) -> Result<(), String> + Send + Sync),
+    ) -> Result<DraftReply, LlmError> {
+        let system = prepared.system(&self.prompts, req.today)?;
+        let user = self.prompts.draft_user(req.notes.as_str(), req.today)?;
+        let audit_prompt = format!("{system}\n\n{user}");
         if let Provider::Rules = self.provider {
             let value = rules::draft(req.notes.as_str(), req.schema);
             return Ok(DraftReply::offline(value, audit_prompt, "draft"));
         }
         let mut conv = Conversation {
-            system: prompt.system,
-            turns: vec![(Role::User, prompt.user)],
+            system: system.to_string(),
+            turns: vec![(Role::User, user)],
             output: Output::Json {
                 name: "crm_draft",
-                schema: draft_schema(req.schema, req.max_records),
+                schema: prepared.schema.clone(),
             },
         };
         let (value, raw, calls) = self.structured(&mut conv, "draft", check).await?;

@@ -10,11 +10,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::warn;
 
 use super::http::send_json;
-use super::json_schema::{SchemaCarrier, for_carrier};
+use super::json_schema::SchemaCarrier;
 use super::{Completion, Conversation, LlmError, Output, Role, Usage};
 use crate::config::ResponseFormat;
 
@@ -132,7 +132,11 @@ impl OpenAi {
             let url = format!("{}/chat/completions", self.base_url);
             let sent = send_json(
                 || {
-                    let request = self.http.post(&url).json(&body);
+                    let request = self
+                        .http
+                        .post(&url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone());
                     match &self.api_key {
                         Some(key) => request.bearer_auth(key.expose_secret()),
                         None => request,
@@ -184,54 +188,83 @@ impl OpenAi {
         }
     }
 
-    fn body(&self, conv: &Conversation, format: ResponseFormat) -> Value {
-        let mut system = conv.system.clone();
-        let mut response_format = None;
+    /// The request as JSON text. The schema's text is serialised once per schema (see
+    /// `ModelSchema`) and spliced in; the rest borrows the conversation.
+    fn body(&self, conv: &Conversation, format: ResponseFormat) -> Vec<u8> {
+        let mut system = std::borrow::Cow::Borrowed(conv.system.as_str());
+        let mut response_format: Option<String> = None;
         if let Output::Json { name, schema } = &conv.output {
+            let name = Value::from(*name);
             match format {
                 ResponseFormat::JsonSchema | ResponseFormat::Auto => {
-                    let schema = for_carrier(schema, SchemaCarrier::OpenAiStrict);
-                    response_format = Some(json!({
-                        "type": "json_schema",
-                        "json_schema": {"name": name, "strict": true, "schema": schema}
-                    }));
+                    response_format = Some(format!(
+                        r#"{{"type":"json_schema","json_schema":{{"name":{name},"strict":true,"schema":{}}}}}"#,
+                        schema.form_json(SchemaCarrier::OpenAiStrict)
+                    ));
                 }
                 ResponseFormat::JsonObjectSchema => {
-                    let schema = for_carrier(schema, SchemaCarrier::Grammar);
-                    response_format = Some(json!({"type": "json_object", "schema": schema}));
+                    response_format = Some(format!(
+                        r#"{{"type":"json_object","schema":{}}}"#,
+                        schema.form_json(SchemaCarrier::Grammar)
+                    ));
                 }
                 ResponseFormat::JsonObject | ResponseFormat::Prompt => {
                     if format == ResponseFormat::JsonObject {
-                        response_format = Some(json!({"type": "json_object"}));
+                        response_format = Some(r#"{"type":"json_object"}"#.to_string());
                     }
-                    system.push_str(&format!(
-                        "\n\nAnswer with one JSON object that follows this JSON Schema, and nothing else:\n{schema}"
+                    system = std::borrow::Cow::Owned(format!(
+                        "{}\n\nAnswer with one JSON object that follows this JSON Schema, and nothing else:\n{}",
+                        conv.system,
+                        schema.value()
                     ));
                 }
                 ResponseFormat::None => {}
             }
         }
+        #[derive(serde::Serialize)]
+        struct Message<'a> {
+            role: &'static str,
+            content: std::borrow::Cow<'a, str>,
+        }
         let in_user = self.system_in_user();
-        let mut messages = Vec::new();
+        let mut messages = Vec::with_capacity(conv.turns.len() + 1);
         if !in_user {
-            messages.push(json!({"role": "system", "content": system}));
+            messages.push(Message {
+                role: "system",
+                content: std::borrow::Cow::Borrowed(&system),
+            });
         }
         for (i, (role, content)) in conv.turns.iter().enumerate() {
             let (role, content) = match role {
-                Role::User if in_user && i == 0 => ("user", format!("{system}\n\n{content}")),
-                Role::User => ("user", content.clone()),
-                Role::Assistant => ("assistant", content.clone()),
+                Role::User if in_user && i == 0 => (
+                    "user",
+                    std::borrow::Cow::Owned(format!("{system}\n\n{content}")),
+                ),
+                Role::User => ("user", std::borrow::Cow::Borrowed(content.as_str())),
+                Role::Assistant => ("assistant", std::borrow::Cow::Borrowed(content.as_str())),
             };
-            messages.push(json!({"role": role, "content": content}));
+            messages.push(Message { role, content });
         }
-        let mut body = json!({
-            "model": self.model,
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
-            "messages": messages,
-        });
+        #[derive(serde::Serialize)]
+        struct Head<'a> {
+            model: &'a str,
+            temperature: u8,
+            max_tokens: u32,
+            messages: &'a [Message<'a>],
+        }
+        let head = Head {
+            model: &self.model,
+            temperature: 0,
+            max_tokens: self.max_tokens,
+            messages: &messages,
+        };
+        // Serialising borrowed strings cannot fail.
+        let mut body = serde_json::to_vec(&head).unwrap_or_default();
         if let Some(rf) = response_format {
-            body["response_format"] = rf;
+            body.pop(); // the closing brace
+            body.extend_from_slice(b",\"response_format\":");
+            body.extend_from_slice(rf.as_bytes());
+            body.push(b'}');
         }
         body
     }

@@ -100,7 +100,10 @@ impl Llm {
             turns: vec![(Role::User, prompt.user)],
             output: Output::Json {
                 name: "crm_plan",
-                schema: plan_schema(req.schema, req.max_limit),
+                schema: std::sync::Arc::new(super::ModelSchema::new(plan_schema(
+                    req.schema,
+                    req.max_limit,
+                ))),
             },
         };
         let (value, raw, calls) = self.structured(&mut conv, "plan", check).await?;

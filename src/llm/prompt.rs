@@ -84,46 +84,30 @@ impl Prompts {
         today: NaiveDate,
         schema: &CrmSchema,
     ) -> Result<DraftPrompt, LlmError> {
-        let objects: Vec<ObjectView> = schema
-            .objects
-            .values()
-            .map(|o| ObjectView {
-                name: o.name.clone(),
-                lookup_fields: o.lookup_fields.clone(),
-                links: o
-                    .links
-                    .iter()
-                    .map(|l| LinkView {
-                        relationship: l.relationship.clone(),
-                        target: l.target.clone(),
-                    })
-                    .collect(),
-                fields: o
-                    .fields
-                    .iter()
-                    .map(|f| FieldView {
-                        name: f.name.clone(),
-                        kind: serde_json::to_value(f.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
-                        required: f.required_on_create,
-                        picklist: f.picklist.clone(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let today_text = today.format("%Y-%m-%d").to_string();
-        let weekday = today.weekday().to_string();
-        let system = self.render(
+        Ok(DraftPrompt {
+            system: self.draft_system(today, &object_views(schema))?,
+            user: self.draft_user(notes, today)?,
+        })
+    }
+
+    /// The drafting system prompt: the objects (from `object_views`) and the date.
+    pub fn draft_system(
+        &self,
+        today: NaiveDate,
+        objects: &minijinja::Value,
+    ) -> Result<String, LlmError> {
+        self.render(
             "draft_system",
-            context! { today => today_text.clone(), weekday => weekday, objects => minijinja::Value::from(minijinja::value::Serde(objects)) },
-        )?;
-        let user = self.render(
+            context! { today => today.format("%Y-%m-%d").to_string(), weekday => today.weekday().to_string(), objects => objects.clone() },
+        )
+    }
+
+    /// The drafting user message: the notes, fenced.
+    pub fn draft_user(&self, notes: &str, today: NaiveDate) -> Result<String, LlmError> {
+        self.render(
             "draft_user",
-            context! { today => today_text, notes => fence_safe(notes) },
-        )?;
-        Ok(DraftPrompt { system, user })
+            context! { today => today.format("%Y-%m-%d").to_string(), notes => fence_safe(notes) },
+        )
     }
 
     /// The system and user messages for planning a question.
@@ -199,6 +183,40 @@ impl Prompts {
             .and_then(|t| t.render(ctx))
             .map_err(|e| LlmError::Template(format!("{name}.j2: {e}")))
     }
+}
+
+/// What the drafting prompt says of each object, as the template reads it.
+pub(super) fn object_views(schema: &CrmSchema) -> minijinja::Value {
+    let objects: Vec<ObjectView> = schema
+        .objects
+        .values()
+        .map(|o| ObjectView {
+            name: o.name.clone(),
+            lookup_fields: o.lookup_fields.clone(),
+            links: o
+                .links
+                .iter()
+                .map(|l| LinkView {
+                    relationship: l.relationship.clone(),
+                    target: l.target.clone(),
+                })
+                .collect(),
+            fields: o
+                .fields
+                .iter()
+                .map(|f| FieldView {
+                    name: f.name.clone(),
+                    kind: serde_json::to_value(f.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    required: f.required_on_create,
+                    picklist: f.picklist.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    minijinja::Value::from(minijinja::value::Serde(objects))
 }
 
 /// Notes cannot close or reopen the fence around them.

@@ -157,6 +157,38 @@ impl SalesforceClient {
             .map_err(|e: Arc<SalesforceError>| (*e).clone())
     }
 
+    /// Fetches every cached describe again and replaces it, so a refresh before the TTL ends
+    /// keeps describe calls out of people's requests. An object whose describe fails keeps
+    /// its cached one (until the TTL ends). Returns the objects refreshed.
+    pub async fn refresh_describes(&self) -> Result<usize, SalesforceError> {
+        let names: Vec<String> = self
+            .inner
+            .describes
+            .iter()
+            .map(|(k, _)| k.as_ref().clone())
+            .collect();
+        let mut refreshed = 0;
+        let mut last_error = None;
+        for name in names {
+            let path = format!("{}/describe", self.sobject_url(&name));
+            let fetched = match self.send(Method::GET, &path, None, true).await {
+                Ok(answer) => decode::<SObjectDescribe>(&answer.body),
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(d) => {
+                    self.inner.describes.insert(name, Arc::new(d)).await;
+                    refreshed += 1;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match last_error {
+            Some(e) if refreshed == 0 => Err(e),
+            _ => Ok(refreshed),
+        }
+    }
+
     /// Runs a query, following `nextRecordsUrl` until done or the row cap.
     pub async fn query(&self, soql: &str) -> Result<QueryResult, SalesforceError> {
         let mut path = self.query_url(soql);

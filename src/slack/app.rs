@@ -1,8 +1,7 @@
-//! The running Slack app: shared state, the HTTP router, and the background jobs that do
-//! the slow work after Slack has had its answer (Slack waits 3 seconds at most).
+//! The running Slack app: shared state and the HTTP router. The slow work after Slack has
+//! had its answer (Slack waits 3 seconds at most) runs in the lanes of `lanes`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -11,11 +10,11 @@ use axum::middleware::{Next, from_fn};
 use axum::response::Response;
 use axum::routing::{get, post};
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
-use tracing::{Instrument, error, warn};
+use tracing::warn;
 
 use super::cards::CardSettings;
 use super::gate::Workspaces;
+pub use super::lanes::Jobs;
 use super::limit::UserLimit;
 use super::templates::Templates;
 use super::web::{BotIdentity, SlackWeb};
@@ -50,58 +49,12 @@ pub struct SlackApp {
 /// What the housekeeping timer keeps.
 #[derive(Clone, Debug)]
 pub struct Keep {
+    /// Days a decided action is kept (`store.keep_decided_days`; 0: forever).
+    pub decided_days: u32,
     /// Days a thread's last plan is kept for follow-ups (`ask.thread_days`).
     pub thread_days: u32,
     /// The data folder, kept private.
     pub data_dir: std::path::PathBuf,
-}
-
-/// Background work with bounded concurrency; `drain` waits for what is running.
-#[derive(Clone)]
-pub struct Jobs {
-    permits: Arc<Semaphore>,
-    size: u32,
-}
-
-impl Jobs {
-    pub fn new(size: usize) -> Jobs {
-        let size = size.clamp(1, 1024);
-        Jobs {
-            permits: Arc::new(Semaphore::new(size)),
-            size: size as u32,
-        }
-    }
-
-    /// Runs `work` when a slot is free, inside the caller's tracing span.
-    pub fn spawn<F>(&self, work: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let permits = self.permits.clone();
-        let span = tracing::Span::current();
-        tokio::spawn(
-            async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    error!("shutting down; job dropped");
-                    return;
-                };
-                work.await;
-            }
-            .instrument(span),
-        );
-    }
-
-    /// Jobs running now.
-    pub fn running(&self) -> usize {
-        (self.size as usize).saturating_sub(self.permits.available_permits())
-    }
-
-    /// Waits until every running job has finished (at most `limit`), then takes no more.
-    pub async fn drain(&self, limit: Duration) -> bool {
-        let all = tokio::time::timeout(limit, self.permits.acquire_many(self.size)).await;
-        self.permits.close();
-        matches!(all, Ok(Ok(_)))
-    }
 }
 
 /// The paths of manifest.yaml.
@@ -140,7 +93,9 @@ async fn count_slack(request: Request, next: Next) -> Response {
 }
 
 async fn metrics(State(app): State<SlackApp>) -> ([(header::HeaderName, &'static str); 1], String) {
-    crate::metrics::jobs_running(app.jobs.running());
+    for (lane, n) in app.jobs.depths() {
+        crate::metrics::jobs(lane, n);
+    }
     let actions = app.actions.clone();
     match tokio::task::spawn_blocking(move || actions.pending_counts()).await {
         Ok(Ok(counts)) => {

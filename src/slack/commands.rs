@@ -16,6 +16,7 @@ use tracing::{debug, info, instrument, warn};
 use super::app::SlackApp;
 use super::cards::{cut, esc, render_card};
 use super::gate::{FOREIGN, audit_refusal, certainly_out};
+use super::lanes::Taken;
 use super::verify::verify;
 use crate::domain::notes::Notes;
 use crate::flow::action::Place;
@@ -27,7 +28,7 @@ pub const USAGE: &str = "*crmbot* turns meeting notes into Salesforce records; y
 
 /// Answers Slack's request: 401 when the signature fails, otherwise within milliseconds.
 pub(super) fn unauthorized(kind: &str, e: &super::verify::VerifyError) -> Response {
-    warn!(kind, reason = %e, "Slack request refused");
+    super::refused::refused(kind, e);
     (
         StatusCode::UNAUTHORIZED,
         Json(json!({"error": "invalid request"})),
@@ -124,8 +125,10 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 },
                 follow_up: false,
             };
-            app.jobs.spawn(job.run());
-            ephemeral(":mag: Looking that up…")
+            match app.jobs.question(job.run()) {
+                Ok(_) => ephemeral(":mag: Looking that up…"),
+                Err(refused) => ephemeral(&refused.message()),
+            }
         }
         "log" if rest.is_empty() => {
             ephemeral(&format!("There are no notes to draft from.\n\n{USAGE}"))
@@ -152,10 +155,16 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 notes: rest.to_string(),
                 response_url,
             };
-            app.jobs.spawn(job.run());
-            ephemeral(
-                ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
-            )
+            let user = job.user.clone();
+            match app.jobs.draft(&user, job.run()) {
+                Ok(Taken { ahead: 0 }) => ephemeral(
+                    ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
+                ),
+                Ok(Taken { ahead }) => ephemeral(&format!(
+                    ":hourglass_flowing_sand: Queued behind {ahead} other draft(s); the card will appear here when they are done."
+                )),
+                Err(refused) => ephemeral(&refused.message()),
+            }
         }
         other => ephemeral(&format!(
             "I don't know `{}`.\n\n{USAGE}",

@@ -102,7 +102,7 @@ fn on_event(app: &SlackApp, event: &Value) {
             return;
         }
         let (web, user, text) = (app.web.clone(), user.to_string(), app.limit.message(wait));
-        app.jobs.spawn(async move {
+        app.jobs.notice(async move {
             if let Err(e) = web
                 .post_ephemeral(&channel, &user, Some(&thread_ts), &text)
                 .await
@@ -117,7 +117,7 @@ fn on_event(app: &SlackApp, event: &Value) {
     }
     if question.is_empty() {
         let web = app.web.clone();
-        app.jobs.spawn(async move {
+        app.jobs.notice(async move {
             if let Err(e) = web
                 .post_message(&channel, Some(&thread_ts), HELLO, None)
                 .await
@@ -132,11 +132,26 @@ fn on_event(app: &SlackApp, event: &Value) {
         user: user.to_string(),
         question,
         reply: Reply::Thread {
-            channel,
-            thread_ts,
+            channel: channel.clone(),
+            thread_ts: thread_ts.clone(),
             only_asker: !dm && app.answers.mentions == MentionAnswers::Asker,
         },
         follow_up,
     };
-    app.jobs.spawn(job.run());
+    if let Err(refused) = app.jobs.question(job.run()) {
+        // A busy crmbot says so to someone who asked it, not to people talking in a thread.
+        if follow_up {
+            return;
+        }
+        let (web, user) = (app.web.clone(), user.to_string());
+        app.jobs.notice(async move {
+            let text = refused.message();
+            if let Err(e) = web
+                .post_ephemeral(&channel, &user, Some(&thread_ts), &text)
+                .await
+            {
+                warn!(error = %e, "busy notice not delivered");
+            }
+        });
+    }
 }

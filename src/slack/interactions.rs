@@ -113,16 +113,15 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
             };
             let span = info_span!("action", id = %click.action_id);
             match action["action_id"].as_str() {
-                Some("crm_approve") => app.jobs.spawn(click.approve().instrument(span)),
-                Some("crm_reject") => app.jobs.spawn(click.reject().instrument(span)),
-                // views.open must follow the trigger within 3 seconds: not queued.
-                Some("crm_edit") => {
-                    tokio::spawn(click.edit().instrument(span));
-                }
+                Some("crm_approve") => app.jobs.decide(click.approve().instrument(span)),
+                Some("crm_reject") => app.jobs.decide(click.reject().instrument(span)),
+                // views.open must follow the trigger within 3 seconds: the decisions lane,
+                // which never waits behind drafts.
+                Some("crm_edit") => app.jobs.decide(click.edit().instrument(span)),
                 Some("crm_choose") => {
                     if let Some((_, revision, value)) = chosen {
                         app.jobs
-                            .spawn(click.choose(revision, value).instrument(span));
+                            .decide(click.choose(revision, value).instrument(span));
                     }
                 }
                 _ => {}
@@ -431,7 +430,7 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
                 let app = app.clone();
                 app.jobs
                     .clone()
-                    .spawn(async move { show(&app, &updated).await });
+                    .decide(async move { show(&app, &updated).await });
                 Reply::Empty
             }
             Ok(Outcome::Refused { reason, .. }) => errors(json!({first_block: reason})),

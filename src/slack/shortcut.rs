@@ -53,7 +53,16 @@ pub fn log_message(app: &SlackApp, user: &str, payload: &Value) -> Reply {
         return Reply::Empty;
     }
     let span = tracing::info_span!("log_message", channel = %job.channel);
-    app.jobs.spawn(job.run().instrument(span));
+    let url = job.response_url.clone();
+    if let Err(refused) = app.jobs.draft(user, job.run().instrument(span)) {
+        let web = app.web.clone();
+        app.jobs.notice(async move {
+            let body = json!({"response_type": "ephemeral", "text": refused.message()});
+            if let Err(e) = web.respond(&url, &body).await {
+                warn!(error = %e, "busy notice not delivered");
+            }
+        });
+    }
     Reply::Empty
 }
 
@@ -306,8 +315,10 @@ pub fn submit_meeting(app: &SlackApp, user: &str, view: &Value) -> Reply {
         response_url: String::new(),
     };
     let span = tracing::info_span!("log_meeting");
-    app.jobs.spawn(job.run().instrument(span));
-    Reply::Empty
+    match app.jobs.draft(user, job.run().instrument(span)) {
+        Ok(_) => Reply::Empty,
+        Err(refused) => refuse(refused.message()),
+    }
 }
 
 #[cfg(test)]

@@ -14,15 +14,42 @@ pub use audit::{
     AuditEntry, AuditError, AuditFilter, AuditKind, AuditLog, AuditRecord, MIRROR_FILE,
     MirrorState, VerifyReport,
 };
-pub use records::{Records, StoreError, Update};
+pub use records::{Records, StateIndex, StoreError, Update};
+
+/// sled's page cache when the configuration does not say (`store.cache_mb`); sled's own
+/// default is 1 GB, which a long-running bot fills with pages it rarely reads again.
+pub const DEFAULT_CACHE_MB: u64 = 64;
+
+/// Runs `f`, which waits for the disk (a sled flush, an fsync), without stalling an async
+/// worker: on a multi-thread runtime the worker hands its other tasks to another thread
+/// first (`block_in_place`), so acks keep flowing while a draft's state is made durable.
+/// Elsewhere (a current-thread runtime, plain threads) it simply runs. The durability
+/// order is unchanged: `f` returns only once the data is on disk.
+pub(crate) fn off_async<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
 
 /// Opens the sled database in `dir`. sled releases its file lock from a background thread
 /// a moment after the last handle is dropped, so a lock held by this same program (a
 /// restart, a command run right after) is waited for, up to a second, before giving up.
 pub fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+    open_db_cached(dir, DEFAULT_CACHE_MB)
+}
+
+/// `open_db` with a page cache of `cache_mb` MB.
+pub fn open_db_cached(dir: &Path, cache_mb: u64) -> Result<sled::Db, sled::Error> {
     let mut attempts = 0;
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_mb.max(1) * 1024 * 1024)
+            .open()
+        {
             Err(e) if is_locked(&e) && attempts < 50 => {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -56,10 +83,19 @@ impl Store {
     /// database whose audit log is behind its mirror or disagrees with it: a rolled-back
     /// database would let a draft already written be approved again.
     pub fn open_with(dir: &Path, audit_key: Option<SecretString>) -> Result<Store, StoreError> {
+        Store::open_cached(dir, audit_key, DEFAULT_CACHE_MB)
+    }
+
+    /// `open_with`, sled's page cache `cache_mb` MB (`store.cache_mb`).
+    pub fn open_cached(
+        dir: &Path,
+        audit_key: Option<SecretString>,
+        cache_mb: u64,
+    ) -> Result<Store, StoreError> {
         if let Err(e) = private::make_private(dir) {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot make the data folder private");
         }
-        let db = open_db(dir).map_err(|e| StoreError::Open {
+        let db = open_db_cached(dir, cache_mb).map_err(|e| StoreError::Open {
             path: dir.display().to_string(),
             error: e,
         })?;
@@ -125,6 +161,23 @@ impl Store {
         Ok(Records::new(self.db.open_tree(name)?))
     }
 
+    /// A typed tree of records keyed by id, indexed by state (see [`StateIndex`]): the
+    /// index trees are `<name>_open` and `<name>_closed`.
+    pub fn indexed_records<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        is_open: fn(&T) -> bool,
+        closed_at: fn(&T) -> i64,
+    ) -> Result<Records<T>, StoreError> {
+        let index = StateIndex::new(
+            self.db.open_tree(format!("{name}_open"))?,
+            self.db.open_tree(format!("{name}_closed"))?,
+            is_open,
+            closed_at,
+        );
+        Records::indexed(self.db.open_tree(name)?, index)
+    }
+
     /// Marks a Slack event id as handled. False when it already was (a retry).
     pub fn first_sight(&self, event_id: &str, at_unix: i64) -> Result<bool, StoreError> {
         let swapped = self.seen.compare_and_swap(
@@ -155,7 +208,7 @@ impl Store {
 
     /// Writes everything to disk; called on shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        off_async(|| self.db.flush())?;
         Ok(())
     }
 }

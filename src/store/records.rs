@@ -35,13 +35,82 @@ pub enum Update<T, R> {
 
 pub struct Records<T> {
     tree: sled::Tree,
+    index: Option<StateIndex<T>>,
     _t: PhantomData<fn() -> T>,
+}
+
+/// Two indexes by state, so start-up and timers read only the records still open, and
+/// retention finds old closed ones without reading the rest:
+/// * `open`: id -> nothing, for every record `is_open` says is open (a superset: written
+///   before the record, cleared after it; a stale entry is dropped when read);
+/// * `closed`: closed-at (8 bytes big-endian, Unix seconds) + id -> nothing.
+pub struct StateIndex<T> {
+    open: sled::Tree,
+    closed: sled::Tree,
+    is_open: fn(&T) -> bool,
+    /// When a closed record was closed (Unix seconds).
+    closed_at: fn(&T) -> i64,
+}
+
+impl<T> Clone for StateIndex<T> {
+    fn clone(&self) -> Self {
+        StateIndex {
+            open: self.open.clone(),
+            closed: self.closed.clone(),
+            is_open: self.is_open,
+            closed_at: self.closed_at,
+        }
+    }
+}
+
+/// Marks an index as built (ids never start with a NUL byte).
+const BUILT: &[u8] = b"\0built";
+
+fn closed_key(at: i64, id: &str) -> Vec<u8> {
+    let mut k = at.to_be_bytes().to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+impl<T> StateIndex<T> {
+    pub fn new(
+        open: sled::Tree,
+        closed: sled::Tree,
+        is_open: fn(&T) -> bool,
+        closed_at: fn(&T) -> i64,
+    ) -> StateIndex<T> {
+        StateIndex {
+            open,
+            closed,
+            is_open,
+            closed_at,
+        }
+    }
+
+    /// Before `value` is stored under `id`: an open record is indexed first.
+    fn before(&self, id: &str, value: &T) -> Result<(), StoreError> {
+        if (self.is_open)(value) {
+            self.open.insert(id.as_bytes(), &[])?;
+        }
+        Ok(())
+    }
+
+    /// After `value` is stored under `id`: a closed record leaves `open`, joins `closed`.
+    fn after(&self, id: &str, value: &T) -> Result<(), StoreError> {
+        if !(self.is_open)(value) {
+            self.closed
+                .insert(closed_key((self.closed_at)(value), id), &[])?;
+            self.open.remove(id.as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 impl<T> Clone for Records<T> {
     fn clone(&self) -> Self {
         Records {
             tree: self.tree.clone(),
+            index: self.index.clone(),
             _t: PhantomData,
         }
     }
@@ -51,17 +120,95 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
     pub(crate) fn new(tree: sled::Tree) -> Self {
         Records {
             tree,
+            index: None,
             _t: PhantomData,
         }
+    }
+
+    /// With indexes by state; a store made before them is indexed once, here.
+    pub(crate) fn indexed(tree: sled::Tree, index: StateIndex<T>) -> Result<Self, StoreError> {
+        if !index.open.contains_key(BUILT)? {
+            for item in tree.iter() {
+                let (key, bytes) = item?;
+                let Ok(value) = serde_json::from_slice::<T>(&bytes) else {
+                    continue;
+                };
+                let id = String::from_utf8_lossy(&key).into_owned();
+                index.before(&id, &value)?;
+                index.after(&id, &value)?;
+            }
+            index.open.insert(BUILT, &[])?;
+            index.open.flush()?;
+        }
+        Ok(Records {
+            tree,
+            index: Some(index),
+            _t: PhantomData,
+        })
+    }
+
+    /// The open records (every record without an index), in id order.
+    pub fn open(&self) -> Result<Vec<T>, StoreError> {
+        let Some(index) = &self.index else {
+            return self.all();
+        };
+        let mut out = Vec::new();
+        for item in index.open.iter() {
+            let (key, _) = item?;
+            if key.as_ref() == BUILT {
+                continue;
+            }
+            let id = String::from_utf8_lossy(&key).into_owned();
+            match self.get(&id) {
+                Ok(Some(v)) if (index.is_open)(&v) => out.push(v),
+                Ok(_) => {
+                    index.open.remove(&key)?;
+                }
+                Err(e) => tracing::warn!(%id, error = %e, "unreadable stored record skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the records closed before `before_unix`; returns how many went. Open records are never removed.
+    pub fn remove_closed_before(&self, before_unix: i64) -> Result<usize, StoreError> {
+        let Some(index) = &self.index else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for item in index.closed.range(..closed_key(before_unix, "")) {
+            let (key, _) = item?;
+            let id = String::from_utf8_lossy(&key[8.min(key.len())..]).into_owned();
+            let gone = match self.get(&id) {
+                Ok(Some(v)) => !(index.is_open)(&v) && (index.closed_at)(&v) < before_unix,
+                Ok(None) => false,
+                Err(_) => true,
+            };
+            if gone {
+                self.tree.remove(id.as_bytes())?;
+                removed += 1;
+            }
+            index.closed.remove(&key)?;
+        }
+        if removed > 0 {
+            super::off_async(|| self.tree.flush())?;
+        }
+        Ok(removed)
     }
 
     /// Stores a new record; fails if the id is taken.
     pub fn insert_new(&self, id: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value)?;
+        if let Some(index) = &self.index {
+            index.before(id, value)?;
+        }
         self.tree
             .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(bytes))?
             .map_err(|_| StoreError::Exists(id.to_string()))?;
-        self.tree.flush()?;
+        if let Some(index) = &self.index {
+            index.after(id, value)?;
+        }
+        super::off_async(|| self.tree.flush())?;
         Ok(())
     }
 
@@ -89,12 +236,18 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
                 Ok(Update::Keep(r)) => return Ok(Ok(r)),
                 Ok(Update::Set(new, r)) => {
                     let bytes = serde_json::to_vec(&new)?;
+                    if let Some(index) = &self.index {
+                        index.before(id, &new)?;
+                    }
                     if self
                         .tree
                         .compare_and_swap(id.as_bytes(), Some(old), Some(bytes))?
                         .is_ok()
                     {
-                        self.tree.flush()?;
+                        if let Some(index) = &self.index {
+                            index.after(id, &new)?;
+                        }
+                        super::off_async(|| self.tree.flush())?;
                         return Ok(Ok(r));
                     }
                 }

@@ -26,6 +26,20 @@ pub async fn start_sandbox() -> RunningSandbox {
 pub struct StubModel {
     pub base_url: String,
     pub requests: Arc<Mutex<Vec<Value>>>,
+    /// Open (true) by default; closed, structured calls wait until it opens again.
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+impl StubModel {
+    /// From now on the model holds every drafting call until `release`.
+    pub fn hold(&self) {
+        self.gate.send_replace(false);
+    }
+
+    /// Answers the held calls and every later one.
+    pub fn release(&self) {
+        self.gate.send_replace(true);
+    }
 }
 
 #[derive(Clone)]
@@ -34,6 +48,7 @@ struct StubState {
     /// The answer to calls that ask for plain text (no response_format): summaries.
     text: String,
     requests: Arc<Mutex<Vec<Value>>>,
+    gate: tokio::sync::watch::Receiver<bool>,
 }
 
 pub async fn start_stub_model(content: &str) -> StubModel {
@@ -42,10 +57,12 @@ pub async fn start_stub_model(content: &str) -> StubModel {
 
 /// A stub that answers structured calls with `content` and plain-text calls with `text`.
 pub async fn start_stub_model_with(content: &str, text: &str) -> StubModel {
+    let (gate, open) = tokio::sync::watch::channel(true);
     let state = StubState {
         content: content.to_string(),
         text: text.to_string(),
         requests: Arc::default(),
+        gate: open,
     };
     let requests = state.requests.clone();
     let app = axum::Router::new()
@@ -59,6 +76,7 @@ pub async fn start_stub_model_with(content: &str, text: &str) -> StubModel {
     StubModel {
         base_url: format!("http://{addr}/v1"),
         requests,
+        gate,
     }
 }
 
@@ -72,6 +90,7 @@ async fn complete(State(state): State<StubState>, Json(body): Json<Value>) -> Js
             "usage": {"prompt_tokens": 300, "completion_tokens": 9, "total_tokens": 309}
         }));
     }
+    let _ = state.gate.clone().wait_for(|open| *open).await;
     let content = if body.get("response_format").is_some() {
         state.content.clone()
     } else {

@@ -52,6 +52,8 @@ pub use verify::VerifyReport;
 
 /// Name of the sled tree holding the records.
 pub const RECORDS_TREE: &str = "audit";
+/// Name of the sled tree naming, by SHA-256, the record that holds each prompt's text.
+pub const PROMPTS_TREE: &str = "audit_prompts";
 /// Name of the sled tree holding the head entry.
 pub const HEAD_TREE: &str = "audit_head";
 /// Key of the head entry in [`HEAD_TREE`].
@@ -128,6 +130,9 @@ struct Head {
 pub struct AuditLog {
     records: sled::Tree,
     head: sled::Tree,
+    /// SHA-256 (hex) of a prompt -> the seq of its `prompt` record. An index only: a
+    /// missing entry means the prompt is stored again.
+    prompts: sled::Tree,
     /// Held by `append` (and `verify`) so appends in this process chain one after another;
     /// the mirror is written under it.
     lock: Mutex<Option<Mirror>>,
@@ -153,6 +158,7 @@ impl AuditLog {
         Ok(AuditLog {
             records: db.open_tree(RECORDS_TREE)?,
             head: db.open_tree(HEAD_TREE)?,
+            prompts: db.open_tree(PROMPTS_TREE)?,
             lock: Mutex::new(mirror),
             key: key.filter(|k| !k.expose_secret().is_empty()),
             failing: AtomicBool::new(false),
@@ -269,6 +275,11 @@ impl AuditLog {
     /// Refuses ([`AuditError::Inconsistent`]) when the head does not match the last record,
     /// rather than chaining onto a log that was tampered with.
     pub fn append(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
+        // The mutex wait and the two fsyncs, off the async workers.
+        crate::store::off_async(|| self.append_now(entry))
+    }
+
+    fn append_now(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
         let mut guard = self.guard();
         if self.failing.load(Ordering::SeqCst) {
             return Err(AuditError::Injected);
@@ -367,6 +378,42 @@ impl AuditLog {
         }
         crate::metrics::action_event(record.entry.kind.as_str());
         Ok(record)
+    }
+
+    /// Stores `text` once, as a `prompt` record in the chain (so the mirror, export and
+    /// verify cover it), and returns its SHA-256 (hex), by which records name it.
+    pub fn store_prompt(&self, text: &str) -> Result<String, AuditError> {
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+        if self.prompts.contains_key(sha.as_bytes())? {
+            return Ok(sha);
+        }
+        let record = self.append(AuditEntry {
+            action_id: String::new(),
+            kind: AuditKind::Prompt,
+            actor: None,
+            summary: format!("Prompt {}", &sha[..12]),
+            detail: serde_json::json!({"sha256": sha, "text": text}),
+        })?;
+        self.prompts
+            .insert(sha.as_bytes(), &record_key(record.seq))?;
+        Ok(sha)
+    }
+
+    /// The text of the prompt whose SHA-256 is `sha`, if stored.
+    pub fn prompt_text(&self, sha: &str) -> Result<Option<String>, AuditError> {
+        let seq = match self.prompts.get(sha.as_bytes())? {
+            Some(k) => key_seq(&k),
+            None => None,
+        };
+        let found = match seq {
+            Some(seq) => self.get(seq)?,
+            // Not indexed (e.g. records put back from the mirror): look for it.
+            None => self
+                .list(&AuditFilter::default())?
+                .into_iter()
+                .find(|r| r.entry.kind == AuditKind::Prompt && r.entry.detail["sha256"] == sha),
+        };
+        Ok(found.and_then(|r| r.entry.detail["text"].as_str().map(str::to_string)))
     }
 
     /// Record `seq`, if there is one.

@@ -41,10 +41,13 @@ pub enum AuditKind {
     /// A question was answered (detail: who asked, the plan, the SOQL, how many rows — never
     /// the rows).
     Asked,
+    /// A prompt's text, stored once (detail: `sha256`, `text`); "drafted" records name it
+    /// by its SHA-256 instead of carrying a copy. Belongs to no action.
+    Prompt,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 13] = [
+    pub const ALL: [AuditKind; 14] = [
         AuditKind::Drafted,
         AuditKind::Edited,
         AuditKind::ApproveRequested,
@@ -58,6 +61,7 @@ impl AuditKind {
         AuditKind::Reconciled,
         AuditKind::Refused,
         AuditKind::Asked,
+        AuditKind::Prompt,
     ];
 
     /// The name as stored and hashed (`write_request`).
@@ -76,6 +80,7 @@ impl AuditKind {
             AuditKind::Reconciled => "reconciled",
             AuditKind::Refused => "refused",
             AuditKind::Asked => "asked",
+            AuditKind::Prompt => "prompt",
         }
     }
 }
