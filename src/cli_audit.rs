@@ -66,7 +66,10 @@ enum AuditCommand {
 }
 
 pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let store = open(config)?;
+    let store = match open(config)? {
+        Opened::Store(store) => store,
+        Opened::Held => return live(config, args.command),
+    };
     let log = &store.audit;
     match args.command {
         AuditCommand::List {
@@ -118,21 +121,13 @@ pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
                 writer.flush().context("cannot write to standard output")?;
             }
         },
-        AuditCommand::Verify => match log.verify().context("cannot read the audit log")? {
-            VerifyReport::Intact { records } => {
-                println!("audit chain intact: {records} records");
+        AuditCommand::Verify => {
+            let report = log.verify().context("cannot read the audit log")?;
+            let code = report_verify(&report);
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
             }
-            VerifyReport::Broken { seq, reason } => {
-                println!("audit chain broken at record {seq}: {reason}");
-                return Ok(ExitCode::from(1));
-            }
-            VerifyReport::NeedsKey { records, keyed } => {
-                println!(
-                    "audit chain of {records} records is linked, but {keyed} of them are sealed with a key: set CRMBOT_AUDIT_KEY to check them"
-                );
-                return Ok(ExitCode::from(2));
-            }
-        },
+        }
         AuditCommand::Recover => return recover(config, &store),
     }
     Ok(ExitCode::SUCCESS)
@@ -219,9 +214,15 @@ fn recover(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The database, or word that a running `crmbot serve` holds it.
+enum Opened {
+    Store(Store),
+    Held,
+}
+
 /// Opens the database read-write (sled has no read-only mode) without creating it, and
 /// whatever state its audit log is in: verify reports it, recover repairs it.
-fn open(config: &Config) -> anyhow::Result<Store> {
+fn open(config: &Config) -> anyhow::Result<Opened> {
     let dir = &config.data_dir;
     if !dir.is_dir() {
         bail!(
@@ -230,16 +231,129 @@ fn open(config: &Config) -> anyhow::Result<Store> {
             dir.display()
         );
     }
-    Store::open_for_repair(dir, config.audit_key.clone()).map_err(|e| match &e {
-        crmbot::store::StoreError::Open { error, .. } if crmbot::store::is_locked(error) => {
-            anyhow!(
-                "the database at {} is in use by another process (a running `crmbot serve`?): \
-                 sled allows one process at a time; stop it and run this command again",
-                dir.display()
-            )
+    match Store::open_for_repair(dir, config.audit_key.clone()) {
+        Ok(store) => Ok(Opened::Store(store)),
+        Err(crmbot::store::StoreError::Open { error, .. }) if crmbot::store::is_locked(&error) => {
+            Ok(Opened::Held)
         }
-        _ => anyhow!(e).context(format!("cannot open the database at {}", dir.display())),
-    })
+        Err(e) => Err(anyhow!(e).context(format!("cannot open the database at {}", dir.display()))),
+    }
+}
+
+/// `crmbot audit` while `crmbot serve` runs: sled lets one process open the database, so
+/// the records are read from its mirror, `audit.jsonl`, which gets each record (synced)
+/// as soon as the database has it. `recover` still needs the database.
+fn live(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let dir = &config.data_dir;
+    let path = dir.join(MIRROR_FILE);
+    let in_use = |more: &str| {
+        anyhow!(
+            "the database at {} is in use by another process (a running `crmbot serve`?): \
+             sled allows one process at a time{more}; stop it and run this command again",
+            dir.display()
+        )
+    };
+    if !path.exists() {
+        return Err(in_use(
+            ", and there is no audit.jsonl beside it to read instead",
+        ));
+    }
+    if matches!(command, AuditCommand::Recover) {
+        return Err(in_use(" and recover writes to it"));
+    }
+    eprintln!(
+        "crmbot serve is using the database; reading its mirror {} (every record is there as soon as it is written)",
+        path.display()
+    );
+    let (report, records) = crmbot::store::audit::verify_mirror(&path, config.audit_key.as_ref())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    match command {
+        AuditCommand::List {
+            since,
+            user,
+            action,
+            limit,
+        } => {
+            let filter = AuditFilter {
+                since,
+                user,
+                action_id: action,
+                limit,
+            };
+            let mut matching: Vec<AuditRecord> =
+                records.into_iter().filter(|r| filter.matches(r)).collect();
+            if let Some(n) = limit {
+                matching.drain(..matching.len().saturating_sub(n));
+            }
+            if matching.is_empty() {
+                eprintln!("no audit records match");
+            } else {
+                print!("{}", table(&matching));
+            }
+        }
+        AuditCommand::Show { seq } => {
+            let Some(record) = records.iter().find(|r| r.seq == seq) else {
+                bail!(
+                    "no audit record {seq}: the mirror holds records 1 to {}",
+                    records.len()
+                );
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(record).context("cannot render the record")?
+            );
+        }
+        AuditCommand::Export { jsonl: _, out } => {
+            let mut writer: Box<dyn Write> = match &out {
+                Some(p) => Box::new(BufWriter::new(
+                    File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(BufWriter::new(std::io::stdout().lock())),
+            };
+            for r in &records {
+                serde_json::to_writer(&mut writer, r).context("cannot write a record")?;
+                writer.write_all(b"\n").context("cannot write a record")?;
+            }
+            writer.flush().context("cannot write the export")?;
+            if let Some(p) = out {
+                eprintln!(
+                    "exported {} audit records to {}",
+                    records.len(),
+                    p.display()
+                );
+            }
+        }
+        AuditCommand::Verify => {
+            let code = report_verify(&report);
+            println!(
+                "(checked in {}; the database itself is checked against it when crmbot serve is stopped)",
+                path.display()
+            );
+            return Ok(code);
+        }
+        AuditCommand::Recover => return Err(in_use(" and recover writes to it")),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a verify report; its exit code.
+fn report_verify(report: &VerifyReport) -> ExitCode {
+    match report {
+        VerifyReport::Intact { records } => {
+            println!("audit chain intact: {records} records");
+            ExitCode::SUCCESS
+        }
+        VerifyReport::Broken { seq, reason } => {
+            println!("audit chain broken at record {seq}: {reason}");
+            ExitCode::from(1)
+        }
+        VerifyReport::NeedsKey { records, keyed } => {
+            println!(
+                "audit chain of {records} records is linked, but {keyed} of them are sealed with a key: set CRMBOT_AUDIT_KEY to check them"
+            );
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `--since`: an RFC 3339 time, a date and time without zone (UTC), or a date (midnight UTC).

@@ -257,3 +257,70 @@ fn open_when_free(path: &std::path::Path) -> sled::Db {
     }
     sled::open(path).expect("the database stays locked")
 }
+
+/// A data dir as `crmbot serve` keeps it (database and audit.jsonl), held open by this
+/// process the way a running serve holds it; 5 records.
+fn serving(dir: &Path) -> crmbot::store::Store {
+    let store = crmbot::store::Store::open_with(dir, None).unwrap();
+    for n in 1..=5 {
+        store
+            .audit
+            .append(
+                AuditEntry::new("act-1", AuditKind::Drafted, &format!("Drafted {n}")).by("U111"),
+            )
+            .unwrap();
+    }
+    store
+}
+
+#[test]
+fn while_serve_holds_the_database_audit_reads_and_verifies_its_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let _serve = serving(dir.path());
+
+    let out = crmbot(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert!(stdout(&out).contains("audit chain intact: 5 records"));
+    assert!(all_output(&out).contains("audit.jsonl"), "says where it read");
+
+    let out = crmbot(dir.path(), &["audit", "list", "--limit", "2"]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let listed = stdout(&out);
+    assert!(listed.contains("Drafted 4") && listed.contains("Drafted 5"));
+    assert!(!listed.contains("Drafted 3"), "{listed}");
+
+    let out = crmbot(dir.path(), &["audit", "show", "2"]);
+    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shown["summary"], "Drafted 2");
+
+    let out = crmbot(dir.path(), &["audit", "export", "--jsonl"]);
+    assert_eq!(stdout(&out).lines().count(), 5);
+
+    // A record being appended right now (no newline yet) is not read as one.
+    let mirror = dir.path().join("audit.jsonl");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&mirror).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"seq\":6,\"ts\":").unwrap();
+    let out = crmbot(dir.path(), &["audit", "verify"]);
+    assert!(stdout(&out).contains("intact: 5 records"), "{}", all_output(&out));
+
+    // recover needs the database.
+    let out = crmbot(dir.path(), &["audit", "recover"]);
+    assert!(!out.status.success());
+    assert!(all_output(&out).contains("in use by another process"));
+}
+
+#[test]
+fn while_serve_runs_a_changed_mirror_line_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let _serve = serving(dir.path());
+    let mirror = dir.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&mirror).unwrap();
+    std::fs::write(&mirror, text.replacen("Drafted 3", "Drafted 9", 1)).unwrap();
+    let out = crmbot(dir.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(
+        stdout(&out).contains("broken at record 3"),
+        "{}",
+        all_output(&out)
+    );
+}

@@ -7,7 +7,7 @@
 //! missing records back.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{AuditError, AuditRecord};
@@ -82,16 +82,22 @@ pub fn tail(path: &Path) -> Result<Option<MirrorTail>, AuditError> {
     }))
 }
 
-/// Every record of the mirror at `path`, in file order.
+/// Every record of the mirror at `path`, in file order (a torn last line left out).
 pub fn read_all(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
-    let file = File::open(path).map_err(|e| mirror_error(path, e))?;
+    read_complete(path)
+}
+
+/// Every complete record of the mirror: a last line without its newline is one being
+/// written right now (or torn by a crash) and is left out.
+pub fn read_complete(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
+    let bytes = std::fs::read(path).map_err(|e| mirror_error(path, e))?;
+    let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| mirror_error(path, e))?;
-        if line.trim().is_empty() {
+    for (n, line) in bytes[..end].split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record: AuditRecord = serde_json::from_str(&line).map_err(|e| {
+        let record: AuditRecord = serde_json::from_slice(line).map_err(|e| {
             AuditError::Inconsistent(format!(
                 "line {} of {} is not an audit record: {e}",
                 n + 1,

@@ -36,6 +36,138 @@ fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
+/// The checks of one record after another, wherever the records come from: the database
+/// (`verify`) or, while `crmbot serve` holds the database, its mirror (`verify_mirror`).
+struct Walk<'k> {
+    key: Option<&'k [u8]>,
+    expected: u64,
+    prev_hash: String,
+    first_keyed: Option<u64>,
+    keyed: u64,
+}
+
+impl<'k> Walk<'k> {
+    fn new(key: Option<&'k [u8]>) -> Self {
+        Walk {
+            key,
+            expected: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            first_keyed: None,
+            keyed: 0,
+        }
+    }
+
+    /// Checks the record stored as number `seq`: `Some` with the first problem.
+    fn step(
+        &mut self,
+        seq: u64,
+        record: Result<AuditRecord, String>,
+    ) -> Result<Option<VerifyReport>, AuditError> {
+        let expected = self.expected;
+        let problem = |seq: u64, reason: String| Ok(Some(VerifyReport::Broken { seq, reason }));
+        if seq > expected {
+            let missing = if seq == expected + 1 {
+                format!("record {expected} is missing")
+            } else {
+                format!("records {expected} to {} are missing", seq - 1)
+            };
+            return problem(expected, format!("{missing} (the next record is {seq})"));
+        }
+        if seq < expected {
+            return problem(seq, format!("unexpected record number {seq}"));
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => return problem(seq, format!("the record does not deserialize: {e}")),
+        };
+        if record.seq != seq {
+            return problem(
+                seq,
+                format!(
+                    "its seq field says {} (the record was changed or moved)",
+                    record.seq
+                ),
+            );
+        }
+        if record.keyed {
+            self.first_keyed.get_or_insert(seq);
+            self.keyed += 1;
+        } else if let (Some(k), true) = (self.first_keyed, self.key.is_some()) {
+            return problem(
+                seq,
+                format!(
+                    "the record is not sealed with the chain key although record {k} before it is: it was rewritten by someone without the key"
+                ),
+            );
+        }
+        match record.expected_hash(self.key)? {
+            Some(computed) if computed != record.hash => {
+                return problem(
+                    seq,
+                    format!(
+                        "hash mismatch: the record was changed after it was written \
+                         (stored {}, computed {})",
+                        short(&record.hash),
+                        short(&computed)
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if record.prev_hash != self.prev_hash {
+            let reason = if seq == 1 {
+                "prev_hash of the first record is not the genesis value (records before \
+                 it were removed, or it was replaced)"
+                    .to_string()
+            } else {
+                format!(
+                    "prev_hash does not match the hash of record {}: that record was \
+                     replaced or this one was moved",
+                    seq - 1
+                )
+            };
+            return problem(seq, reason);
+        }
+        self.prev_hash = record.hash;
+        self.expected += 1;
+        Ok(None)
+    }
+
+    /// Every record checked and none wrong: intact, or keyed records left unchecked.
+    fn report(&self) -> VerifyReport {
+        let records = self.expected - 1;
+        if self.keyed > 0 && self.key.is_none() {
+            VerifyReport::NeedsKey {
+                records,
+                keyed: self.keyed,
+            }
+        } else {
+            VerifyReport::Intact { records }
+        }
+    }
+}
+
+/// `crmbot audit verify` while `crmbot serve` holds the database: the chain as its mirror
+/// (`audit.jsonl`, appended and synced record by record) holds it. A last line still being
+/// written is not a record yet and is left out. Returns the report and the records read.
+pub fn verify_mirror(
+    path: &std::path::Path,
+    key: Option<&secrecy::SecretString>,
+) -> Result<(VerifyReport, Vec<AuditRecord>), AuditError> {
+    use secrecy::ExposeSecret;
+    let records = mirror::read_complete(path)?;
+    let key = key
+        .map(|k| k.expose_secret().as_bytes())
+        .filter(|k| !k.is_empty());
+    let mut walk = Walk::new(key);
+    for r in &records {
+        if let Some(problem) = walk.step(r.seq, Ok(r.clone()))? {
+            return Ok((problem, records));
+        }
+    }
+    Ok((walk.report(), records))
+}
+
 impl AuditLog {
     /// Checks the whole chain. For each record in key order:
     ///
@@ -51,87 +183,24 @@ impl AuditLog {
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
         let guard = self.guard();
         let mirror_path = guard.as_ref().map(|m| m.path().to_path_buf());
-        let mut expected: u64 = 1;
-        let mut prev_hash = GENESIS_HASH.to_string();
-        let mut first_keyed: Option<u64> = None;
-        let mut keyed: u64 = 0;
+        let mut walk = Walk::new(self.key_bytes());
         for item in self.records.iter() {
             let (key, bytes) = item?;
             let Some(seq) = key_seq(&key) else {
                 return broken(
-                    expected,
+                    walk.expected,
                     format!(
                         "the audit tree holds a key that is not a record number ({})",
                         hex::encode(&key)
                     ),
                 );
             };
-            if seq > expected {
-                let missing = if seq == expected + 1 {
-                    format!("record {expected} is missing")
-                } else {
-                    format!("records {expected} to {} are missing", seq - 1)
-                };
-                return broken(expected, format!("{missing} (the next record is {seq})"));
+            let record = serde_json::from_slice(&bytes).map_err(|e| e.to_string());
+            if let Some(problem) = walk.step(seq, record)? {
+                return Ok(problem);
             }
-            if seq < expected {
-                return broken(seq, format!("unexpected record number {seq}"));
-            }
-            let record: AuditRecord = match serde_json::from_slice(&bytes) {
-                Ok(r) => r,
-                Err(e) => return broken(seq, format!("the record does not deserialize: {e}")),
-            };
-            if record.seq != seq {
-                return broken(
-                    seq,
-                    format!(
-                        "its seq field says {} (the record was changed or moved)",
-                        record.seq
-                    ),
-                );
-            }
-            if record.keyed {
-                first_keyed.get_or_insert(seq);
-                keyed += 1;
-            } else if let (Some(k), true) = (first_keyed, self.key.is_some()) {
-                return broken(
-                    seq,
-                    format!(
-                        "the record is not sealed with the chain key although record {k} before it is: it was rewritten by someone without the key"
-                    ),
-                );
-            }
-            match record.expected_hash(self.key_bytes())? {
-                Some(computed) if computed != record.hash => {
-                    return broken(
-                        seq,
-                        format!(
-                            "hash mismatch: the record was changed after it was written \
-                             (stored {}, computed {})",
-                            short(&record.hash),
-                            short(&computed)
-                        ),
-                    );
-                }
-                _ => {}
-            }
-            if record.prev_hash != prev_hash {
-                let reason = if seq == 1 {
-                    "prev_hash of the first record is not the genesis value (records before \
-                     it were removed, or it was replaced)"
-                        .to_string()
-                } else {
-                    format!(
-                        "prev_hash does not match the hash of record {}: that record was \
-                         replaced or this one was moved",
-                        seq - 1
-                    )
-                };
-                return broken(seq, reason);
-            }
-            prev_hash = record.hash;
-            expected += 1;
         }
+        let (expected, prev_hash) = (walk.expected, walk.prev_hash.clone());
         let last = expected - 1;
         // The mirror outside the database: the database must hold everything it does.
         if let Some(path) = mirror_path.filter(|p| p.exists()) {
@@ -159,16 +228,7 @@ impl AuditLog {
                 }
             }
         }
-        let intact = || {
-            if keyed > 0 && self.key.is_none() {
-                VerifyReport::NeedsKey {
-                    records: last,
-                    keyed,
-                }
-            } else {
-                VerifyReport::Intact { records: last }
-            }
-        };
+        let intact = || walk.report();
         let head: Head = match self.head.get(HEAD_KEY)? {
             None if last == 0 => return Ok(VerifyReport::Intact { records: 0 }),
             None => {
