@@ -281,7 +281,10 @@ fn while_serve_holds_the_database_audit_reads_and_verifies_its_mirror() {
     let out = crmbot(dir.path(), &["audit", "verify"]);
     assert!(out.status.success(), "{}", all_output(&out));
     assert!(stdout(&out).contains("audit chain intact: 5 records"));
-    assert!(all_output(&out).contains("audit.jsonl"), "says where it read");
+    assert!(
+        all_output(&out).contains("audit.jsonl"),
+        "says where it read"
+    );
 
     let out = crmbot(dir.path(), &["audit", "list", "--limit", "2"]);
     assert!(out.status.success(), "{}", all_output(&out));
@@ -298,10 +301,17 @@ fn while_serve_holds_the_database_audit_reads_and_verifies_its_mirror() {
 
     // A record being appended right now (no newline yet) is not read as one.
     let mirror = dir.path().join("audit.jsonl");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&mirror).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&mirror)
+        .unwrap();
     std::io::Write::write_all(&mut f, b"{\"seq\":6,\"ts\":").unwrap();
     let out = crmbot(dir.path(), &["audit", "verify"]);
-    assert!(stdout(&out).contains("intact: 5 records"), "{}", all_output(&out));
+    assert!(
+        stdout(&out).contains("intact: 5 records"),
+        "{}",
+        all_output(&out)
+    );
 
     // recover needs the database.
     let out = crmbot(dir.path(), &["audit", "recover"]);

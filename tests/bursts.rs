@@ -172,3 +172,43 @@ async fn after_the_describe_ttl_a_draft_does_not_wait_for_describe() {
         "the second card was drafted"
     );
 }
+
+#[tokio::test]
+async fn a_click_the_decisions_lane_has_no_room_for_is_told_so_and_changes_nothing() {
+    let (notes, reply) = fixture_draft("seed-lead");
+    let bot = Bot::start_with(&reply, |c| {
+        c.slack.decision_workers = 1;
+        c.slack.decision_queue = 0;
+    })
+    .await;
+    let (first, first_ts, _) = bot.log(&notes).await;
+    let (second, second_ts, _) = bot.log(&notes).await;
+    // Salesforce commits slowly: the first approval holds the only decision worker.
+    bot.sandbox.set_faults(crmbot::sandbox::Faults {
+        commit_delay: Some(Duration::from_millis(1_500)),
+        ..crmbot::sandbox::Faults::default()
+    });
+    assert_eq!(
+        bot.click(REQUESTER, "crm_approve", &first, &first_ts).await,
+        200
+    );
+    bot.wait_for("the first write under way", |c| {
+        c.iter().any(|c| {
+            c.method == "chat.update" && c.body["text"].as_str().unwrap_or("").contains("Writing")
+        })
+    })
+    .await;
+    assert_eq!(
+        bot.click(REQUESTER, "crm_reject", &second, &second_ts)
+            .await,
+        200
+    );
+    bot.wait_ephemeral("crmbot is busy — try again in a minute")
+        .await;
+    assert_eq!(
+        state_of(&bot, &second),
+        "drafted",
+        "the refused click changed nothing"
+    );
+    wait_for_update(&bot, "the first written", "Written to Salesforce").await;
+}

@@ -112,19 +112,29 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                 trigger_id: s(payload, &["trigger_id"]),
             };
             let span = info_span!("action", id = %click.action_id);
-            match action["action_id"].as_str() {
-                Some("crm_approve") => app.jobs.decide(click.approve().instrument(span)),
-                Some("crm_reject") => app.jobs.decide(click.reject().instrument(span)),
+            let (web, channel, who) = (app.web.clone(), click.channel.clone(), click.user.clone());
+            let taken = match action["action_id"].as_str() {
+                Some("crm_approve") => Some(app.jobs.decide(click.approve().instrument(span))),
+                Some("crm_reject") => Some(app.jobs.decide(click.reject().instrument(span))),
                 // views.open must follow the trigger within 3 seconds: the decisions lane,
                 // which never waits behind drafts.
-                Some("crm_edit") => app.jobs.decide(click.edit().instrument(span)),
-                Some("crm_choose") => {
-                    if let Some((_, revision, value)) = chosen {
-                        app.jobs
-                            .decide(click.choose(revision, value).instrument(span));
+                Some("crm_edit") => Some(app.jobs.decide(click.edit().instrument(span))),
+                Some("crm_choose") => chosen.map(|(_, revision, value)| {
+                    app.jobs
+                        .decide(click.choose(revision, value).instrument(span))
+                }),
+                _ => None,
+            };
+            // A click the decisions lane has no room for: the card is unchanged; say so.
+            if let Some(Err(refused)) = taken {
+                app.jobs.notice(async move {
+                    if let Err(e) = web
+                        .post_ephemeral(&channel, &who, None, &refused.message())
+                        .await
+                    {
+                        warn!(error = %e, "busy notice not delivered");
                     }
-                }
-                _ => {}
+                });
             }
             Reply::Empty
         }

@@ -189,15 +189,15 @@ impl Jobs {
     }
 
     /// A decision on a card (approve, reject, edit, a choice): its own workers, never
-    /// behind drafts or questions. A full lane drops the click (logged); the card is
-    /// unchanged, so the person can click again.
-    pub fn decide<F>(&self, work: F)
+    /// behind drafts or questions. A full lane refuses the click (logged); the card is
+    /// unchanged, so the person can click again once told.
+    pub fn decide<F>(&self, work: F) -> Result<Taken, Refused>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if let Err(e) = self.inner.decisions.take(work) {
-            warn!(reason = ?e, "decision lane full; click dropped");
-        }
+        self.inner.decisions.take(work).inspect_err(|e| {
+            warn!(reason = ?e, "decision lane full; click refused");
+        })
     }
 
     /// A short Slack message; dropped (logged at debug) when too many are waiting.
