@@ -437,10 +437,11 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
             .await
         {
             Ok(Outcome::Changed(updated)) => {
+                // The edit is saved; redrawing its card is one Slack call, a notice.
                 let app = app.clone();
                 app.jobs
                     .clone()
-                    .decide(async move { show(&app, &updated).await });
+                    .notice(async move { show(&app, &updated).await });
                 Reply::Empty
             }
             Ok(Outcome::Refused { reason, .. }) => errors(json!({first_block: reason})),
