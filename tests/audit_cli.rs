@@ -265,9 +265,7 @@ fn serving(dir: &Path) -> crmbot::store::Store {
     for n in 1..=5 {
         store
             .audit
-            .append(
-                AuditEntry::new("act-1", AuditKind::Drafted, &format!("Drafted {n}")).by("U111"),
-            )
+            .append(AuditEntry::new("act-1", AuditKind::Drafted, format!("Drafted {n}")).by("U111"))
             .unwrap();
     }
     store
