@@ -183,7 +183,10 @@ impl Demo {
             channel: "demo".into(),
             thread_ts: None,
         };
-        match self.actions.create(YOU, place, notes, proposal, trace) {
+        match self
+            .actions
+            .create(YOU, place, notes, proposal, trace, None)
+        {
             Ok(a) => {
                 self.last = Some(a.id.clone());
                 self.card(&a);

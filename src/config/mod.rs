@@ -14,6 +14,7 @@ use url::Url;
 
 pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
+pub use people::{Identity, OwnerChoice, PeopleSettings, UnmappedChoice};
 pub use policy::{
     AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
     SlashAnswers, TierSettings,
@@ -133,6 +134,17 @@ pub struct SalesforceSettings {
     pub recheck_interval: Duration,
     /// Largest answer read from Salesforce, in bytes; a larger one is refused unread.
     pub max_response_bytes: usize,
+    /// Whose Salesforce User owns what an approval creates: requester, approver or
+    /// integration (README: "Who owns what crmbot writes").
+    pub owner: OwnerChoice,
+    /// A Slack member with no active Salesforce User: integration (written, owned by the
+    /// integration user) or refuse (not written).
+    pub unmapped: UnmappedChoice,
+    /// Slack member id -> Salesforce username or User id, overriding the email match.
+    pub users: BTreeMap<String, String>,
+    /// integration (one user for everything) or user (each person signs in with
+    /// `/crm connect`; README: "Per-user sign-in").
+    pub identity: Identity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -600,6 +612,7 @@ mod ask;
 mod check;
 mod defaults;
 mod llm;
+mod people;
 mod policy;
 #[cfg(test)]
 mod policy_tests;

@@ -99,6 +99,12 @@ pub fn plan_write(
     for issue in action.proposal.issues.iter().filter(|i| i.is_blocking()) {
         problems.push(issue.message.clone());
     }
+    if let Some(owner) = action.owner.as_ref().filter(|o| o.refused) {
+        problems.push(format!(
+            "{} and crmbot writes only for people it can map (salesforce.unmapped = \"refuse\"); ask your crmbot admin to add them to [salesforce.users]",
+            owner.unmapped.as_deref().unwrap_or("The owner is not mapped to a Salesforce user")
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -113,7 +119,10 @@ pub fn plan_write(
     for &i in &order {
         let r = &records[i];
         let update = r.action == "update";
-        let body = record_body(r, &single_ref);
+        let mut body = record_body(r, &single_ref);
+        if !update {
+            own(&mut body, &r.object, action, facts);
+        }
         let reference = format!("r{i}");
         let step = step(reference.clone(), None, i, r);
         let (method, url) = match (&r.id, update) {
@@ -170,7 +179,10 @@ pub(super) fn meeting_subrequest(
     facts: &OrgFacts,
     reference: &dyn Fn(usize) -> Option<Value>,
 ) -> (CompositeSubrequest, Step, Probe) {
-    let (body, name) = meeting_task(action, reference);
+    let (mut body, name) = meeting_task(action, reference);
+    if let Some(map) = body.as_object_mut() {
+        own(map, "Task", action, facts);
+    }
     let step = meeting_step(name);
     let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
     let confirm = Some(("Description".to_string(), provenance(&action.id)));
@@ -195,6 +207,21 @@ fn create_target(
     match facts.key(object) {
         Some(field) => ("PATCH", format!("{}/{field}/{key}", sf.sobject_url(object))),
         None => ("POST", sf.sobject_url(object)),
+    }
+}
+
+/// The owner code decided (`action.owner`) on a create, where the object has owners;
+/// without one Salesforce makes the writing user the owner.
+pub(super) fn own(
+    body: &mut Map<String, Value>,
+    object: &str,
+    action: &PendingAction,
+    facts: &OrgFacts,
+) {
+    if let Some(id) = action.owner.as_ref().and_then(|o| o.user_id())
+        && facts.owned(object)
+    {
+        body.insert("OwnerId".into(), Value::String(id.to_string()));
     }
 }
 
