@@ -197,7 +197,13 @@ fn ask_about_my_records_without_as_says_how_to_name_yourself() {
         "{text}"
     );
     let (out, text) = crmbot(
-        &["ask", "--sandbox", "--as", "dana.lee@crmbot.example", "my open deals"],
+        &[
+            "ask",
+            "--sandbox",
+            "--as",
+            "dana.lee@crmbot.example",
+            "my open deals",
+        ],
         &[],
     );
     assert!(out.status.success(), "{text}");
