@@ -252,13 +252,88 @@ impl People {
     }
 }
 
+/// Emails (or names) in one User query of the bulk mapping (the query URL stays short).
+const BULK_CHUNK: usize = 100;
+
+impl People {
+    /// Many members at once (`crmbot doctor`): (Slack id, profile email) -> their mapping,
+    /// with one User query per 100 emails or table entries, not one per member.
+    pub async fn map_many(
+        &self,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<Mapping>, crate::salesforce::SalesforceError> {
+        let mut by_key: std::collections::HashMap<String, Vec<SfUser>> = Default::default();
+        let keys: Vec<(String, &'static str)> = members
+            .iter()
+            .filter_map(|(id, email)| match self.settings.users.get(id) {
+                Some(name) => Some((
+                    name.trim().to_string(),
+                    if is_user_id(name) { "Id" } else { "Username" },
+                )),
+                None => email.as_ref().map(|e| (e.trim().to_lowercase(), "Email")),
+            })
+            .collect();
+        for field in ["Id", "Username", "Email"] {
+            let values: Vec<&String> = keys
+                .iter()
+                .filter(|(_, f)| *f == field)
+                .map(|(v, _)| v)
+                .collect();
+            for chunk in values.chunks(BULK_CHUNK) {
+                let list: Vec<String> = chunk.iter().map(|v| quote(v)).collect();
+                let soql = format!(
+                    "SELECT Id, Name, Username, Email FROM User WHERE IsActive = true AND {field} IN ({})",
+                    list.join(", ")
+                );
+                for row in self.sf.query(&soql).await?.records {
+                    let key = row.get(field).and_then(Value::as_str).unwrap_or_default();
+                    let key = if field == "Email" {
+                        key.to_lowercase()
+                    } else {
+                        key.to_string()
+                    };
+                    if let Some(user) = user_of(&row) {
+                        by_key.entry(key).or_default().push(user);
+                    }
+                }
+            }
+        }
+        Ok(members
+            .iter()
+            .map(|(id, email)| {
+                let (key, named) = match self.settings.users.get(id) {
+                    Some(name) => (
+                        name.trim().to_string(),
+                        format!("[salesforce.users] names {name}"),
+                    ),
+                    None => match email {
+                        Some(e) => (e.trim().to_lowercase(), format!("Slack email {e}")),
+                        None => return Mapping::Unmapped("no email on the Slack profile".into()),
+                    },
+                };
+                match by_key.get(&key).map(Vec::as_slice) {
+                    Some([one]) => Mapping::User(one.clone()),
+                    Some([_, _, ..]) => Mapping::Unmapped(format!(
+                        "{named} matches several active Salesforce users"
+                    )),
+                    _ => Mapping::Unmapped(format!("{named} matches no active Salesforce user")),
+                }
+            })
+            .collect())
+    }
+}
+
+fn is_user_id(name: &str) -> bool {
+    let name = name.trim();
+    (name.len() == 15 || name.len() == 18)
+        && name.starts_with("005")
+        && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// The table's value: a User id (`005…`) or a username.
 fn by_name(name: &str) -> String {
     let name = name.trim();
-    let is_id = (name.len() == 15 || name.len() == 18)
-        && name.starts_with("005")
-        && name.bytes().all(|b| b.is_ascii_alphanumeric());
-    let field = if is_id { "Id" } else { "Username" };
+    let field = if is_user_id(name) { "Id" } else { "Username" };
     format!(
         "SELECT Id, Name FROM User WHERE {field} = {} AND IsActive = true LIMIT 2",
         quote(name)
