@@ -43,8 +43,12 @@ struct Replies {
 /// A stub model that drafts with `draft()` and plans with `my_open_tasks()`, by the schema
 /// crmbot asks for.
 async fn stub_model() -> StubModel {
+    stub_model_with(draft()).await
+}
+
+async fn stub_model_with(draft: Value) -> StubModel {
     let state = Replies {
-        draft: draft().to_string(),
+        draft: draft.to_string(),
         plan: my_open_tasks().to_string(),
         requests: Arc::default(),
     };
@@ -274,5 +278,52 @@ async fn my_question_from_an_unmapped_member_says_how_to_get_mapped() {
     assert!(
         queries.iter().all(|q| q.contains("FROM User")),
         "no Task query ran: {queries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_salesforce_does_not_permit_is_explained_on_the_card_and_nothing_is_written() {
+    // crmbot's Salesforce user is Riley, who may read but not edit Opportunities.
+    let mut seed: Value =
+        serde_json::from_str(include_str!("../src/sandbox/default_seed.json")).unwrap();
+    seed["api_user"] = json!("riley");
+    let model = stub_model_with(json!({"records": [{"object": "Opportunity", "lookup": null,
+        "link": null, "fields": {"Name": "Apex Corp - Security add-on", "StageName": "Prospecting",
+        "CloseDate": "2026-12-31", "Amount": 12000}}]}))
+    .await;
+    let bot = Bot::start_custom(
+        model,
+        None,
+        |o| o.seed = crmbot::sandbox::Seed::Json(seed),
+        |c| c.drafting.meeting_task = false,
+    )
+    .await;
+    let before = bot.sandbox.records("Opportunity").len();
+    let (id, ts, _) = bot
+        .log("New deal: Apex Corp - Security add-on, 12000, stage Prospecting, closing 2026-12-31")
+        .await;
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    let failed = wait_for_update(&bot, "the failed card", "can't create this Opportunity").await;
+    let text = card_text(&failed["blocks"]);
+    assert!(
+        text.contains("its permissions there do not allow it"),
+        "{text}"
+    );
+    assert_eq!(
+        bot.sandbox.records("Opportunity").len(),
+        before,
+        "nothing was written"
+    );
+    let riley = bot.sandbox.seed_id("riley").unwrap();
+    let write = bot
+        .sandbox
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path.ends_with("/composite"))
+        .unwrap();
+    assert_eq!(
+        write.user.as_deref(),
+        Some(riley.as_str()),
+        "the sandbox knows who tried"
     );
 }

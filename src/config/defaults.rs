@@ -84,7 +84,6 @@ impl Default for SalesforceSettings {
             owner: super::OwnerChoice::default(),
             unmapped: super::UnmappedChoice::default(),
             users: std::collections::BTreeMap::new(),
-            identity: super::Identity::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use url::Url;
 
 pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
-pub use people::{Identity, OwnerChoice, PeopleSettings, UnmappedChoice};
+pub use people::{OwnerChoice, PeopleSettings, UnmappedChoice};
 pub use policy::{
     AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
     SlashAnswers, TierSettings,
@@ -142,9 +142,6 @@ pub struct SalesforceSettings {
     pub unmapped: UnmappedChoice,
     /// Slack member id -> Salesforce username or User id, overriding the email match.
     pub users: BTreeMap<String, String>,
-    /// integration (one user for everything) or user (each person signs in with
-    /// `/crm connect`; README: "Per-user sign-in").
-    pub identity: Identity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

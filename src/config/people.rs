@@ -1,6 +1,6 @@
-//! Who owns what crmbot writes, and as whom it talks to Salesforce: the `[salesforce]` keys
-//! `owner`, `unmapped`, `identity` and the `[salesforce.users]` table. Kept apart from the
-//! connection settings because they are about people, not about reaching the org.
+//! Who owns what crmbot writes: the `[salesforce]` keys `owner` and `unmapped` and the
+//! `[salesforce.users]` table. Kept apart from the connection settings because they are
+//! about people, not about reaching the org.
 
 use std::collections::BTreeMap;
 
@@ -29,18 +29,6 @@ pub enum UnmappedChoice {
     Integration,
     /// Not written: the card says why and approval is refused until an admin maps them.
     Refuse,
-}
-
-/// As whom crmbot talks to Salesforce (`salesforce.identity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Identity {
-    /// One integration user for everything (the configured credentials).
-    #[default]
-    Integration,
-    /// Each person signs in once (`/crm connect`); their drafts' checks, approvals' writes
-    /// and questions run with their own token.
-    User,
 }
 
 /// The people settings, as the flow needs them.

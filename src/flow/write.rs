@@ -356,6 +356,19 @@ pub(super) fn meeting_step(name: String) -> Step {
     }
 }
 
+/// A permission refusal in plain words: who can't do what, and who can change that.
+fn no_access(step: &Step, said: &str) -> String {
+    let verb = if step.outcome == "created" {
+        "create"
+    } else {
+        "edit"
+    };
+    format!(
+        "crmbot's Salesforce user can't {verb} this {} in Salesforce: its permissions there do not allow it. A Salesforce admin can grant it (Salesforce said: {said})",
+        step.label
+    )
+}
+
 /// The errors a rolled-back write reports for the steps that did not cause it.
 fn is_rollback_noise(code: &str) -> bool {
     matches!(
@@ -490,12 +503,15 @@ pub fn read_outcome(
         if code.as_deref().is_some_and(is_rollback_noise) && failure.is_some() {
             continue;
         }
+        let said = first
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("Salesforce refused the write");
         let candidate = WriteFailure {
-            message: first
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("Salesforce refused the write")
-                .to_string(),
+            message: match code.as_deref() {
+                Some("INSUFFICIENT_ACCESS_OR_READONLY") => no_access(step, said),
+                _ => said.to_string(),
+            },
             fields: first
                 .get("fields")
                 .and_then(Value::as_array)

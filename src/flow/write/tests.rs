@@ -532,3 +532,32 @@ fn an_unmapped_owner_writes_as_the_integration_user_or_not_at_all() {
     );
     assert!(refused[0].contains("salesforce.unmapped"), "{refused:?}");
 }
+
+#[test]
+fn a_permission_refusal_is_said_in_plain_words() {
+    let mut opp = record(
+        "Opportunity",
+        "update",
+        vec![field("StageName", json!("Closed Won"))],
+    );
+    opp.id = Some("006000000000001AAA".into());
+    let plan = plan_write(&action(vec![opp], false), &client(), &OrgFacts::default()).unwrap();
+    let response = CompositeResponse {
+        responses: vec![CompositeSubresponse {
+            reference_id: "r0".into(),
+            http_status_code: 400,
+            body: json!([{"errorCode": "INSUFFICIENT_ACCESS_OR_READONLY",
+                          "message": "insufficient access rights on object id: 006000000000001AAA"}]),
+        }],
+    };
+    let WriteOutcome::Refused(f) = read_outcome(&plan, &response, "https://x") else {
+        panic!("refused");
+    };
+    assert!(
+        f.message
+            .starts_with("crmbot's Salesforce user can't edit this Opportunity in Salesforce"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.code.as_deref(), Some("INSUFFICIENT_ACCESS_OR_READONLY"));
+}
