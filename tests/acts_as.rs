@@ -166,27 +166,9 @@ async fn the_table_in_crmbot_toml_overrides_the_email_match() {
     // Sam's Slack email is not the one Salesforce has; the table maps him anyway.
     bot.slack.set_email(SAM_SLACK, "sam@personal.example");
     let sam = bot.sandbox.seed_id("sam").unwrap();
-    let before = bot.slack.calls_to("chat.postMessage").len();
-    bot.command(
-        SAM_SLACK,
-        "log Call with Tom: send him the security questionnaire",
-    )
-    .await;
-    let calls = bot
-        .wait_for("the card", |c| {
-            c.iter().filter(|c| c.method == "chat.postMessage").count() > before
-        })
-        .await;
-    let card = calls
-        .iter()
-        .rfind(|c| c.method == "chat.postMessage")
-        .unwrap();
-    let id = action_id(&card.body["blocks"]).unwrap();
-    assert!(card_text(&card.body["blocks"]).contains("owned in Salesforce by Sam Ortiz"));
-    assert_eq!(
-        bot.click(SAM_SLACK, "crm_approve", &id, &card.ts).await,
-        200
-    );
+    let (id, ts, blocks) = bot.log_as(SAM_SLACK, NOTES).await;
+    assert!(card_text(&blocks).contains("owned in Salesforce by Sam Ortiz"));
+    assert_eq!(bot.click(SAM_SLACK, "crm_approve", &id, &ts).await, 200);
     wait_for_update(&bot, "the done card", "Created Task").await;
     let tasks = tasks_named(&bot, "Send security questionnaire to Tom");
     assert_eq!(tasks[0]["OwnerId"], json!(sam));
