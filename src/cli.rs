@@ -137,6 +137,12 @@ impl crmbot::flow::ask::Asker for CliAsker {
     fn email(&self) -> futures::future::BoxFuture<'_, Option<String>> {
         Box::pin(async move { self.0.clone() })
     }
+    fn no_email(&self) -> String {
+        "crmbot ask does not know who you are".into()
+    }
+    fn name_yourself(&self) -> String {
+        "Name yourself with --as you@company.com (the email of your Salesforce user).".into()
+    }
 }
 
 pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> {

@@ -184,7 +184,10 @@ impl Demo {
             thread_ts: None,
             source: None,
         };
-        match self.actions.create(YOU, place, notes, proposal, trace) {
+        match self
+            .actions
+            .create(YOU, place, notes, proposal, trace, None)
+        {
             Ok(a) => {
                 self.last = Some(a.id.clone());
                 self.card(&a);

@@ -12,10 +12,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, PeopleSettings};
 use crate::flow::actions::{ActionError, Actions, WriteSettings};
 use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
+use crate::flow::people::People;
 use crate::flow::policy::Access;
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
@@ -166,7 +167,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     };
     let asking = Asking::new(salesforce.clone(), llm.clone(), config.ask.clone());
     let drafting = Drafting::new(
-        salesforce,
+        salesforce.clone(),
         llm,
         config.objects.clone(),
         config.drafting.clone(),
@@ -185,13 +186,20 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     let bot = web.auth_test().await?;
     let policy = config.effective_policy();
     let groups = Arc::new(SlackGroups::new(web.clone(), policy.group_ttl));
+    let people = People::new(
+        salesforce,
+        PeopleSettings::from_settings(&config.salesforce),
+        groups.clone(),
+    );
+    let asking = asking.with_people(people.clone());
     let actions = Actions::new(
         store.clone(),
         drafting,
         Access::new(config.policy_rules(), groups),
         config.drafting.clone(),
         WriteSettings::from_settings(&config.salesforce),
-    )?;
+    )?
+    .with_people(people);
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
     let workspaces = Workspaces::new(&policy, &bot);
     let app = SlackApp {

@@ -187,3 +187,25 @@ async fn serve_says_at_start_up_which_model_is_in_effect() {
         "{seen}"
     );
 }
+
+#[test]
+fn ask_about_my_records_without_as_says_how_to_name_yourself() {
+    let (out, text) = crmbot(&["ask", "--sandbox", "my open deals"], &[]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("does not know who you are") && text.contains("--as you@company.com"),
+        "{text}"
+    );
+    let (out, text) = crmbot(
+        &[
+            "ask",
+            "--sandbox",
+            "--as",
+            "dana.lee@crmbot.example",
+            "my open deals",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Opportunity record(s)"), "{text}");
+}

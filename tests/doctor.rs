@@ -23,6 +23,22 @@ const ALL_SCOPES: &str = "app_mentions:read,channels:history,chat:write,commands
 async fn fake_slack(scopes: Option<&'static str>, error: Option<&'static str>) -> String {
     let app = axum::Router::new()
         .route(
+            "/api/users.list",
+            any(|| async {
+                let member = |id: &str, name: &str, email: Option<&str>| {
+                    json!({"id": id, "team_id": "T1", "name": name, "deleted": false,
+                           "is_bot": false, "profile": {"email": email}})
+                };
+                axum::Json(json!({"ok": true, "members": [
+                    member("U0DANA", "dana", Some("dana.lee@crmbot.example")),
+                    member("U0SAM", "sam", Some("SAM.ORTIZ@crmbot.example")),
+                    member("U0NEW", "newbie", Some("newbie@elsewhere.example")),
+                    member("U0MORGAN", "morgan", Some("morgan.reyes@crmbot.example")),
+                    {"id": "U0BOT", "team_id": "T1", "name": "crmbot", "is_bot": true, "profile": {}},
+                ], "response_metadata": {"next_cursor": ""}}))
+            }),
+        )
+        .route(
             "/api/usergroups.list",
             any(|| async {
                 axum::Json(json!({"ok": true, "usergroups": [
@@ -471,4 +487,27 @@ async fn a_policy_for_another_workspace_is_named() {
         "{shown}"
     );
     assert!(ws.contains("add T1 to policy.team_ids"), "{shown}");
+}
+
+#[tokio::test]
+async fn doctor_reports_who_maps_to_a_salesforce_user_and_who_does_not() {
+    let setup = Setup::new().await;
+    let out = setup.run().await;
+    let shown = text(&out);
+    let people = line(&shown, "people:");
+    assert!(people.starts_with("⚠ Salesforce"), "{shown}");
+    assert!(
+        people.contains("2 of 4 Slack members map to an active Salesforce user"),
+        "{people}"
+    );
+    assert!(
+        people.contains("@newbie (U0NEW): Slack email newbie@elsewhere.example matches no active Salesforce user")
+            && people.contains("@morgan"),
+        "an inactive user does not count: {people}"
+    );
+    assert!(
+        !people.contains("@dana (") && !people.contains("@crmbot ("),
+        "{people}"
+    );
+    assert!(people.contains("[salesforce.users]"), "{people}");
 }

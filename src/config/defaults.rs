@@ -96,6 +96,9 @@ impl Default for SalesforceSettings {
             write_time_limit: Duration::from_secs(660),
             recheck_interval: Duration::from_secs(30),
             max_response_bytes: 20_000_000,
+            owner: super::OwnerChoice::default(),
+            unmapped: super::UnmappedChoice::default(),
+            users: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ use url::Url;
 
 pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
+pub use people::{OwnerChoice, PeopleSettings, UnmappedChoice};
 pub use policy::{
     AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
     SlashAnswers, TierSettings,
@@ -158,6 +159,14 @@ pub struct SalesforceSettings {
     pub recheck_interval: Duration,
     /// Largest answer read from Salesforce, in bytes; a larger one is refused unread.
     pub max_response_bytes: usize,
+    /// Whose Salesforce User owns what an approval creates: requester, approver or
+    /// integration (README: "Who owns what crmbot writes").
+    pub owner: OwnerChoice,
+    /// A Slack member with no active Salesforce User: integration (written, owned by the
+    /// integration user) or refuse (not written).
+    pub unmapped: UnmappedChoice,
+    /// Slack member id -> Salesforce username or User id, overriding the email match.
+    pub users: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -625,6 +634,7 @@ mod ask;
 mod check;
 mod defaults;
 mod llm;
+mod people;
 mod policy;
 #[cfg(test)]
 mod policy_tests;

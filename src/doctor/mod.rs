@@ -16,6 +16,7 @@
 mod keys;
 mod local;
 mod model;
+mod people;
 mod policy;
 mod salesforce;
 mod slack;
@@ -187,6 +188,7 @@ pub async fn run(config: &Config) -> Report {
         tokio::join!(slack::checks(config), salesforce::checks(config));
     checks.extend(slack_checks);
     checks.extend(sf_checks);
+    checks.push(people::check(config, org.as_ref()).await);
     checks.extend(model::checks(config, org).await);
     Report { checks }
 }

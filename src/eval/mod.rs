@@ -214,6 +214,10 @@ async fn run_question(
             s.detail = words.join(", ");
             ("partly_read", None, vec![])
         }
+        Answer::WhoAreYou { words, .. } => {
+            s.detail = words.clone();
+            ("who_are_you", None, vec![])
+        }
         Answer::Change => ("change", None, vec![]),
         Answer::Offline => ("offline", None, vec![]),
         Answer::NotAQuestion => ("not_a_question", None, vec![]),

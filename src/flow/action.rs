@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::people::Owner;
 use super::policy::ApprovalRecord;
 use super::proposal::Proposal;
 use crate::domain::action::ActionState;
@@ -61,6 +62,11 @@ pub struct PendingAction {
     /// Approvals given, each to one revision (an edit leaves the earlier ones behind).
     #[serde(default)]
     pub approvals: Vec<ApprovalRecord>,
+    /// Whose Salesforce User owns what this action creates (`salesforce.owner`): decided
+    /// by code when drafted (requester) or approved (approver); `None`: the integration
+    /// user, by choice.
+    #[serde(default)]
+    pub owner: Option<Owner>,
 }
 
 /// One write attempt, as a later check needs it.

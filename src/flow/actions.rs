@@ -15,10 +15,11 @@ use super::action::{Edit, PendingAction, Place, capitalise, new_id};
 pub use super::approve::Approval;
 pub use super::drafting::DraftTrace;
 use super::drafting::Drafting;
+use super::people::{Owner, People};
 use super::policy::{Access, Membership};
 use super::proposal::Proposal;
 use super::write::record_name;
-use crate::config::{DraftingSettings, SalesforceSettings};
+use crate::config::{DraftingSettings, OwnerChoice, SalesforceSettings};
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::may_decide;
 use crate::salesforce::SalesforceClient;
@@ -98,6 +99,8 @@ pub struct Actions {
     pub(super) unknown: Arc<Mutex<BTreeSet<String>>>,
     /// Actions being looked for in Salesforce right now: one check at a time per action.
     pub(super) checking: Arc<Mutex<BTreeSet<String>>>,
+    /// Who people are in Salesforce, for the owner of what is created.
+    pub(super) people: People,
 }
 
 impl Actions {
@@ -109,6 +112,7 @@ impl Actions {
         writes: WriteSettings,
     ) -> Result<Self, ActionError> {
         Ok(Actions {
+            people: People::by_email(drafting.salesforce().clone()),
             records: action_records(&store)?,
             store,
             drafting,
@@ -118,6 +122,25 @@ impl Actions {
             unknown: Arc::default(),
             checking: Arc::default(),
         })
+    }
+
+    /// Owners of creates decided with these people (`salesforce.owner`).
+    pub fn with_people(mut self, people: People) -> Actions {
+        self.people = people;
+        self
+    }
+
+    pub fn people(&self) -> &People {
+        &self.people
+    }
+
+    /// The owner a new draft's creates get: the requester's User when `salesforce.owner`
+    /// says requester (an approver's is decided on approval).
+    pub async fn draft_owner(&self, requester: &str) -> Option<Owner> {
+        match self.people.settings().owner {
+            OwnerChoice::Requester => self.people.owner(requester).await,
+            OwnerChoice::Approver | OwnerChoice::Integration => None,
+        }
     }
 
     /// How writes are made and checked.
@@ -210,6 +233,7 @@ impl Actions {
         notes: &str,
         proposal: Proposal,
         trace: DraftTrace,
+        owner: Option<Owner>,
     ) -> Result<PendingAction, ActionError> {
         let now = Utc::now();
         let mut action = PendingAction {
@@ -234,6 +258,7 @@ impl Actions {
             attempt: None,
             assessment: None,
             approvals: vec![],
+            owner,
         };
         action.assessment = Some(self.access.assess(&action));
         self.records.insert_new(&action.id, &action)?;
@@ -252,6 +277,7 @@ impl Actions {
             ("meeting_task", json!(action.meeting_task)),
             ("expires_at", json!(action.expires_at)),
             ("policy", json!(action.assessment)),
+            ("owner", json!(action.owner)),
         ] {
             detail[k] = v;
         }

@@ -14,8 +14,10 @@ use tracing::{info, instrument, warn};
 
 use super::action::{Attempt, PendingAction, WriteFailure, Written, capitalise};
 use super::actions::{ActionError, Actions, Outcome};
+use super::people::Owner;
 use super::policy::ApprovalRecord;
 use super::write::{OrgFacts, WriteOutcome, WritePlan, plan_write, read_outcome};
+use crate::config::OwnerChoice;
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::Verdict;
 use crate::salesforce::SalesforceError;
@@ -44,6 +46,14 @@ enum Sent {
     Refused(WriteFailure),
     /// Nobody can tell; the words say why.
     Doubt(String),
+}
+
+/// What the last approval's write needs, prepared before the compare-and-swap: the org's
+/// facts (and Salesforce's clock), and the owner when the approver decides it.
+#[derive(Clone, Copy)]
+struct Ready<'a> {
+    facts: Option<&'a (OrgFacts, chrono::DateTime<Utc>)>,
+    owner: Option<&'a Owner>,
 }
 
 /// What the compare-and-swap decided.
@@ -141,6 +151,15 @@ impl Actions {
                 }));
             }
         }
+        // `salesforce.owner = "approver"`: the approver's User owns what is created (the
+        // requester's when the policy approves by itself).
+        let owner = match (self.people.settings().owner, &by) {
+            (OwnerChoice::Approver, Approver::Person(m)) => self.people.owner(&m.user).await,
+            (OwnerChoice::Approver, Approver::Policy) => {
+                self.people.owner(&current.requester).await
+            }
+            _ => None,
+        };
         let sf = self.salesforce().clone();
         // A partial approval writes nothing, so it needs nothing from Salesforce.
         let mut facts = None;
@@ -162,7 +181,11 @@ impl Actions {
             }
             let now = Utc::now();
             let r = self.records.update(id, |a| {
-                self.decide(a, &by, seen, begun, facts.as_ref(), now)
+                let ready = Ready {
+                    facts: facts.as_ref(),
+                    owner: owner.as_ref(),
+                };
+                self.decide(a, &by, seen, begun, ready, now)
                     .map(|step| match &step {
                         Step::Partly(w, _) | Step::Write(w, _, _) => Update::Set(w.clone(), step),
                         Step::NeedFacts => Update::Keep(step),
@@ -227,9 +250,10 @@ impl Actions {
         by: &Approver<'_>,
         seen: Option<u32>,
         begun: chrono::DateTime<Utc>,
-        facts: Option<&(OrgFacts, chrono::DateTime<Utc>)>,
+        ready: Ready<'_>,
         now: chrono::DateTime<Utc>,
     ) -> Result<Step, Refusal> {
+        let Ready { facts, owner } = ready;
         let (verdict, assessment) = self.verdict(a, by, seen)?;
         if a.state == ActionState::Unknown
             && !(resendable(a) && a.attempt.as_ref().and_then(|t| t.checked_at) >= Some(begun))
@@ -263,8 +287,11 @@ impl Actions {
         let Some((facts, server_now)) = facts else {
             return Ok(Step::NeedFacts);
         };
+        if let Some(owner) = owner {
+            w.owner = Some(owner.clone());
+        }
         let sf = self.salesforce();
-        let plan = plan_write(a, sf, facts).map_err(|problems| {
+        let plan = plan_write(&w, sf, facts).map_err(|problems| {
             Refusal::plain(format!(
                 "This draft can't be approved yet: {}",
                 problems.join("; ")

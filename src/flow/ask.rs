@@ -4,15 +4,13 @@
 //! that asks for a change is pointed at `/crm log` and never executed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::NaiveDate;
-use futures::future::BoxFuture;
-use moka::future::Cache;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tracing::{info, instrument, warn};
 
+use super::people::{Mapping, People};
 use super::policy::AnswerScope;
 use super::proposal::record_url;
 use super::query_schema::query_schema;
@@ -21,7 +19,7 @@ use crate::domain::plan::{
     PlanLimits, PlanProblem, QueryField, QuerySchema, ValidatedPlan, mentions_me, validate_plan,
 };
 use crate::domain::schema::FieldKind;
-use crate::domain::soql::{compile, quote};
+use crate::domain::soql::compile;
 use crate::domain::validate::show_number;
 use crate::llm::plan::PlanRequest;
 use crate::llm::{Llm, LlmCall, LlmError};
@@ -32,12 +30,7 @@ const SUMMARY_ROWS: usize = 50;
 /// Stand-in owner id while checking a plan's shape, before "$me" is looked up.
 const SOMEONE: &str = "005000000000000AAA";
 
-/// Who is asking; the email is fetched only when a plan says "$me".
-pub trait Asker: Send + Sync {
-    /// A stable key for the cache (the Slack user id).
-    fn key(&self) -> String;
-    fn email(&self) -> BoxFuture<'_, Option<String>>;
-}
+pub use super::people::Asker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AskError {
@@ -103,6 +96,12 @@ pub enum Answer {
         problems: Vec<PlanProblem>,
         plan_json: Value,
     },
+    /// The question is about "my" records and crmbot cannot tell who is asking in
+    /// Salesforce: `words` say why and how to fix it.
+    WhoAreYou {
+        words: String,
+        plan_json: Value,
+    },
     /// Part of the question could not be turned into conditions: answering the rest would
     /// answer a different question, so nothing ran. `words` are the parts not understood.
     PartlyRead {
@@ -127,21 +126,24 @@ pub struct Asking {
     sf: SalesforceClient,
     llm: Arc<Llm>,
     settings: AskSettings,
-    /// Slack user -> Salesforce user id (None: no active user with that email).
-    me: Cache<String, Option<String>>,
+    /// Who "$me" is.
+    people: People,
 }
 
 impl Asking {
     pub fn new(sf: SalesforceClient, llm: Arc<Llm>, settings: AskSettings) -> Asking {
         Asking {
+            people: People::by_email(sf.clone()),
             sf,
             llm,
             settings,
-            me: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(3600))
-                .build(),
         }
+    }
+
+    /// Maps askers with these people (the server's, with its table and Slack profiles).
+    pub fn with_people(mut self, people: People) -> Asking {
+        self.people = people;
+        self
     }
 
     pub fn instance_url(&self) -> &str {
@@ -222,7 +224,16 @@ impl Asking {
             return Ok((Answer::PartlyRead { words, plan_json }, calls));
         }
         let me = if mentions_me(&plan_json) {
-            self.who(req.asker).await
+            match self.people.map(req.asker).await {
+                Mapping::User(user) => Some(user.id),
+                Mapping::Unmapped(why) => {
+                    let words = format!(
+                        "{why}, so crmbot cannot tell which records are yours. {}",
+                        req.asker.name_yourself()
+                    );
+                    return Ok((Answer::WhoAreYou { words, plan_json }, calls));
+                }
+            }
         } else {
             None
         };
@@ -334,32 +345,6 @@ impl Asking {
             }
         }
     }
-
-    /// The asker's Salesforce user id, from their email: one query, cached.
-    async fn who(&self, asker: &dyn Asker) -> Option<String> {
-        let key = asker.key();
-        if let Some(hit) = self.me.get(&key).await {
-            return hit;
-        }
-        let email = asker.email().await?;
-        let soql = format!(
-            "SELECT Id FROM User WHERE Email = {} AND IsActive = true LIMIT 2",
-            quote(&email)
-        );
-        let id = match self.sf.query(&soql).await {
-            Ok(r) if r.records.len() == 1 => r.records[0]
-                .get("Id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            Ok(_) => None,
-            Err(e) => {
-                warn!(error = %e, "cannot look up the asking user");
-                return None;
-            }
-        };
-        self.me.insert(key, id.clone()).await;
-        id
-    }
 }
 
 /// The answer as terminal text (`crmbot ask`).
@@ -395,6 +380,7 @@ pub fn render_text(answer: &Answer) -> String {
         Answer::NoRows { soql, .. } => format!("Nothing matches.\nSOQL: {soql}\n"),
         Answer::Refused { problems, .. } => format!("Refused: {}\n", describe(problems)),
         Answer::PartlyRead { words, .. } => format!("{}\n", partly_read(words)),
+        Answer::WhoAreYou { words, .. } => format!("{words}\n"),
         Answer::Change => "That asks for a change; crmbot only reads here. Use `/crm log` in Slack (or `crmbot extract`) to draft changes.\n".into(),
         Answer::NotAQuestion => "That is not a question about your CRM records.\n".into(),
         Answer::Offline => "The offline rules model could not read that question (it knows a few keywords: leads, contacts, deals, accounts, tasks; at/for a name; open; my; over an amount; this month/quarter/week). Set LLM_API_KEY (or LLM_PROVIDER and LLM_BASE_URL) for a model.\n".into(),

@@ -30,6 +30,10 @@ pub fn audit_question(store: &Store, user: &str, question: &str, answer: &Answer
             "partly read, not run".to_string(),
             json!({"plan": plan_json, "unread": words, "rows": 0}),
         ),
+        Answer::WhoAreYou { words, plan_json } => (
+            "asker not mapped, not run".to_string(),
+            json!({"plan": plan_json, "unmapped": words, "rows": 0}),
+        ),
         Answer::Change => ("a change request, not run".into(), json!({"rows": 0})),
         Answer::NotAQuestion => ("not a question, not run".into(), json!({"rows": 0})),
         Answer::Offline => ("offline model, not run".into(), json!({"rows": 0})),

@@ -22,10 +22,15 @@ mod words;
 pub use words::{approved_by, card_lines, refusal_words, refused_by, still_words};
 use words::{list_words, unreadable_words};
 
-/// Who is in a Slack user group.
+/// Who is in a Slack user group, and the email on a member's profile.
 pub trait Directory: Send + Sync {
     /// The members (Slack user ids) of a group named by id (`S…`) or handle (`@…`).
     fn members(&self, group: &str) -> BoxFuture<'_, Result<Arc<HashSet<String>>, String>>;
+
+    /// The (verified) email on a member's profile, to find their Salesforce User.
+    fn email(&self, _user: &str) -> BoxFuture<'_, Result<Option<String>, String>> {
+        Box::pin(async { Err("Slack profiles are only known in Slack".to_string()) })
+    }
 }
 
 /// A directory without groups (the console): every group lookup fails, so a group grants

@@ -105,6 +105,7 @@ pub fn replay(
                 attempt: None,
                 assessment: None,
                 approvals: vec![],
+                owner: field(d, "owner"),
             });
             continue;
         }
@@ -134,6 +135,9 @@ pub fn replay(
                 a.decided_by = actor;
                 a.decided_at = Some(at);
                 a.attempts += 1;
+                if let Some(owner) = field(d, "owner") {
+                    a.owner = Some(owner);
+                }
                 a.attempt = field::<Attempt>(d, "attempt").map(|mut t| {
                     t.doubt = Some("crmbot's database lost the outcome of this write".into());
                     t

@@ -95,5 +95,6 @@ pub fn action(records: Vec<ProposedRecord>, meeting_task: bool) -> PendingAction
         attempt: None,
         assessment: None,
         approvals: vec![],
+        owner: None,
     }
 }

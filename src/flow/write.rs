@@ -99,6 +99,12 @@ pub fn plan_write(
     for issue in action.proposal.issues.iter().filter(|i| i.is_blocking()) {
         problems.push(issue.message.clone());
     }
+    if let Some(owner) = action.owner.as_ref().filter(|o| o.refused) {
+        problems.push(format!(
+            "{} and crmbot writes only for people it can map (salesforce.unmapped = \"refuse\"); ask your crmbot admin to add them to [salesforce.users]",
+            owner.unmapped.as_deref().unwrap_or("The owner is not mapped to a Salesforce user")
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -113,7 +119,10 @@ pub fn plan_write(
     for &i in &order {
         let r = &records[i];
         let update = r.action == "update";
-        let body = record_body(r, &single_ref);
+        let mut body = record_body(r, &single_ref);
+        if !update {
+            own(&mut body, &r.object, action, facts);
+        }
         let reference = format!("r{i}");
         let step = step(reference.clone(), None, i, r);
         let (method, url) = match (&r.id, update) {
@@ -170,7 +179,10 @@ pub(super) fn meeting_subrequest(
     facts: &OrgFacts,
     reference: &dyn Fn(usize) -> Option<Value>,
 ) -> (CompositeSubrequest, Step, Probe) {
-    let (body, name) = meeting_task(action, reference);
+    let (mut body, name) = meeting_task(action, reference);
+    if let Some(map) = body.as_object_mut() {
+        own(map, "Task", action, facts);
+    }
     let step = meeting_step(name);
     let (method, url) = create_target(sf, facts, "Task", &record_key(&action.id, None));
     let confirm = Some(("Description".to_string(), provenance(&action.id)));
@@ -195,6 +207,21 @@ fn create_target(
     match facts.key(object) {
         Some(field) => ("PATCH", format!("{}/{field}/{key}", sf.sobject_url(object))),
         None => ("POST", sf.sobject_url(object)),
+    }
+}
+
+/// The owner code decided (`action.owner`) on a create, where the object has owners;
+/// without one Salesforce makes the writing user the owner.
+pub(super) fn own(
+    body: &mut Map<String, Value>,
+    object: &str,
+    action: &PendingAction,
+    facts: &OrgFacts,
+) {
+    if let Some(id) = action.owner.as_ref().and_then(|o| o.user_id())
+        && facts.owned(object)
+    {
+        body.insert("OwnerId".into(), Value::String(id.to_string()));
     }
 }
 
@@ -327,6 +354,19 @@ pub(super) fn meeting_step(name: String) -> Step {
         outcome: "created",
         id: None,
     }
+}
+
+/// A permission refusal in plain words: who can't do what, and who can change that.
+fn no_access(step: &Step, said: &str) -> String {
+    let verb = if step.outcome == "created" {
+        "create"
+    } else {
+        "edit"
+    };
+    format!(
+        "crmbot's Salesforce user can't {verb} this {} in Salesforce: its permissions there do not allow it. A Salesforce admin can grant it (Salesforce said: {said})",
+        step.label
+    )
 }
 
 /// The errors a rolled-back write reports for the steps that did not cause it.
@@ -463,12 +503,15 @@ pub fn read_outcome(
         if code.as_deref().is_some_and(is_rollback_noise) && failure.is_some() {
             continue;
         }
+        let said = first
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("Salesforce refused the write");
         let candidate = WriteFailure {
-            message: first
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("Salesforce refused the write")
-                .to_string(),
+            message: match code.as_deref() {
+                Some("INSUFFICIENT_ACCESS_OR_READONLY") => no_access(step, said),
+                _ => said.to_string(),
+            },
             fields: first
                 .get("fields")
                 .and_then(Value::as_array)

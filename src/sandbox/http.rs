@@ -76,7 +76,12 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     let method = parts.method.as_str().to_string();
+    let index = {
+        let recorded = lock(&shared.recorded);
+        recorded.len()
+    };
     lock(&shared.recorded).push(RecordedRequest {
+        user: None,
         method: method.clone(),
         path: path.clone(),
         query: query.clone(),
@@ -102,6 +107,17 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     if path == "/services/oauth2/token" {
         return token(&shared, &method, &parts.headers, &bytes);
     }
+    if path == "/services/oauth2/authorize" {
+        return authorize(&shared, query.as_deref().unwrap_or_default());
+    }
+    if path == "/services/oauth2/revoke" {
+        let form = if bytes.is_empty() {
+            query.clone().unwrap_or_default().into_bytes()
+        } else {
+            bytes.to_vec()
+        };
+        return revoke(&shared, &form);
+    }
     if path == "/services/data" || path == "/services/data/" {
         return respond(&shared, 200, Some(versions()), None);
     }
@@ -117,10 +133,14 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
             .or_else(|| h.strip_prefix("OAuth "))
             .map(str::trim)
     });
-    if !bearer.is_some_and(|t| lock(&shared.tokens).is_valid(t)) {
+    let user = bearer.and_then(|t| lock(&shared.tokens).user_of(t, &shared.api_user));
+    let Some(user) = user else {
         let body =
             json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]);
         return respond(&shared, 401, Some(body), None);
+    };
+    if let Some(r) = lock(&shared.recorded).get_mut(index) {
+        r.user = Some(user.clone());
     }
     if let Some((status, body)) = lock(&shared.faults).api_fault() {
         return respond(&shared, status, Some(body), None);
@@ -166,10 +186,10 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let reply = match delay {
         // A task of its own: dropping this handler (the client went away) does not stop it.
         Some(delay) => {
-            let (shared, call) = (shared.clone(), call.clone());
+            let (shared, call, user) = (shared.clone(), call.clone(), user.clone());
             let committing = tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                execute(&shared, &call)
+                execute(&shared, &call, &user)
             });
             match committing.await {
                 Ok(reply) => reply,
@@ -179,7 +199,7 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
                 ),
             }
         }
-        None => execute(&shared, &call),
+        None => execute(&shared, &call, &user),
     };
     match lost {
         Some(LostAnswer::GatewayTimeout) => {
@@ -212,10 +232,11 @@ fn writes(call: &Call) -> bool {
 }
 
 /// Runs a call in one transaction and commits what it wrote.
-fn execute(shared: &Shared, call: &Call) -> Reply {
+fn execute(shared: &Shared, call: &Call, user: &str) -> Reply {
     let env = Env {
+        access: shared.access.get(user),
         schema: &shared.schema,
-        user_id: &shared.api_user,
+        user_id: user,
         now: shared.now(),
         today: shared.today(),
         page_size: shared.page_size,
@@ -296,6 +317,120 @@ fn token(shared: &Shared, method: &str, headers: &HeaderMap, body: &[u8]) -> Res
         )
     };
     respond(shared, status, Some(body), None)
+}
+
+/// `GET /services/oauth2/authorize`. The sandbox has no login page of its own: the
+/// `login_hint` (a username or email of an active seeded User) signs that user in at once;
+/// without it, a page lists the users to sign in as.
+fn authorize(shared: &Shared, query: &str) -> Response {
+    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let hint = params.get("login_hint").map(|h| h.trim().to_lowercase());
+    let users = active_users(shared);
+    let valid_client = params.get("client_id") == Some(&shared.oauth.client_id)
+        && shared.oauth.allows_callback(
+            params
+                .get("redirect_uri")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
+    if hint.is_none()
+        && valid_client
+        && params.get("response_type").map(String::as_str) == Some("code")
+    {
+        let links: String = users
+            .iter()
+            .map(|(_, username, name)| {
+                let mut p = params.clone();
+                p.insert("login_hint".into(), username.clone());
+                let q = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(p.iter())
+                    .finish();
+                format!("<li><a href=\"/services/oauth2/authorize?{q}\">Log in as {name}</a></li>")
+            })
+            .collect();
+        let mut response = Response::new(Body::from(format!(
+            "<html><body><h1>Local Salesforce: log in</h1><ul>{links}</ul></body></html>"
+        )));
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("text/html;charset=UTF-8"),
+        );
+        return response;
+    }
+    let user = hint.and_then(|h| {
+        users
+            .iter()
+            .find(|(_, username, _)| username.to_lowercase() == h)
+            .or_else(|| {
+                users
+                    .iter()
+                    .find(|(id, _, _)| email_of(shared, id).as_deref() == Some(&h))
+            })
+            .map(|(id, _, _)| id.clone())
+    });
+    let decided = {
+        let mut tokens = lock(&shared.tokens);
+        oauth::authorize(&shared.oauth, &mut tokens, &params, user)
+    };
+    match decided {
+        oauth::Authorized::Redirect(to) => respond(shared, 302, None, Some(to)),
+        oauth::Authorized::Refused((status, body)) => respond(shared, status, Some(body), None),
+    }
+}
+
+/// Active Users: (id, username, name).
+fn active_users(shared: &Shared) -> Vec<(String, String, String)> {
+    let data = lock(&shared.data);
+    let tx = data.begin();
+    tx.list("User", false)
+        .into_iter()
+        .filter(|r| r.fields.get("IsActive") != Some(&Value::Bool(false)))
+        .map(|r| {
+            let get = |k: &str| {
+                r.fields
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let name = format!("{} {}", get("FirstName"), get("LastName"))
+                .trim()
+                .to_string();
+            (r.id.clone(), get("Username"), name)
+        })
+        .collect()
+}
+
+fn email_of(shared: &Shared, id: &str) -> Option<String> {
+    let data = lock(&shared.data);
+    let tx = data.begin();
+    tx.get(id).and_then(|r| {
+        r.fields
+            .get("Email")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase)
+    })
+}
+
+/// `POST /services/oauth2/revoke` (`token=`): a refresh token (with its access tokens) or an
+/// access token stops working.
+fn revoke(shared: &Shared, form: &[u8]) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(form).into_owned().collect();
+    let revoked = form
+        .get("token")
+        .is_some_and(|t| lock(&shared.tokens).revoke(t));
+    if revoked {
+        respond(shared, 200, None, None)
+    } else {
+        respond(
+            shared,
+            400,
+            Some(json!({"error": "invalid_token", "error_description": "invalid token"})),
+            None,
+        )
+    }
 }
 
 /// `Basic base64(id:secret)` -> (id, secret).

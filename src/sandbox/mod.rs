@@ -13,6 +13,7 @@
 //! * `store`: in-memory records with a memory or sled backend, transactions with rollback.
 //! * `seed` (+ `default_seed.json`), `oauth`, `faults`, `ids`, `errors`.
 
+mod access;
 mod collections;
 mod composite;
 mod describe;

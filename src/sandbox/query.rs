@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
+use super::access::UserAccess;
 use super::errors::ApiError;
 use super::ids;
 use super::records;
@@ -21,6 +22,8 @@ pub struct Source<'a> {
     pub tx: &'a Tx<'a>,
     /// `queryAll`: deleted records too (with IsDeleted = true).
     pub include_deleted: bool,
+    /// The querying user, when the seed limits what they see.
+    pub viewer: Option<&'a UserAccess>,
 }
 
 impl SoqlSource for Source<'_> {
@@ -52,6 +55,7 @@ impl SoqlSource for Source<'_> {
         self.tx
             .list(&def.name, self.include_deleted)
             .into_iter()
+            .filter(|r| self.viewer.is_none_or(|v| v.sees(&r.fields)))
             .map(|r| records::full_fields(def, r))
             .collect()
     }
@@ -59,7 +63,7 @@ impl SoqlSource for Source<'_> {
     fn record(&self, id: &str) -> Option<(String, Map<String, Value>)> {
         let id = ids::normalize(id)?;
         let r = self.tx.get(&id)?;
-        if r.deleted && !self.include_deleted {
+        if (r.deleted && !self.include_deleted) || self.viewer.is_some_and(|v| !v.sees(&r.fields)) {
             return None;
         }
         let def = self.schema.object(&r.object)?;
@@ -88,6 +92,7 @@ pub struct QueryCtx<'a> {
     pub today: chrono::NaiveDate,
     pub version: &'a str,
     pub page_size: usize,
+    pub viewer: Option<&'a UserAccess>,
 }
 
 /// Runs a query and answers its first page.
@@ -102,6 +107,7 @@ pub fn run(
         schema: ctx.schema,
         tx,
         include_deleted,
+        viewer: ctx.viewer,
     };
     let exec = ExecContext {
         today: ctx.today,
@@ -173,6 +179,7 @@ mod tests {
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
             version: "v62.0",
             page_size: 2,
+            viewer: None,
         };
         let rows = (0..5)
             .map(|i| json!({"Id": i}).as_object().cloned().unwrap())

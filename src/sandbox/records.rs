@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::access::{self, UserAccess};
 use super::duplicates;
 use super::errors::ApiError;
 use super::ids;
@@ -23,6 +24,8 @@ pub struct WriteCtx<'a> {
     pub version: &'a str,
     /// `Sforce-Duplicate-Rule-Header: allowSave=true`.
     pub allow_save: bool,
+    /// The writing user's permissions when the seed limits them.
+    pub access: Option<&'a UserAccess>,
 }
 
 /// The outcome of an upsert.
@@ -61,6 +64,9 @@ pub fn create(
             "INSUFFICIENT_ACCESS_OR_READONLY",
             format!("insufficient access rights on object {}", object.name),
         ));
+    }
+    if mode != Mode::Seed {
+        access::check_write(ctx.access, &object.name, None)?;
     }
     let mut input = body_map(body)?.clone();
     // Seeds fix their ids so the same seed always yields the same records.
@@ -151,6 +157,7 @@ pub fn update(
 ) -> Result<String, ApiError> {
     let object = object(ctx.schema, object_name)?;
     let existing = find(ctx.schema, tx, object, raw_id)?.clone();
+    access::check_write(ctx.access, &object.name, Some(&existing.fields))?;
     if !object.updateable {
         return Err(ApiError::bad(
             "INSUFFICIENT_ACCESS_OR_READONLY",
@@ -196,6 +203,7 @@ pub fn delete(
 ) -> Result<(), ApiError> {
     let object = object(ctx.schema, object_name)?;
     let mut record = find(ctx.schema, tx, object, raw_id)?.clone();
+    access::check_write(ctx.access, &object.name, Some(&record.fields))?;
     if !object.deletable {
         return Err(ApiError::bad(
             "INSUFFICIENT_ACCESS_OR_READONLY",

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
+use super::access::UserAccess;
 use super::collections;
 use super::composite;
 use super::describe;
@@ -29,6 +30,8 @@ pub struct Env<'a> {
     pub usage: (u64, u64),
     /// When the schema last changed, for `If-Modified-Since` on describe.
     pub schema_modified: DateTime<Utc>,
+    /// The calling user's permissions when the seed limits them.
+    pub access: Option<&'a UserAccess>,
 }
 
 /// One call, top-level or composite subrequest.
@@ -194,6 +197,7 @@ pub fn write_ctx<'a>(env: &'a Env<'_>, call: &'a Call) -> WriteCtx<'a> {
         now: env.now,
         version: &call.version,
         allow_save: call.allow_save,
+        access: env.access,
     }
 }
 
@@ -207,6 +211,7 @@ fn query_ctx<'a>(env: &'a Env<'_>, call: &'a Call) -> QueryCtx<'a> {
         today: env.today,
         version: &call.version,
         page_size: page,
+        viewer: env.access,
     }
 }
 

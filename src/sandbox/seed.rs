@@ -18,6 +18,8 @@
 //! - `ref` (optional) names a record; `"@ref"` as a value is that record's id. Seeded ids are deterministic: key prefix + `Sd0` + the record's
 //!   1-based position, zero-padded (`ids::seeded`); `RunningSandbox::seed_ids()` maps refs to ids.
 //!   References are validated like API writes, so a ref must name an earlier record.
+//! - `access` (optional) gives users fewer rights than the API user: see the `access`
+//!   module (`{"sam": {"read_only": ["Opportunity"], "private": true, "shared": ["apex"]}}`).
 //! - `api_user` is the ref of the User the API acts as (owner and creator of new records);
 //!   default: the first User. Without any User a "Sandbox Admin" user is added.
 //! - Date and dateTime fields accept ISO values or dates relative to the sandbox's today:
@@ -33,6 +35,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::SandboxError;
+use super::access::{self, AccessSpec, AccessTable};
 use super::ids;
 use super::records::{self, WriteCtx};
 use super::schema::Schema;
@@ -48,6 +51,9 @@ pub struct SeedFile {
     pub api_user: Option<String>,
     #[serde(default)]
     pub records: Vec<SeedRecord>,
+    /// Per-user permissions (`access` module): user ref -> what they may do.
+    #[serde(default)]
+    pub access: BTreeMap<String, AccessSpec>,
 }
 
 /// One seeded record.
@@ -70,6 +76,7 @@ impl SeedFile {
         SeedFile {
             api_user: None,
             records: Vec::new(),
+            access: BTreeMap::new(),
         }
     }
 }
@@ -79,6 +86,7 @@ impl SeedFile {
 pub struct Seeded {
     pub api_user: String,
     pub ids: BTreeMap<String, String>,
+    pub access: AccessTable,
 }
 
 /// Loads a seed into a transaction.
@@ -128,6 +136,7 @@ pub fn load(
         now: Utc::now(),
         version: "v62.0",
         allow_save: true,
+        access: None,
     };
     for (i, (record, id)) in seed.records.iter().zip(&assigned).enumerate() {
         let object = schema
@@ -157,9 +166,11 @@ pub fn load(
             },
         )?;
     }
+    let access = access::resolve(&seed.access, &ids_by_ref).map_err(SandboxError::Seed)?;
     Ok(Seeded {
         api_user,
         ids: ids_by_ref,
+        access,
     })
 }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::access::AccessTable;
 use super::faults::{FaultState, Faults};
 use super::http;
 use super::oauth::{OAuthOptions, Tokens};
@@ -35,6 +36,8 @@ pub struct RecordedRequest {
     pub body: String,
     /// Request headers, names lower-case.
     pub headers: Vec<(String, String)>,
+    /// The User the request acted as (its token's), once the token was accepted.
+    pub user: Option<String>,
 }
 
 impl RecordedRequest {
@@ -71,6 +74,8 @@ pub(super) struct Shared {
     pub(super) base_url: String,
     pub(super) api_user: String,
     pub(super) seed_ids: BTreeMap<String, String>,
+    /// Per-user permissions from the seed.
+    pub(super) access: AccessTable,
     pub(super) today: Option<NaiveDate>,
     pub(super) page_size: usize,
     pub(super) oauth: OAuthOptions,
@@ -152,6 +157,11 @@ impl RunningSandbox {
         self.shared.api_user.clone()
     }
 
+    /// Refresh tokens issued by the authorization-code grant and not revoked.
+    pub fn live_refresh_tokens(&self) -> usize {
+        lock(&self.shared.tokens).refresh_count()
+    }
+
     /// Live records of an object as stored (for assertions; not counted as API calls).
     pub fn records(&self, object: &str) -> Vec<serde_json::Map<String, Value>> {
         let data = lock(&self.shared.data);
@@ -206,13 +216,17 @@ pub async fn start(
     let today = options
         .today
         .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let (api_user, seed_ids) = match data.backend().meta("api_user")? {
+    let (api_user, seed_ids, access) = match data.backend().meta("api_user")? {
         Some(user) => {
             let ids = data
                 .backend()
                 .meta("seed_ids")?
                 .and_then(|s| serde_json::from_str(&s).ok());
-            (user, ids.unwrap_or_default())
+            let access = data
+                .backend()
+                .meta("access")?
+                .and_then(|s| serde_json::from_str(&s).ok());
+            (user, ids.unwrap_or_default(), access.unwrap_or_default())
         }
         None => {
             let file = match &options.seed {
@@ -236,7 +250,9 @@ pub async fn start(
             let ids = serde_json::to_string(&seeded.ids).unwrap_or_default();
             data.backend().set_meta("seed_ids", &ids)?;
             data.backend().set_meta("api_user", &seeded.api_user)?;
-            (seeded.api_user, seeded.ids)
+            let access = serde_json::to_string(&seeded.access).unwrap_or_default();
+            data.backend().set_meta("access", &access)?;
+            (seeded.api_user, seeded.ids, seeded.access)
         }
     };
     let mut tokens = Tokens::new(options.tokens.clone());
@@ -254,6 +270,7 @@ pub async fn start(
         base_url,
         api_user,
         seed_ids,
+        access,
         today: options.today,
         page_size: options.page_size.max(1),
         oauth: options.oauth.clone(),

@@ -244,6 +244,16 @@ fn check_reference(
         .with_fields(vec![field.name.clone()])),
         Some(r) if r.deleted => Err(SfError::new("ENTITY_IS_DELETED", "entity is deleted")
             .with_fields(vec![field.name.clone()])),
+        // Salesforce refuses an inactive user as an owner.
+        Some(r)
+            if field.name == "OwnerId" && r.fields.get("IsActive") == Some(&Value::Bool(false)) =>
+        {
+            Err(SfError::new(
+                "INACTIVE_OWNER_OR_USER",
+                format!("operation performed with inactive user [{id}] as owner"),
+            )
+            .with_fields(vec![field.name.clone()]))
+        }
         Some(_) => Ok(id),
     }
 }

@@ -70,6 +70,15 @@ pub fn render_answer(
             },
             "I could not read all of that question, so I did not answer it.".to_string(),
         ),
+        Answer::WhoAreYou { words, .. } => (
+            AnswerView {
+                lead: format!("{q}\n:bust_in_silhouette: {}", esc(&cut(words, 2_000))),
+                chunks: vec![],
+                notes: vec![],
+                soql: None,
+            },
+            "crmbot cannot tell who you are in Salesforce.".to_string(),
+        ),
         Answer::Change => simple(&q, CHANGE),
         Answer::NotAQuestion => simple(&q, NOT_A_QUESTION),
         Answer::Offline => simple(&q, OFFLINE),
@@ -303,6 +312,10 @@ mod tests {
             },
             Answer::PartlyRead {
                 words: vec!["gone quiet since September".into()],
+                plan_json: json!({}),
+            },
+            Answer::WhoAreYou {
+                words: "Your Slack email a@b.example matches no active Salesforce user".into(),
                 plan_json: json!({}),
             },
         ] {

@@ -222,6 +222,15 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> 
         .take(10)
         .collect();
     let nothing = p.writes_nothing();
+    if let Some(owner) = a.owner.as_ref().filter(|_| !nothing) {
+        let whose = if owner.member == a.requester {
+            "who logged it"
+        } else {
+            "who approved it"
+        };
+        problems.insert(0, cut(&esc(&owner.card_line(whose)), CONTEXT_CHARS));
+        problems.truncate(10);
+    }
     if show_records && a.meeting_task && waiting && !nothing {
         problems.push("Approving also logs this meeting as a completed Task.".into());
         problems.truncate(10);

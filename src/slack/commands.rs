@@ -210,7 +210,11 @@ impl LogJob {
         let notes = Notes::new(self.notes.clone());
         let drafting = app.actions.drafting();
         let author = app.web.user_name(&self.user).await;
-        let proposal = match drafting.draft_traced(&notes, today, &author).await {
+        let (proposal, owner) = futures::join!(
+            drafting.draft_traced(&notes, today, &author),
+            app.actions.draft_owner(&self.user)
+        );
+        let proposal = match proposal {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "drafting failed");
@@ -229,6 +233,7 @@ impl LogJob {
             &self.notes,
             proposal,
             trace,
+            owner,
         ) {
             Ok(a) => a,
             Err(e) => {

@@ -79,4 +79,9 @@ impl Directory for SlackGroups {
                 .map_err(|e| e.to_string())
         })
     }
+
+    fn email(&self, user: &str) -> BoxFuture<'_, Result<Option<String>, String>> {
+        let user = user.to_string();
+        Box::pin(async move { self.web.user_email(&user).await.map_err(|e| e.to_string()) })
+    }
 }

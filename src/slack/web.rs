@@ -345,6 +345,44 @@ impl SlackWeb {
         }
     }
 
+    /// Up to `max` people of the workspace (users.list, 200 a page): (id, handle, profile
+    /// email); bots, apps and deactivated accounts left out.
+    pub async fn members(
+        &self,
+        max: usize,
+    ) -> Result<Vec<(String, String, Option<String>)>, SlackError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<SlackCursorId> = None;
+        loop {
+            let request = SlackApiUsersListRequest::new()
+                .with_limit(200)
+                .opt_cursor(cursor.clone());
+            let page = call!(self, "users.list", |s| s.users_list(&request).await)?;
+            for u in page.members {
+                let bot = u.flags.is_bot.unwrap_or(false) || u.flags.is_app_user.unwrap_or(false);
+                if bot || u.deleted.unwrap_or(false) || u.id.to_string() == "USLACKBOT" {
+                    continue;
+                }
+                let email = u
+                    .profile
+                    .as_ref()
+                    .and_then(|p| p.email.as_ref())
+                    .map(|e| e.to_string());
+                out.push((u.id.to_string(), u.name.unwrap_or_default(), email));
+                if out.len() >= max {
+                    return Ok(out);
+                }
+            }
+            cursor = page
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.to_string().is_empty());
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// The email on a user's Slack profile (needs users:read.email).
     pub async fn user_email(&self, user: &str) -> Result<Option<String>, SlackError> {
         let request = SlackApiUsersInfoRequest::new(user.into());

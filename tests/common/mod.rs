@@ -31,6 +31,15 @@ pub struct StubModel {
 }
 
 impl StubModel {
+    /// A model served elsewhere (a test's own stub): `hold` and `release` do nothing to it.
+    pub fn external(base_url: String, requests: Arc<Mutex<Vec<Value>>>) -> StubModel {
+        StubModel {
+            base_url,
+            requests,
+            gate: tokio::sync::watch::channel(true).0,
+        }
+    }
+
     /// From now on the model holds every drafting call until `release`.
     pub fn hold(&self) {
         self.gate.send_replace(false);

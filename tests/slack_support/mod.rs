@@ -716,8 +716,13 @@ impl Bot {
 
     /// `/crm log` and wait for the card; returns (action id, card ts, the posted blocks).
     pub async fn log(&self, notes: &str) -> (String, String, Value) {
+        self.log_as(REQUESTER, notes).await
+    }
+
+    /// `/crm log` by `user`, and wait for the card.
+    pub async fn log_as(&self, user: &str, notes: &str) -> (String, String, Value) {
         let before = self.slack.calls_to("chat.postMessage").len();
-        let (status, answer) = self.command(REQUESTER, &format!("log {notes}")).await;
+        let (status, answer) = self.command(user, &format!("log {notes}")).await;
         assert_eq!(status, 200, "{answer}");
         self.card_after(before).await
     }

@@ -163,6 +163,7 @@ impl Actions {
                     "request": plan.request,
                     "attempt": action.attempt,
                     "policy": policy,
+                    "owner": action.owner,
                 }),
             },
             None => {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::{
-    MAX_SUBREQUESTS, OrgFacts, Step, WritePlan, created_or_id, meeting_subrequest, proof,
+    MAX_SUBREQUESTS, OrgFacts, Step, WritePlan, created_or_id, meeting_subrequest, own, proof,
     record_body, step,
 };
 use crate::flow::action::{PendingAction, record_key};
@@ -58,6 +58,9 @@ pub(super) fn plan(
             let update = r.action == "update";
             let parent = |j: usize| Value::String(refs[j].clone().unwrap_or_default());
             let mut body = record_body(r, &parent);
+            if !update {
+                own(&mut body, &r.object, action, facts);
+            }
             let plain = body.clone();
             let group = if update {
                 if body.is_empty() {

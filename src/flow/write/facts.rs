@@ -68,6 +68,14 @@ impl OrgFacts {
         self.key_field.as_deref().filter(|_| keyed)
     }
 
+    /// Whether records of `object` have an owner (an OwnerId field). Assumed when the
+    /// object's fields are not known.
+    pub fn owned(&self, object: &str) -> bool {
+        self.objects
+            .get(object)
+            .is_none_or(|o| o.types.is_empty() || o.types.contains_key("OwnerId"))
+    }
+
     /// A field's describe type, when known.
     pub fn field_type(&self, object: &str, field: &str) -> Option<&str> {
         self.objects

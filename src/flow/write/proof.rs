@@ -12,7 +12,7 @@ use crate::flow::action::{Find, Probe, record_key};
 
 /// Fields that tell a created record apart, most telling first. Long text cannot be
 /// filtered in SOQL, and references to records created in the same write are unknown.
-const IDENTIFYING: [&str; 14] = [
+const IDENTIFYING: [&str; 15] = [
     "Subject",
     "Name",
     "LastName",
@@ -27,6 +27,7 @@ const IDENTIFYING: [&str; 14] = [
     "ActivityDate",
     "Status",
     "WhoId",
+    "OwnerId",
 ];
 /// Values a fingerprint uses at most (the SOQL stays short).
 const MAX_VALUES: usize = 4;

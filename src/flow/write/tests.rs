@@ -434,3 +434,130 @@ fn a_large_keyed_draft_upserts_each_object_in_its_own_collection() {
     assert!(plan.retry_safe);
     assert_eq!(plan.probes.len(), 32);
 }
+
+fn owned_by(mut a: PendingAction, id: Option<&str>, refused: bool) -> PendingAction {
+    a.owner = Some(crate::flow::people::Owner {
+        member: "U0REQ".into(),
+        user: id.map(|id| crate::flow::people::SfUser {
+            id: id.into(),
+            name: "Dana Lee".into(),
+        }),
+        unmapped: id
+            .is_none()
+            .then(|| "Your Slack email x@y.example matches no active Salesforce user".into()),
+        refused,
+    });
+    a
+}
+
+#[test]
+fn creates_carry_the_owner_code_chose_and_updates_keep_theirs() {
+    let lead = record("Lead", "create", vec![field("LastName", json!("Reed"))]);
+    let mut opp = record(
+        "Opportunity",
+        "update",
+        vec![field("StageName", json!("Closed Won"))],
+    );
+    opp.id = Some("006000000000001AAA".into());
+    let dana = "005000000000002AAA";
+    let a = owned_by(action(vec![lead, opp], true), Some(dana), false);
+    // Keyed: the upsert by key carries the owner, so a resend sets the same one.
+    let facts = OrgFacts::keyed("Crmbot_Key__c", &["Lead", "Task", "Opportunity"]);
+    let plan = plan_write(&a, &client(), &facts).unwrap();
+    let body = |i: usize| plan.request.subrequests[i].body.clone().unwrap();
+    assert_eq!(body(0)["OwnerId"], dana, "the created Lead");
+    assert!(
+        body(1).get("OwnerId").is_none(),
+        "an update never changes the owner"
+    );
+    assert_eq!(body(2)["OwnerId"], dana, "the meeting Task");
+    assert!(plan.retry_safe);
+    // Unkeyed: the check after an unknown outcome looks for the owner too.
+    let plan = plan_write(&a, &client(), &OrgFacts::default()).unwrap();
+    match &plan.probes[0].find {
+        Find::Values { values, .. } => assert_eq!(values["OwnerId"], dana),
+        other => panic!("{other:?}"),
+    }
+    // Large drafts (collections) too.
+    let many: Vec<ProposedRecord> = (0..30)
+        .map(|i| {
+            record(
+                "Lead",
+                "create",
+                vec![field("LastName", json!(format!("R{i}")))],
+            )
+        })
+        .collect();
+    let plan = plan_write(
+        &owned_by(action(many, false), Some(dana), false),
+        &client(),
+        &facts,
+    )
+    .unwrap();
+    let rows = plan.request.subrequests[0].body.as_ref().unwrap()["records"].clone();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["OwnerId"] == dana)
+    );
+}
+
+#[test]
+fn an_unmapped_owner_writes_as_the_integration_user_or_not_at_all() {
+    let lead = || record("Lead", "create", vec![field("LastName", json!("Reed"))]);
+    let plan = plan_write(
+        &owned_by(action(vec![lead()], false), None, false),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap();
+    assert!(
+        plan.request.subrequests[0]
+            .body
+            .as_ref()
+            .unwrap()
+            .get("OwnerId")
+            .is_none()
+    );
+    let refused = plan_write(
+        &owned_by(action(vec![lead()], false), None, true),
+        &client(),
+        &OrgFacts::default(),
+    )
+    .unwrap_err();
+    assert!(
+        refused[0].contains("matches no active Salesforce user"),
+        "{refused:?}"
+    );
+    assert!(refused[0].contains("salesforce.unmapped"), "{refused:?}");
+}
+
+#[test]
+fn a_permission_refusal_is_said_in_plain_words() {
+    let mut opp = record(
+        "Opportunity",
+        "update",
+        vec![field("StageName", json!("Closed Won"))],
+    );
+    opp.id = Some("006000000000001AAA".into());
+    let plan = plan_write(&action(vec![opp], false), &client(), &OrgFacts::default()).unwrap();
+    let response = CompositeResponse {
+        responses: vec![CompositeSubresponse {
+            reference_id: "r0".into(),
+            http_status_code: 400,
+            body: json!([{"errorCode": "INSUFFICIENT_ACCESS_OR_READONLY",
+                          "message": "insufficient access rights on object id: 006000000000001AAA"}]),
+        }],
+    };
+    let WriteOutcome::Refused(f) = read_outcome(&plan, &response, "https://x") else {
+        panic!("refused");
+    };
+    assert!(
+        f.message
+            .starts_with("crmbot's Salesforce user can't edit this Opportunity in Salesforce"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.code.as_deref(), Some("INSUFFICIENT_ACCESS_OR_READONLY"));
+}
