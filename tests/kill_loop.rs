@@ -71,7 +71,7 @@ impl Crmbot {
             .current_dir(&self.dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,crmbot=debug")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("CRMBOT_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
@@ -115,8 +115,12 @@ impl Crmbot {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("serve-{}.log", self.starts)))
-            .unwrap_or_default()
+        self.log_of(self.starts)
+    }
+
+    /// The log of the `n`-th start (1-based).
+    fn log_of(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("serve-{n}.log"))).unwrap_or_default()
     }
 
     async fn post(&self, path: &str, body: &str) {
@@ -348,7 +352,11 @@ async fn kill_loop(keyed: bool) -> Tally {
             }
             if Instant::now() > deadline {
                 tally.lost += 1;
-                println!("round {round}: never settled; card: {text}\n{}", bot.log());
+                println!(
+                    "round {round}: never settled; card: {text}\n--- the killed process:\n{}\n--- the restarted one:\n{}",
+                    bot.log_of(bot.starts - 1),
+                    bot.log()
+                );
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
