@@ -211,6 +211,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         bot,
         store,
         jobs: Jobs::new(&config.slack),
+        home: crate::slack::home::HomeViews::default(),
         max_notes_chars: config.drafting.max_notes_chars,
         workspaces,
         answers: policy.answers.clone(),

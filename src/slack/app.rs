@@ -44,6 +44,8 @@ pub struct SlackApp {
     pub limit: UserLimit,
     /// What housekeeping keeps, and where.
     pub keep: Keep,
+    /// Who has opened the App Home tab (their view is kept fresh).
+    pub home: super::home::HomeViews,
 }
 
 /// What the housekeeping timer keeps.

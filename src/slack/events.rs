@@ -70,6 +70,15 @@ pub fn on_callback(app: &SlackApp, envelope: &Value) {
 fn on_event(app: &SlackApp, event: &Value) {
     let kind = event["type"].as_str().unwrap_or("");
     let user = event["user"].as_str().unwrap_or("");
+    if kind == "app_home_opened" {
+        if event["tab"] == "home" && !user.is_empty() {
+            let (app, user) = (app.clone(), user.to_string());
+            app.jobs
+                .clone()
+                .notice(async move { super::home::opened(&app, &user).await });
+        }
+        return;
+    }
     let own = user == app.bot.user_id
         || event.get("bot_id").is_some_and(|b| !b.is_null())
         || event.get("subtype").is_some_and(|s| !s.is_null());

@@ -293,7 +293,12 @@ impl Click {
 
     async fn settle(&self, outcome: Outcome) {
         match outcome {
-            Outcome::Changed(action) => show(&self.app, &action).await,
+            Outcome::Changed(action) => {
+                show(&self.app, &action).await;
+                if self.user != action.requester {
+                    super::home::refresh(&self.app, &self.user).await;
+                }
+            }
             Outcome::Refused { reason, action } => {
                 // A click on an older card: the card shows what there is to approve now.
                 if let (Some(a), Some(seen)) = (&action, self.seen)
@@ -315,12 +320,20 @@ impl Click {
     }
 
     async fn tell(&self, text: &str) {
-        if let Err(e) = self
-            .app
-            .web
-            .post_ephemeral(&self.channel, &self.user, None, text)
-            .await
-        {
+        // A click in App Home has no channel: the answer goes to the person's messages.
+        let sent = if self.channel.is_empty() {
+            self.app
+                .web
+                .post_message(&self.user, None, text, None)
+                .await
+                .map(|_| ())
+        } else {
+            self.app
+                .web
+                .post_ephemeral(&self.channel, &self.user, None, text)
+                .await
+        };
+        if let Err(e) = sent {
             warn!(error = %e, "ephemeral reply failed");
         }
     }
@@ -369,6 +382,7 @@ pub async fn auto_approve(app: &SlackApp, id: &str) {
 
 /// Redraws the card of an action where it was posted.
 pub async fn show(app: &SlackApp, action: &PendingAction) {
+    super::home::refresh(app, &action.requester).await;
     let Some(ts) = &action.card_ts else {
         return;
     };

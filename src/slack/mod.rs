@@ -10,6 +10,7 @@ pub mod commands;
 pub mod events;
 pub mod gate;
 pub mod groups;
+pub mod home;
 pub mod http;
 pub mod interactions;
 pub mod lanes;

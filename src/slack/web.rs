@@ -307,6 +307,15 @@ impl SlackWeb {
         Ok(replies.messages)
     }
 
+    /// Publishes `view` as `user`'s App Home tab.
+    pub async fn publish_home(&self, user: &str, view: &Value) -> Result<(), SlackError> {
+        let view: SlackView =
+            serde_json::from_value(view.clone()).map_err(|e| SlackError::Shape(e.to_string()))?;
+        let request = SlackApiViewsPublishRequest::new(user.into(), view);
+        call!(self, "views.publish", |s| s.views_publish(&request).await)?;
+        Ok(())
+    }
+
     /// A link to a message, for a card that came from it.
     pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
         let (channel, ts) = (channel.to_string(), ts.to_string());
