@@ -26,21 +26,7 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Records as a table, oldest first: seq, time (UTC), kind, actor, action, summary.
-    List {
-        /// Only records from this time on: a date (2026-11-25, midnight UTC) or a date and
-        /// time (2026-11-25T14:00:00Z; without a zone, UTC).
-        #[arg(long, value_name = "DATE|DATETIME", value_parser = parse_since)]
-        since: Option<DateTime<Utc>>,
-        /// Only records caused by this Slack user id (U...).
-        #[arg(long, value_name = "SLACKUSER")]
-        user: Option<String>,
-        /// Only records of this pending action.
-        #[arg(long, value_name = "ID")]
-        action: Option<String>,
-        /// Only the N most recent matching records.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-    },
+    List(ListArgs),
     /// One record as pretty JSON, detail included.
     Show {
         /// The record's sequence number (the first column of `audit list`).
@@ -65,6 +51,44 @@ enum AuditCommand {
     Recover,
 }
 
+/// Which records `audit list` shows.
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// Only records from this time on: a date (2026-11-25, midnight UTC) or a date and
+    /// time (2026-11-25T14:00:00Z; without a zone, UTC).
+    #[arg(long, value_name = "DATE|DATETIME", value_parser = parse_since)]
+    since: Option<DateTime<Utc>>,
+    /// Only records caused by this Slack user id (U...).
+    #[arg(long, value_name = "SLACKUSER")]
+    user: Option<String>,
+    /// Only records of this pending action.
+    #[arg(long, value_name = "ID")]
+    action: Option<String>,
+    /// Only the N most recent matching records.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+}
+
+impl ListArgs {
+    fn filter(self) -> AuditFilter {
+        AuditFilter {
+            since: self.since,
+            user: self.user,
+            action_id: self.action,
+            limit: self.limit,
+        }
+    }
+}
+
+/// The table of `audit list`, or that nothing matched.
+fn print_list(records: &[AuditRecord]) {
+    if records.is_empty() {
+        eprintln!("no audit records match");
+    } else {
+        print!("{}", table(records));
+    }
+}
+
 pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
     let store = match open(config)? {
         Opened::Store(store) => store,
@@ -72,24 +96,11 @@ pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let log = &store.audit;
     match args.command {
-        AuditCommand::List {
-            since,
-            user,
-            action,
-            limit,
-        } => {
-            let filter = AuditFilter {
-                since,
-                user,
-                action_id: action,
-                limit,
-            };
-            let records = log.list(&filter).context("cannot read the audit log")?;
-            if records.is_empty() {
-                eprintln!("no audit records match");
-            } else {
-                print!("{}", table(&records));
-            }
+        AuditCommand::List(args) => {
+            let records = log
+                .list(&args.filter())
+                .context("cannot read the audit log")?;
+            print_list(&records);
         }
         AuditCommand::Show { seq } => {
             let Some(record) = log.get(seq).context("cannot read the audit log")? else {
@@ -268,28 +279,14 @@ fn live(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
     let (report, records) = crmbot::store::audit::verify_mirror(&path, config.audit_key.as_ref())
         .with_context(|| format!("cannot read {}", path.display()))?;
     match command {
-        AuditCommand::List {
-            since,
-            user,
-            action,
-            limit,
-        } => {
-            let filter = AuditFilter {
-                since,
-                user,
-                action_id: action,
-                limit,
-            };
+        AuditCommand::List(args) => {
+            let filter = args.filter();
             let mut matching: Vec<AuditRecord> =
                 records.into_iter().filter(|r| filter.matches(r)).collect();
-            if let Some(n) = limit {
+            if let Some(n) = filter.limit {
                 matching.drain(..matching.len().saturating_sub(n));
             }
-            if matching.is_empty() {
-                eprintln!("no audit records match");
-            } else {
-                print!("{}", table(&matching));
-            }
+            print_list(&matching);
         }
         AuditCommand::Show { seq } => {
             let Some(record) = records.iter().find(|r| r.seq == seq) else {
