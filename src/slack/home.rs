@@ -56,15 +56,9 @@ pub async fn refresh(app: &SlackApp, user: &str) {
 }
 
 async fn publish(app: &SlackApp, user: &str) {
+    // One read of the store: the waiting drafts and the written ones both come from it.
     let actions = app.actions.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        Ok::<_, String>((
-            actions.undecided().map_err(|e| e.to_string())?,
-            actions.all().map_err(|e| e.to_string())?,
-        ))
-    })
-    .await;
-    let (open, all) = match found {
+    let all = match tokio::task::spawn_blocking(move || actions.all()).await {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => return warn!(error = %e, "App Home not published: store"),
         Err(e) => return warn!(error = %e, "App Home not published"),
@@ -76,12 +70,12 @@ async fn publish(app: &SlackApp, user: &str) {
             ActionState::Drafted | ActionState::PartlyApproved | ActionState::Failed
         ) && !a.is_expired(Utc::now())
     };
-    let mut mine: Vec<&PendingAction> = open
+    let mut mine: Vec<&PendingAction> = all
         .iter()
         .filter(|a| a.requester == user)
         .filter(waiting)
         .collect();
-    let mut to_approve: Vec<&PendingAction> = open
+    let mut to_approve: Vec<&PendingAction> = all
         .iter()
         .filter(|a| a.requester != user)
         .filter(waiting)
