@@ -276,8 +276,9 @@ fn live(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
         "crmbot serve is using the database; reading its mirror {} (every record is there as soon as it is written)",
         path.display()
     );
-    let (report, records) = crmbot::store::audit::verify_mirror(&path, config.audit_key.as_ref())
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    // Read once; the chain is walked only for `verify`.
+    let records =
+        mirror::read_complete(&path).with_context(|| format!("cannot read {}", path.display()))?;
     match command {
         AuditCommand::List(args) => {
             let filter = args.filter();
@@ -321,6 +322,8 @@ fn live(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AuditCommand::Verify => {
+            let report = crmbot::store::audit::verify_records(&records, config.audit_key.as_ref())
+                .with_context(|| format!("cannot check {}", path.display()))?;
             let code = report_verify(&report);
             println!(
                 "(checked in {}; the database itself is checked against it when crmbot serve is stopped)",

@@ -48,7 +48,7 @@ mod tests;
 pub use hash::{GENESIS_HASH, canonical_bytes, keyed_hash, record_hash};
 pub use mirror::{MIRROR_FILE, Mirror, MirrorTail};
 pub use record::{AuditEntry, AuditFilter, AuditKind, AuditRecord};
-pub use verify::{VerifyReport, verify_mirror};
+pub use verify::{VerifyReport, verify_records};
 
 /// Name of the sled tree holding the records.
 pub const RECORDS_TREE: &str = "audit";

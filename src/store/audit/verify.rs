@@ -37,7 +37,7 @@ fn short(hash: &str) -> &str {
 }
 
 /// The checks of one record after another, wherever the records come from: the database
-/// (`verify`) or, while `crmbot serve` holds the database, its mirror (`verify_mirror`).
+/// (`verify`) or, while `crmbot serve` holds the database, its mirror (`verify_records`).
 struct Walk<'k> {
     key: Option<&'k [u8]>,
     expected: u64,
@@ -148,24 +148,23 @@ impl<'k> Walk<'k> {
 }
 
 /// `crmbot audit verify` while `crmbot serve` holds the database: the chain as its mirror
-/// (`audit.jsonl`, appended and synced record by record) holds it. A last line still being
-/// written is not a record yet and is left out. Returns the report and the records read.
-pub fn verify_mirror(
-    path: &std::path::Path,
+/// holds it (`records` as `mirror::read_complete` read them: a line still being written is
+/// not a record yet).
+pub fn verify_records(
+    records: &[AuditRecord],
     key: Option<&secrecy::SecretString>,
-) -> Result<(VerifyReport, Vec<AuditRecord>), AuditError> {
+) -> Result<VerifyReport, AuditError> {
     use secrecy::ExposeSecret;
-    let records = mirror::read_complete(path)?;
     let key = key
         .map(|k| k.expose_secret().as_bytes())
         .filter(|k| !k.is_empty());
     let mut walk = Walk::new(key);
-    for r in &records {
+    for r in records {
         if let Some(problem) = walk.step(r.seq, Ok(r.clone()))? {
-            return Ok((problem, records));
+            return Ok(problem);
         }
     }
-    Ok((walk.report(), records))
+    Ok(walk.report())
 }
 
 impl AuditLog {
