@@ -58,6 +58,10 @@ pub struct DraftField {
     /// False when the value is held back from the write until a person keeps it (a value
     /// not found in the notes, by default). The card still shows it.
     pub include: bool,
+    /// The words of the notes the value was grounded on, quoted with a little context
+    /// (at most `validate::EVIDENCE_CHARS`); `None` for a value not found in the notes, or
+    /// one a person typed.
+    pub evidence: Option<String>,
 }
 
 /// A typed field value, ready to be sent as Salesforce JSON.

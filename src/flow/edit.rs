@@ -274,6 +274,12 @@ pub fn apply_edit(
             }
             let old = old.get(&d.name).cloned().flatten();
             let value = d.value.to_json();
+            // A value the form kept as it was keeps its quote of the notes; a typed one has none.
+            let evidence = record
+                .fields
+                .iter()
+                .find(|p| p.name == d.name && p.value == value)
+                .and_then(|p| p.evidence.clone());
             let changed = old.as_ref().is_none_or(|o| !same(o, &d.value));
             fields.push(ProposedField {
                 label: object
@@ -290,6 +296,7 @@ pub fn apply_edit(
                 include: true,
                 changed,
                 added: None,
+                evidence,
             });
         }
         fields.sort_by_key(|p| object.fields.iter().position(|f| f.name == p.name));

@@ -70,6 +70,11 @@ pub struct ProposedField {
     /// text alone, while `value` is the whole text sent. See `drafting.free_text_updates`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<String>,
+    /// The words of the notes the value was found in (a short quote computed by the
+    /// grounding check, never the model's); absent for a value not in the notes or typed
+    /// by a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,6 +213,7 @@ pub fn propose_records(
                         include: f.include,
                         changed,
                         added: None,
+                        evidence: f.evidence.clone(),
                     }
                 })
                 .collect();

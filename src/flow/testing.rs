@@ -21,6 +21,7 @@ pub fn field(name: &str, value: Value) -> ProposedField {
         include: true,
         changed: true,
         added: None,
+        evidence: None,
     }
 }
 

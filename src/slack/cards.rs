@@ -455,16 +455,13 @@ fn record_view(index: usize, r: &ProposedRecord) -> RecordView {
     } else {
         fields.chunks(MAX_FIELDS).map(<[String]>::to_vec).collect()
     };
-    let mut notes: Vec<String> = r
-        .issues
-        .iter()
-        .map(|i| {
-            cut(
-                &format!("{} {}", icon(i.severity), esc(&i.message)),
-                CONTEXT_CHARS,
-            )
-        })
-        .collect();
+    let mut notes: Vec<String> = evidence_line(r).into_iter().collect();
+    notes.extend(r.issues.iter().map(|i| {
+        cut(
+            &format!("{} {}", icon(i.severity), esc(&i.message)),
+            CONTEXT_CHARS,
+        )
+    }));
     if !r.candidates.is_empty() {
         let list = r
             .candidates
@@ -489,6 +486,26 @@ fn record_view(index: usize, r: &ProposedRecord) -> RecordView {
         notes,
         choices: choices(index, r),
     }
+}
+
+/// The words of the notes each value was found in, one context element for the record:
+/// quotes computed by the grounding check (a value without one has its "not in your notes"
+/// mark among the issues instead).
+fn evidence_line(r: &ProposedRecord) -> Option<String> {
+    let quotes: Vec<String> = r
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let q = f.evidence.as_deref()?;
+            Some(format!("*{}* “{}”", esc(&f.label), esc(q)))
+        })
+        .collect();
+    (!quotes.is_empty()).then(|| {
+        cut(
+            &format!(":mag: From your notes: {}", quotes.join(" · ")),
+            CONTEXT_CHARS,
+        )
+    })
 }
 
 /// One select per open choice (which existing record; which parent), as the Edit form offers

@@ -82,6 +82,7 @@ fn record(object: &str, fields: &[(&str, &str)]) -> RecordDraft {
                 name: n.to_string(),
                 value: FieldValue::Text(v.to_string()),
                 include: true,
+                evidence: None,
             })
             .collect(),
         issues: vec![],
@@ -132,6 +133,7 @@ fn one_query_per_object_with_every_key_ored() {
         name: "Email".into(),
         value: FieldValue::Text("maya@northstar.example".into()),
         include: true,
+        evidence: None,
     });
     let queries = match_queries(&draft(vec![lead_daniel(), maya]), &schema());
     assert_eq!(queries.len(), 1, "{queries:?}");

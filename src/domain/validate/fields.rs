@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::ValidationContext;
 use super::coerce;
 use super::dates::parse_date;
-use super::grounding::{Grounding, from_notes};
-use super::support::says_picklist;
+use super::grounding::{Grounding, Span};
+use super::support::picklist_span;
 use crate::domain::draft::{FieldValue, Issue, IssueKind};
 use crate::domain::schema::{FieldKind, FieldSchema, ObjectSchema};
 
@@ -166,41 +166,47 @@ fn picklist_name(object: &str, field: &str) -> String {
     format!("{article} {name}")
 }
 
-/// `Ok` when the notes support the value as this kind of field says it; `Err` says why not
-/// (the end of "Email \"x\" ...").
+/// `Ok` with the span of the notes that supports the value as this kind of field says it
+/// (`None` for a value with nothing to quote, a yes/no); `Err` says why not (the end of
+/// "Email \"x\" ...").
 pub(super) fn grounded(
     field: &FieldSchema,
     value: &FieldValue,
     g: &Grounding,
-) -> Result<(), &'static str> {
-    let ok = |b: bool, why: &'static str| if b { Ok(()) } else { Err(why) };
+) -> Result<Option<Span>, &'static str> {
+    let ok = |found: Option<Span>, why: &'static str| found.map(Some).ok_or(why);
     match value {
         FieldValue::Text(s) if field.free_text => {
-            ok(from_notes(&g.notes, s), "is mostly not words of your notes")
+            ok(g.free_text_span(s), "is mostly not words of your notes")
         }
-        FieldValue::Text(s) if field.kind.is_picklist() => ok(
-            s.split(';')
+        FieldValue::Text(s) if field.kind.is_picklist() => {
+            let spans: Option<Vec<Span>> = s
+                .split(';')
                 .filter(|p| !p.trim().is_empty())
-                .all(|p| says_picklist(g, &g.lower, p)),
-            "is not said in your notes",
-        ),
+                .map(|p| picklist_span(g, &g.lower, p))
+                .collect();
+            ok(
+                spans.and_then(|s| s.into_iter().min()),
+                "is not said in your notes",
+            )
+        }
         FieldValue::Text(s) => match field.kind {
-            FieldKind::Email => ok(g.has_email(s), "is not an email address in your notes"),
-            FieldKind::Phone => ok(g.has_phone(s), "is not a phone number in your notes"),
+            FieldKind::Email => ok(g.email_span(s), "is not an email address in your notes"),
+            FieldKind::Phone => ok(g.phone_span(s), "is not a phone number in your notes"),
             FieldKind::Url => ok(
-                g.has_website(s),
+                g.website_span(s),
                 "is not a website in your notes (the domain of an email address is not one)",
             ),
-            k if k.is_text() => ok(g.has_text(s), "is not in your notes"),
-            _ => Ok(()),
+            k if k.is_text() => ok(g.text_span(s), "is not in your notes"),
+            _ => Ok(None),
         },
         FieldValue::Number(n) if field.kind == FieldKind::Currency => {
-            ok(g.has_money(*n), "is not an amount your notes name")
+            ok(g.money_span(*n), "is not an amount your notes name")
         }
-        FieldValue::Number(n) => ok(g.has_number(*n), "is not in your notes"),
-        FieldValue::Date(d) => ok(g.has_date(*d), "is not a date your notes give"),
-        FieldValue::DateTime(t) => ok(g.has_date(t.date_naive()), "is not a date your notes give"),
-        FieldValue::Boolean(_) => Ok(()),
+        FieldValue::Number(n) => ok(g.number_span(*n), "is not in your notes"),
+        FieldValue::Date(d) => ok(g.date_span(*d), "is not a date your notes give"),
+        FieldValue::DateTime(t) => ok(g.date_span(t.date_naive()), "is not a date your notes give"),
+        FieldValue::Boolean(_) => Ok(None),
     }
 }
 

@@ -25,7 +25,10 @@ pub use dates::parse_date;
 pub use edit::validate_edit;
 use fields::{canonical_picklist, check_value, coerce_value, grounded};
 use grounding::Grounding;
-pub use grounding::from_notes;
+pub use grounding::{from_notes, quote};
+
+/// The longest quote of the notes shown as a value's evidence, ellipses included.
+pub const EVIDENCE_CHARS: usize = 60;
 pub use support::looks_like_title;
 
 /// Fields that name a person or a company: a job title there is a misread.
@@ -431,6 +434,7 @@ fn validate_field(
             name: field.name.clone(),
             value: typed,
             include,
+            evidence: None,
         });
     };
     if include
@@ -448,27 +452,33 @@ fn validate_field(
         ));
         include = false;
     }
-    if include && let Err(why) = grounded(field, &typed, grounding) {
-        issues.push(Issue::warning(
-            IssueKind::NotInNotes,
-            Some(&field.name),
-            format!(
-                "{} \"{}\" {why}{}",
-                field.label,
-                typed.display(),
-                if ctx.hold_ungrounded {
-                    "; it will not be written unless you keep it"
-                } else {
-                    ""
-                }
-            ),
-        ));
-        include = !ctx.hold_ungrounded;
+    let mut evidence = None;
+    match grounded(field, &typed, grounding) {
+        _ if !include => {}
+        Ok(span) => evidence = span.map(|s| quote(ctx.notes, s, EVIDENCE_CHARS)),
+        Err(why) => {
+            issues.push(Issue::warning(
+                IssueKind::NotInNotes,
+                Some(&field.name),
+                format!(
+                    "{} \"{}\" {why}{}",
+                    field.label,
+                    typed.display(),
+                    if ctx.hold_ungrounded {
+                        "; it will not be written unless you keep it"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+            include = !ctx.hold_ungrounded;
+        }
     }
     Some(DraftField {
         name: field.name.clone(),
         value: typed,
         include,
+        evidence: evidence.filter(|q| !q.is_empty()),
     })
 }
 

@@ -124,6 +124,8 @@ pub(super) fn said_of_someone_else(
         let record = &mut draft.records[i];
         if let Some(f) = record.fields.iter_mut().find(|f| f.name == name) {
             f.include = !hold;
+            // Its words in the notes are about someone else: no quote stands for it.
+            f.evidence = None;
         }
         record.issues.push(issue);
     }

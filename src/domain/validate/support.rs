@@ -2,7 +2,7 @@
 //! when the notes have words that say it ("expo" says Trade Show, "signed" says Closed Won),
 //! and a name field must not hold a job title ("Company = CFO").
 
-use super::grounding::{Grounding, words};
+use super::grounding::{Grounding, Span, words};
 
 /// Words that say a picklist value, beyond the value's own words. Keys are lowercase values.
 const SAYS: &[(&str, &[&str])] = &[
@@ -127,26 +127,52 @@ const SAYS: &[(&str, &[&str])] = &[
 ];
 
 /// True when the notes have words that say this picklist value.
+#[cfg(test)]
 pub fn says_picklist(g: &Grounding, notes_lower: &str, value: &str) -> bool {
+    picklist_span(g, notes_lower, value).is_some()
+}
+
+/// Where the notes have words that say this picklist value: the value itself, a phrase
+/// that says it, or (every word of the value found) the first of its words.
+pub fn picklist_span(g: &Grounding, notes_lower: &str, value: &str) -> Option<Span> {
     let v = value.trim().to_lowercase();
-    if g.has_text(&v) {
-        return true;
+    if let Some(span) = g.text_span(&v) {
+        return Some(span);
     }
     if let Some((_, phrases)) = SAYS.iter().find(|(k, _)| *k == v)
-        && phrases.iter().any(|p| contains_words(notes_lower, p))
+        && let Some(span) = phrases
+            .iter()
+            .find_map(|p| words_at(notes_lower, p))
+            .map(|span| in_notes(g, notes_lower, span))
     {
-        return true;
+        return Some(span);
     }
     // Every word of the value (three letters or more) in the notes, stems compared.
     let own: Vec<String> = words(&v)
         .into_iter()
         .filter(|w| w.chars().count() >= 3)
         .collect();
-    !own.is_empty() && own.iter().all(|w| g.has_word(w))
+    let spans: Vec<Span> = own.iter().filter_map(|w| g.word_span(w)).collect();
+    (!own.is_empty() && spans.len() == own.len())
+        .then(|| spans.into_iter().min())
+        .flatten()
 }
 
-/// `phrase` in `text` as whole words.
-fn contains_words(text: &str, phrase: &str) -> bool {
+/// A span of the lowercased notes as a span of the notes as written: the same bytes when
+/// lowercasing kept every length, else the phrase found again ignoring case and punctuation.
+fn in_notes(g: &Grounding, notes_lower: &str, (a, b): Span) -> Span {
+    let same = notes_lower.len() == g.notes.len()
+        && g.notes.is_char_boundary(a)
+        && g.notes.is_char_boundary(b);
+    if same {
+        (a, b)
+    } else {
+        g.text_span(&notes_lower[a..b]).unwrap_or((a, a))
+    }
+}
+
+/// Where `phrase` is in `text` as whole words.
+fn words_at(text: &str, phrase: &str) -> Option<Span> {
     let mut from = 0;
     while let Some(at) = text[from..].find(phrase) {
         let start = from + at;
@@ -154,11 +180,11 @@ fn contains_words(text: &str, phrase: &str) -> bool {
         let before = text[..start].chars().next_back();
         let after = text[end..].chars().next();
         if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric) {
-            return true;
+            return Some((start, end));
         }
         from = end;
     }
-    false
+    None
 }
 
 /// Job-title words: a value made only of these is a title, not a person's or company's name.
