@@ -217,6 +217,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         answers: policy.answers.clone(),
         card: CardSettings {
             notes_excerpt_chars: config.slack.notes_excerpt_chars,
+            undo_window: config.policy.undo.window,
         },
         limit: UserLimit::new(config.slack.user_rate_limit),
         keep: Keep {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Config, ConfigError};
 
 mod words;
-use crate::domain::policy::{Changes, Policy, SelfApproval, Tier, Who};
+use crate::domain::policy::{Changes, Policy, SelfApproval, Tier, UndoRule, Who};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -34,6 +34,7 @@ pub struct PolicySettings {
     pub tiers: Vec<TierSettings>,
     pub auto_approve: AutoApproveSettings,
     pub answers: AnswerSettings,
+    pub undo: UndoSettings,
     /// Seconds a user group's members are trusted before Slack is asked again.
     #[serde(with = "super::secs")]
     pub group_ttl: Duration,
@@ -94,6 +95,33 @@ fn one() -> u32 {
 pub struct AutoApproveSettings {
     /// A draft of Tasks only, every value found in the notes, is written without a click.
     pub tasks: bool,
+}
+
+/// Undo of a write: for how long the card offers it, and to whom.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UndoSettings {
+    /// Seconds after the approval (default 900, 15 minutes); 0 turns Undo off.
+    #[serde(with = "super::secs")]
+    pub window: Duration,
+    /// The person whose approval wrote it may undo it.
+    pub approver: bool,
+    /// The person who logged it may undo it.
+    pub requester: bool,
+    /// Anyone else who may, e.g. `["@revops"]`.
+    pub also: Vec<Who>,
+}
+
+impl Default for UndoSettings {
+    fn default() -> Self {
+        let rule = crate::domain::policy::UndoRule::default();
+        UndoSettings {
+            window: rule.window,
+            approver: rule.approver,
+            requester: rule.requester,
+            also: rule.also,
+        }
+    }
 }
 
 /// Where `/crm ask` answers go.
@@ -175,6 +203,7 @@ impl Default for PolicySettings {
             }],
             auto_approve: AutoApproveSettings::default(),
             answers: AnswerSettings::default(),
+            undo: UndoSettings::default(),
             group_ttl: Duration::from_secs(300),
         }
     }
@@ -239,6 +268,12 @@ impl Config {
                 })
                 .collect(),
             auto_approve_tasks: p.auto_approve.tasks,
+            undo: UndoRule {
+                window: p.undo.window,
+                approver: p.undo.approver,
+                requester: p.undo.requester,
+                also: p.undo.also,
+            },
         }
     }
 

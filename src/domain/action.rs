@@ -10,7 +10,18 @@
 //!    \--approve (more needed)--> PartlyApproved --approve (the last one)--> Writing
 //!                                   |  (reject, edit -> Drafted, timeout as a draft)
 //!                                   \--approve (still more)--> PartlyApproved
+//!
+//! Done --undo (in the window, by whom the policy names)--> Undoing --ok--> Undone
+//!                                                           |  \--error--> Done
+//!                                                           \--no proof--> UndoUnknown
+//! UndoUnknown --undo (after a read of Salesforce)--> Undoing
 //! ```
+//!
+//! Undo is exactly-once like Approve: `Undoing` is taken by compare-and-swap, so two clicks
+//! send one request; an undo Salesforce refused leaves the write as it was (`Done`, Undo
+//! offered again while the window lasts); an undo whose outcome cannot be proven is
+//! `UndoUnknown`, and the next Undo reads Salesforce first and sends only what is still
+//! to undo.
 //!
 //! `PartlyApproved` is a draft the policy wants more than one approval for, with at least
 //! one recorded: the next approval is compare-and-swapped like the first, and an edit
@@ -36,6 +47,12 @@ pub enum ActionState {
     Failed,
     Rejected,
     Expired,
+    /// A person asked to undo the write; the one request restoring it is in flight.
+    Undoing,
+    /// The write was undone in Salesforce (as far as Salesforce still held it).
+    Undone,
+    /// The undo may or may not have reached Salesforce; the next Undo reads it first.
+    UndoUnknown,
 }
 
 impl ActionState {
@@ -49,14 +66,18 @@ impl ActionState {
             ActionState::Failed => "failed",
             ActionState::Rejected => "rejected",
             ActionState::Expired => "expired",
+            ActionState::Undoing => "undoing",
+            ActionState::Undone => "undone",
+            ActionState::UndoUnknown => "undo_unknown",
         }
     }
 
-    /// No transition leaves this state.
+    /// No transition leaves this state but an Undo of a write (Done), which the policy
+    /// allows only for minutes after it.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            ActionState::Done | ActionState::Rejected | ActionState::Expired
+            ActionState::Done | ActionState::Rejected | ActionState::Expired | ActionState::Undone
         )
     }
 }
@@ -76,6 +97,13 @@ pub enum Event {
     /// The write's outcome cannot be proven.
     WriteUnknown,
     Expire,
+    /// A person asked to undo a write (the flow has checked the window and who may).
+    Undo,
+    UndoSucceeded,
+    /// Salesforce refused the undo: the write stands as it was.
+    UndoFailed,
+    /// The undo's outcome cannot be proven.
+    UndoUnknown,
 }
 
 /// Why an event does not apply. `Display` is the sentence the clicking person sees.
@@ -95,6 +123,10 @@ pub enum TransitionError {
     Checking,
     #[error("This draft can't be changed now.")]
     NotAllowed,
+    #[error("This write is already being undone.")]
+    Undoing,
+    #[error("This write was already undone.")]
+    AlreadyUndone,
 }
 
 /// The state after `event`, or why it does not apply. `now >= expires_at` turns every
@@ -121,6 +153,12 @@ pub fn next(
         (Writing | Unknown, Event::WriteUnknown) => Ok(Unknown),
         (Unknown, Event::WriteSucceeded) => Ok(Done),
         (Unknown, Event::WriteFailed) => Ok(Failed),
+        (Done | UndoUnknown, Event::Undo) => Ok(Undoing),
+        (Undoing, Event::UndoSucceeded) => Ok(Undone),
+        (Undoing, Event::UndoFailed) => Ok(Done),
+        (Undoing | UndoUnknown, Event::UndoUnknown) => Ok(UndoUnknown),
+        (Undoing | UndoUnknown, _) => Err(TransitionError::Undoing),
+        (Undone, _) => Err(TransitionError::AlreadyUndone),
         (Writing, _) => Err(TransitionError::InProgress),
         (Unknown, _) => Err(TransitionError::Checking),
         (Done, _) => Err(TransitionError::AlreadyDone),
@@ -271,5 +309,39 @@ mod tests {
             Err(TransitionError::Expired)
         );
         assert_eq!(next(PartlyApproved, Event::Expire, now, past), Ok(Expired));
+    }
+
+    #[test]
+    fn an_undo_is_a_state_of_its_own_taken_once() {
+        let (now, exp) = at();
+        use ActionState::*;
+        assert_eq!(next(Done, Event::Undo, now, exp), Ok(Undoing));
+        assert_eq!(
+            next(Undoing, Event::Undo, now, exp),
+            Err(TransitionError::Undoing)
+        );
+        assert_eq!(next(Undoing, Event::UndoSucceeded, now, exp), Ok(Undone));
+        assert_eq!(next(Undoing, Event::UndoFailed, now, exp), Ok(Done));
+        assert_eq!(next(Undoing, Event::UndoUnknown, now, exp), Ok(UndoUnknown));
+        assert_eq!(next(UndoUnknown, Event::Undo, now, exp), Ok(Undoing));
+        assert_eq!(
+            next(Undone, Event::Undo, now, exp),
+            Err(TransitionError::AlreadyUndone)
+        );
+        for state in [
+            Drafted,
+            PartlyApproved,
+            Failed,
+            Rejected,
+            Expired,
+            Writing,
+            Unknown,
+        ] {
+            assert!(next(state, Event::Undo, now, exp).is_err(), "{state:?}");
+        }
+        assert!(next(Done, Event::UndoSucceeded, now, exp).is_err());
+        // The draft's expiry is no undo window: the flow checks that.
+        let past = now - chrono::Duration::days(30);
+        assert_eq!(next(Done, Event::Undo, now, past), Ok(Undoing));
     }
 }

@@ -67,6 +67,40 @@ pub struct PendingAction {
     /// user, by choice.
     #[serde(default)]
     pub owner: Option<Owner>,
+    /// The undo of the write, once someone asked for it (Undoing, Undone, UndoUnknown, or
+    /// Done again after Salesforce refused it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<UndoReport>,
+}
+
+/// An undo of a write: who asked, and what came of it, record by record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoReport {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// Records restored or deleted (or found so already, after an undo nobody could prove).
+    #[serde(default)]
+    pub undone: Vec<UndoLine>,
+    /// Records left alone, each with why (changed in Salesforce since, already deleted).
+    #[serde(default)]
+    pub left: Vec<UndoLine>,
+    /// Why Salesforce refused the undo: nothing was undone.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Why nobody can tell whether the undo landed (UndoUnknown).
+    #[serde(default)]
+    pub doubt: Option<String>,
+}
+
+/// One record of an undo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoLine {
+    pub label: String,
+    pub name: String,
+    pub id: String,
+    pub url: String,
+    /// What was done, or why not, in words ("deleted", "Stage and Amount restored").
+    pub what: String,
 }
 
 /// One write attempt, as a later check needs it.

@@ -259,6 +259,7 @@ impl Actions {
             assessment: None,
             approvals: vec![],
             owner,
+            undo: None,
         };
         action.assessment = Some(self.access.assess(&action));
         self.records.insert_new(&action.id, &action)?;

@@ -499,7 +499,7 @@ fn written_objects(a: &PendingAction) -> Vec<String> {
 /// `Some(words)` when the error leaves the write's outcome unknown: no answer, a 5xx, an
 /// answer that could not be read. A refusal (4xx), a login failure or a rate limit is
 /// proof that nothing was written.
-fn doubt_of(e: &SalesforceError) -> Option<String> {
+pub(super) fn doubt_of(e: &SalesforceError) -> Option<String> {
     match e {
         SalesforceError::Timeout => Some("Salesforce did not answer in time".into()),
         SalesforceError::Transport { cause, .. } => {

@@ -19,4 +19,5 @@ pub mod settle;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;
+pub mod undo;
 pub mod write;

@@ -106,6 +106,7 @@ pub fn replay(
                 assessment: None,
                 approvals: vec![],
                 owner: field(d, "owner"),
+                undo: None,
             });
             continue;
         }
@@ -164,6 +165,19 @@ pub fn replay(
                 a.decided_at = Some(at);
             }
             AuditKind::Expired => a.state = ActionState::Expired,
+            // An undo asked for and not known to have finished: the next Undo reads first.
+            AuditKind::UndoRequested => a.state = ActionState::UndoUnknown,
+            AuditKind::Undone => {
+                a.state = ActionState::Undone;
+                a.undo = field(d, "undo");
+            }
+            AuditKind::UndoFailed => {
+                a.undo = field(d, "undo");
+                a.state = match a.undo.as_ref().and_then(|u| u.doubt.as_ref()) {
+                    Some(_) => ActionState::UndoUnknown,
+                    None => ActionState::Done,
+                };
+            }
             AuditKind::Drafted
             | AuditKind::WriteRequest
             | AuditKind::Reconciled

@@ -97,5 +97,6 @@ pub fn action(records: Vec<ProposedRecord>, meeting_task: bool) -> PendingAction
         assessment: None,
         approvals: vec![],
         owner: None,
+        undo: None,
     }
 }

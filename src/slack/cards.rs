@@ -52,6 +52,8 @@ struct CardView {
     approve: bool,
     edit: bool,
     reject: bool,
+    /// Undo, on a write still in its window (or an undo nobody could prove).
+    undo: bool,
     approve_label: &'static str,
     footer: String,
 }
@@ -127,12 +129,15 @@ pub fn slack_time(at: DateTime<Utc>) -> String {
 pub struct CardSettings {
     /// Characters of the notes quoted on the card (the channel sees them); 0 for none.
     pub notes_excerpt_chars: usize,
+    /// How long after the approval a written card offers Undo (`policy.undo.window`).
+    pub undo_window: std::time::Duration,
 }
 
 impl Default for CardSettings {
     fn default() -> Self {
         CardSettings {
             notes_excerpt_chars: 280,
+            undo_window: crate::domain::policy::UndoRule::default().window,
         }
     }
 }
@@ -176,6 +181,9 @@ fn fallback_text(a: &PendingAction) -> String {
         ActionState::Failed => format!("The write failed: {names}"),
         ActionState::Rejected => format!("Rejected: {names}"),
         ActionState::Expired => format!("Expired: {names}"),
+        ActionState::Undoing => format!("Undoing the write: {names}"),
+        ActionState::Undone => format!("Write undone: {names}"),
+        ActionState::UndoUnknown => format!("Checking whether Salesforce undid: {names}"),
     };
     cut(&text, 2_000)
 }
@@ -183,7 +191,10 @@ fn fallback_text(a: &PendingAction) -> String {
 fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> CardView {
     let p = &a.proposal;
     let header = match (a.state, p.records.as_slice()) {
-        (ActionState::Done, _) => "Written to Salesforce".to_string(),
+        (ActionState::Done | ActionState::Undoing | ActionState::UndoUnknown, _) => {
+            "Written to Salesforce".to_string()
+        }
+        (ActionState::Undone, _) => "Write undone".to_string(),
         (ActionState::Rejected, _) => "Draft rejected".to_string(),
         (ActionState::Expired, _) => "Draft expired".to_string(),
         (_, [one]) => format!(
@@ -199,7 +210,7 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> 
         (_, []) => "Nothing to write".to_string(),
         (_, many) => format!("Draft: {} records from your notes", many.len()),
     };
-    let status = status_line(a, now);
+    let status = status_line(a, now, settings);
     let waiting = matches!(
         a.state,
         ActionState::Drafted | ActionState::PartlyApproved | ActionState::Failed
@@ -260,7 +271,12 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> 
     let approve = (waiting && !auto && !nothing) || (a.state == ActionState::Unknown && retry_safe);
     let edit = waiting && !auto && !nothing;
     let reject = waiting && !auto;
-    let buttons = approve || edit || reject;
+    let undo = match a.state {
+        ActionState::Done => undo_until(a, settings).is_some_and(|until| now < until),
+        ActionState::UndoUnknown => true,
+        _ => false,
+    };
+    let buttons = approve || edit || reject || undo;
     if nothing && waiting {
         problems.insert(
             0,
@@ -335,6 +351,7 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> 
         approve,
         edit,
         reject,
+        undo,
         approve_label: match a.state {
             ActionState::Failed | ActionState::Unknown => "Approve again",
             ActionState::PartlyApproved => "Approve (second)",
@@ -344,7 +361,50 @@ fn card_view(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> 
     }
 }
 
-fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
+/// Until when the card offers Undo of a written action.
+fn undo_until(a: &PendingAction, settings: &CardSettings) -> Option<DateTime<Utc>> {
+    if settings.undo_window.is_zero() || a.written.is_empty() {
+        return None;
+    }
+    let since = a.decided_at.unwrap_or(a.updated_at);
+    Some(since + chrono::Duration::milliseconds(settings.undo_window.as_millis() as i64))
+}
+
+/// What an undo did, record by record, and what it left alone and why.
+fn undone_line(a: &PendingAction) -> String {
+    let Some(u) = &a.undo else {
+        return ":leftwards_arrow_with_hook: The write was undone.".into();
+    };
+    let link = |l: &crate::flow::action::UndoLine| {
+        format!("{} <{}|{}>", l.label, l.url, esc(&cut(&l.name, 80)))
+    };
+    let mut lines: Vec<String> = u
+        .undone
+        .iter()
+        .map(|l| {
+            format!(
+                ":leftwards_arrow_with_hook: {}: {}",
+                link(l),
+                esc(&cut(&l.what, 300))
+            )
+        })
+        .collect();
+    lines.extend(u.left.iter().map(|l| {
+        format!(
+            ":warning: Left alone: {}: {}",
+            link(l),
+            esc(&cut(&l.what, 300))
+        )
+    }));
+    format!(
+        "{}\nUndone by <@{}> on {}.",
+        cut(&lines.join("\n"), 2_600),
+        u.by,
+        slack_time(u.at)
+    )
+}
+
+fn status_line(a: &PendingAction, now: DateTime<Utc>, settings: &CardSettings) -> Option<String> {
     let by = |u: &Option<String>| {
         u.as_deref()
             .map_or("someone".to_string(), |u| format!("<@{u}>"))
@@ -373,12 +433,36 @@ fn status_line(a: &PendingAction, now: DateTime<Utc>) -> Option<String> {
                     )
                 })
                 .collect();
-            format!(
+            let mut text = format!(
                 "{}\nApproved by {}{when}.",
-                cut(&lines.join("\n"), 2_600),
+                cut(&lines.join("\n"), 2_400),
                 approved_by(a).unwrap_or_else(|| by(&a.decided_by))
-            )
+            );
+            match (&a.undo, undo_until(a, settings)) {
+                (Some(u), _) if u.error.is_some() => text.push_str(&format!(
+                    "\n:x: Undo by <@{}> was refused by Salesforce: {}. Nothing was undone.",
+                    u.by,
+                    esc(&cut(u.error.as_deref().unwrap_or_default(), 300))
+                )),
+                (_, Some(until)) if now < until => {
+                    text.push_str(&format!("\nUndo is possible until {}.", slack_time(until)))
+                }
+                _ => {}
+            }
+            text
         }
+        ActionState::Undoing => {
+            ":hourglass_flowing_sand: Undoing the write in Salesforce…".to_string()
+        }
+        ActionState::Undone => undone_line(a),
+        ActionState::UndoUnknown => format!(
+            ":hourglass_flowing_sand: crmbot cannot tell whether Salesforce undid this write ({}). Undo again reads Salesforce first and sends only what is still to undo.",
+            esc(a
+                .undo
+                .as_ref()
+                .and_then(|u| u.doubt.as_deref())
+                .unwrap_or("the undo was interrupted"))
+        ),
         ActionState::Failed => format!(":x: {}", esc(&write_failure(a.error.as_ref()))),
         ActionState::Rejected => format!(
             ":no_entry_sign: Rejected by {}{when}. Nothing was written to Salesforce.",

@@ -116,6 +116,7 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
             let taken = match action["action_id"].as_str() {
                 Some("crm_approve") => Some(app.jobs.decide(click.approve().instrument(span))),
                 Some("crm_reject") => Some(app.jobs.decide(click.reject().instrument(span))),
+                Some("crm_undo") => Some(app.jobs.decide(click.undo().instrument(span))),
                 // views.open must follow the trigger within 3 seconds: the decisions lane,
                 // which never waits behind drafts.
                 Some("crm_edit") => Some(app.jobs.decide(click.edit().instrument(span))),
@@ -208,6 +209,13 @@ impl Click {
 
     async fn reject(self) {
         match self.app.actions.reject(&self.action_id, &self.user).await {
+            Ok(outcome) => self.settle(outcome).await,
+            Err(e) => self.tell(&format!(":x: {e}")).await,
+        }
+    }
+
+    async fn undo(self) {
+        match self.app.actions.undo(&self.action_id, &self.user).await {
             Ok(outcome) => self.settle(outcome).await,
             Err(e) => self.tell(&format!(":x: {e}")).await,
         }

@@ -162,6 +162,62 @@ pub struct Policy {
     pub tiers: Vec<Tier>,
     /// A draft of Tasks only, every value from the notes, is written without a click.
     pub auto_approve_tasks: bool,
+    pub undo: UndoRule,
+}
+
+/// When a write may be undone, and by whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndoRule {
+    /// How long after the approval Undo is offered; zero: never.
+    pub window: std::time::Duration,
+    /// The person whose approval wrote it.
+    pub approver: bool,
+    /// The person who logged it.
+    pub requester: bool,
+    /// Anyone else it names.
+    pub also: Vec<Who>,
+}
+
+impl Default for UndoRule {
+    fn default() -> Self {
+        UndoRule {
+            window: std::time::Duration::from_secs(15 * 60),
+            approver: true,
+            requester: true,
+            also: vec![],
+        }
+    }
+}
+
+impl UndoRule {
+    /// Whether `user` may undo a write `requester` logged and `approvers` approved.
+    pub fn allows(
+        &self,
+        user: &str,
+        requester: &str,
+        approvers: &[&str],
+        member: &dyn Fn(&str) -> bool,
+    ) -> bool {
+        (self.requester && user == requester)
+            || (self.approver && approvers.contains(&user))
+            || names(&self.also, user, member)
+    }
+
+    /// Who may undo, in words for a refusal.
+    pub fn who(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if self.approver {
+            parts.push("whoever approved it".into());
+        }
+        if self.requester {
+            parts.push("whoever logged it".into());
+        }
+        parts.extend(self.also.iter().map(|w| w.to_string()));
+        match parts.len() {
+            0 => "nobody".into(),
+            _ => parts.join(", "),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -173,6 +229,7 @@ impl Default for Policy {
             self_approve: SelfApproval::default(),
             tiers: vec![],
             auto_approve_tasks: false,
+            undo: UndoRule::default(),
         }
     }
 }

@@ -216,6 +216,7 @@ fn the_notes_excerpt_is_as_long_as_configured_or_absent() {
     let excerpt = |chars: usize| {
         let settings = CardSettings {
             notes_excerpt_chars: chars,
+            ..CardSettings::default()
         };
         let card = render_card(&templates(), &a, Utc::now(), &settings).unwrap();
         blocks_of(&card)

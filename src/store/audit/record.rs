@@ -44,10 +44,17 @@ pub enum AuditKind {
     /// A prompt's text, stored once (detail: `sha256`, `text`); "drafted" records name it
     /// by its SHA-256 instead of carrying a copy. Belongs to no action.
     Prompt,
+    /// Someone clicked Undo and may (detail: what crmbot found in Salesforce, what it will
+    /// restore or delete, what it leaves alone and why). Stored before the undo is sent.
+    UndoRequested,
+    /// Salesforce undid the write (detail: its answer, what was undone and left alone).
+    Undone,
+    /// Salesforce refused the undo, or nobody can tell whether it landed (detail: why).
+    UndoFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 17] = [
         AuditKind::Drafted,
         AuditKind::Edited,
         AuditKind::ApproveRequested,
@@ -62,6 +69,9 @@ impl AuditKind {
         AuditKind::Refused,
         AuditKind::Asked,
         AuditKind::Prompt,
+        AuditKind::UndoRequested,
+        AuditKind::Undone,
+        AuditKind::UndoFailed,
     ];
 
     /// The name as stored and hashed (`write_request`).
@@ -81,6 +91,9 @@ impl AuditKind {
             AuditKind::Refused => "refused",
             AuditKind::Asked => "asked",
             AuditKind::Prompt => "prompt",
+            AuditKind::UndoRequested => "undo_requested",
+            AuditKind::Undone => "undone",
+            AuditKind::UndoFailed => "undo_failed",
         }
     }
 }
