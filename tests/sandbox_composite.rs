@@ -229,3 +229,57 @@ async fn limit_info_counts_each_call_and_limits_endpoint_agrees() {
     );
     assert_eq!(sf.sandbox.api_usage(), 3);
 }
+
+#[tokio::test]
+async fn composite_deletes_as_salesforce_does_and_rolls_a_delete_back() {
+    let sf = Sf::start().await;
+    let made = sf
+        .post("composite", json!({"allOrNone": true, "compositeRequest": [
+            sub("POST", "sobjects/Lead", "a", Some(json!({"LastName": "Gone", "Company": "Delete Co"}))),
+            sub("POST", "sobjects/Lead", "b", Some(json!({"LastName": "Kept", "Company": "Delete Co"}))),
+        ]}))
+        .await;
+    let ids: Vec<String> = made.body["compositeResponse"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"]["id"].as_str().unwrap().to_string())
+        .collect();
+    // A delete answers 204 with no body, and a PATCH in the same request applies too.
+    let r = sf
+        .post("composite", json!({"allOrNone": true, "compositeRequest": [
+            sub("DELETE", &format!("sobjects/Lead/{}", ids[0]), "del", None),
+            sub("PATCH", &format!("sobjects/Lead/{}", ids[1]), "upd", Some(json!({"Company": "Kept Co"}))),
+        ]}))
+        .await;
+    assert_eq!(r.status, 200);
+    let results = r.body["compositeResponse"].as_array().unwrap();
+    assert_eq!(results[0]["httpStatusCode"], 204, "{:#}", r.body);
+    assert!(results[0]["body"].is_null(), "{:#}", r.body);
+    assert_eq!(
+        sf.get(&format!("sobjects/Lead/{}", ids[0])).await.status,
+        404
+    );
+    assert_eq!(
+        sf.get(&format!("sobjects/Lead/{}", ids[1])).await.body["Company"],
+        "Kept Co"
+    );
+    // Deleting it again is ENTITY_IS_DELETED; all or none, so the other delete is undone.
+    let r = sf
+        .post(
+            "composite",
+            json!({"allOrNone": true, "compositeRequest": [
+                sub("DELETE", &format!("sobjects/Lead/{}", ids[1]), "kept", None),
+                sub("DELETE", &format!("sobjects/Lead/{}", ids[0]), "again", None),
+            ]}),
+        )
+        .await;
+    let results = r.body["compositeResponse"].as_array().unwrap();
+    assert_eq!(results[1]["httpStatusCode"], 404, "{:#}", r.body);
+    assert_eq!(results[1]["body"][0]["errorCode"], "ENTITY_IS_DELETED");
+    assert_eq!(
+        sf.get(&format!("sobjects/Lead/{}", ids[1])).await.status,
+        200,
+        "rolled back: the first delete did not stand"
+    );
+}

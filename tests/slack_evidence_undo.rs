@@ -222,6 +222,31 @@ async fn undo_restores_stage_and_amount_and_deletes_the_lead_in_one_request_once
         assert!(kinds.iter().any(|x| x == k), "audit lacks {k}: {kinds:?}");
     }
     assert_eq!(kinds.iter().filter(|k| *k == "undone").count(), 1);
+
+    // `crmbot audit list` shows the undo.
+    let mut bot = bot;
+    if let Some(running) = bot.running.take() {
+        running.shutdown().await;
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crmbot"))
+        .args(["audit", "list", "--action", &id])
+        .current_dir(cwd.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CRMBOT_DATA_DIR", &bot.config.data_dir)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listed.contains("undo_requested") && listed.contains("Undone: Opportunity"),
+        "{listed}"
+    );
 }
 
 #[tokio::test]
@@ -300,4 +325,40 @@ async fn only_those_the_policy_names_may_undo() {
     bot.wait_ephemeral("You can't undo this write").await;
     assert_eq!(bot.sandbox.request_count(), 0);
     assert_eq!(state_of(&bot, &id), "done");
+}
+
+#[tokio::test]
+async fn an_undo_whose_answer_was_lost_is_read_before_anything_is_sent_again() {
+    use crmbot::sandbox::{AfterCommit, Faults, LostAnswer};
+    let bot = Bot::start(&reply(false)).await;
+    let (id, ts, _) = written(&bot).await;
+    // The undo commits in Salesforce, and its answer is lost on the way back.
+    bot.sandbox.set_faults(Faults {
+        after_commit: vec![AfterCommit::writes(
+            "/services/data/v62.0/composite",
+            1,
+            LostAnswer::GatewayTimeout,
+        )],
+        ..Faults::default()
+    });
+    assert_eq!(bot.click(REQUESTER, "crm_undo", &id, &ts).await, 200);
+    let unknown = wait_for_update(&bot, "the doubtful card", "cannot tell whether").await;
+    assert_eq!(state_of(&bot, &id), "undo_unknown");
+    assert!(undo_button(&unknown["blocks"]), "Undo again is offered");
+    assert_eq!(leads_named_nair(&bot), 0, "Salesforce did undo it");
+
+    // Undo again: crmbot reads first, finds it all undone, and sends nothing more.
+    bot.sandbox.set_faults(Faults::default());
+    bot.sandbox.reset_requests();
+    assert_eq!(bot.click(REQUESTER, "crm_undo", &id, &ts).await, 200);
+    let undone = wait_for_update(&bot, "the undone card", "Write undone").await;
+    let requests = bot.sandbox.requests();
+    assert_eq!(requests.len(), 1, "one read, no second undo: {requests:#?}");
+    let text = card_text(&undone["blocks"]);
+    assert!(
+        text.contains("Stage back to \"Qualification\"") && text.contains("deleted"),
+        "{text}"
+    );
+    assert_eq!(deal(&bot)["Amount"].as_f64(), Some(20000.0));
+    assert_eq!(state_of(&bot, &id), "undone");
 }

@@ -103,7 +103,12 @@ async fn log_card_approve_writes_the_lead_and_the_meeting_task_in_one_request() 
     );
     assert!(text.contains(&format!("Created Lead {link}")), "{text}");
     assert!(text.contains("Approved by <@U0REQ>"), "{text}");
-    assert!(!has_buttons(&done["blocks"]));
+    // Approve, Edit and Reject are gone; Undo is offered for a while.
+    let all = done["blocks"].to_string();
+    for gone in ["crm_approve", "crm_edit", "crm_reject"] {
+        assert!(!all.contains(gone), "{gone} on the done card");
+    }
+    assert!(all.contains("crm_undo"));
     assert_eq!(done["ts"], json!(ts));
     assert_eq!(done["channel"], CHANNEL);
 

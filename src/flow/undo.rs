@@ -200,7 +200,7 @@ impl Actions {
             return Some(format!(
                 "Undo was possible until {} UTC ({} after the approval); change the records in Salesforce instead.",
                 until.format("%Y-%m-%d %H:%M"),
-                window_words(rule.window)
+                rule.window_words()
             ));
         }
         let approvers: Vec<&str> = a
@@ -294,13 +294,4 @@ fn lines(list: &[super::action::UndoLine]) -> String {
         .map(|l| format!("{} {} ({}): {}", l.label, l.name, l.id, l.what))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn window_words(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    if s % 60 == 0 {
-        format!("{} minute(s)", s / 60)
-    } else {
-        format!("{s} second(s)")
-    }
 }

@@ -51,6 +51,8 @@ pub struct AfterCommit {
     pub path_prefix: String,
     pub count: u32,
     pub answer: LostAnswer,
+    /// Only requests that write count (a composite of GETs passes untouched).
+    pub writes_only: bool,
 }
 
 impl AfterCommit {
@@ -59,6 +61,15 @@ impl AfterCommit {
             path_prefix: path_prefix.to_string(),
             count,
             answer,
+            writes_only: false,
+        }
+    }
+
+    /// The same, for the next `count` requests under the path that write.
+    pub fn writes(path_prefix: &str, count: u32, answer: LostAnswer) -> AfterCommit {
+        AfterCommit {
+            writes_only: true,
+            ..AfterCommit::new(path_prefix, count, answer)
         }
     }
 }
@@ -122,12 +133,10 @@ impl FaultState {
     }
 
     /// A lost answer armed for this path, if any.
-    pub fn take_after_commit(&mut self, path: &str) -> Option<LostAnswer> {
-        let rule = self
-            .faults
-            .after_commit
-            .iter_mut()
-            .find(|r| r.count > 0 && path.starts_with(&r.path_prefix))?;
+    pub fn take_after_commit(&mut self, path: &str, writes: bool) -> Option<LostAnswer> {
+        let rule = self.faults.after_commit.iter_mut().find(|r| {
+            r.count > 0 && path.starts_with(&r.path_prefix) && (writes || !r.writes_only)
+        })?;
         rule.count -= 1;
         Some(rule.answer)
     }

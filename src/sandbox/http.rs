@@ -181,7 +181,7 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let (delay, lost) = {
         let mut faults = lock(&shared.faults);
         let delay = faults.faults.commit_delay.filter(|_| writes(&call));
-        (delay, faults.take_after_commit(&path))
+        (delay, faults.take_after_commit(&path, writes(&call)))
     };
     let reply = match delay {
         // A task of its own: dropping this handler (the client went away) does not stop it.

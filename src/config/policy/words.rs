@@ -99,6 +99,22 @@ impl Config {
         } else {
             "- Auto-approval: off; every write waits for a click.".into()
         });
+        let u = &p.undo;
+        lines.push(if u.window.is_zero() {
+            "- Undo: off.".into()
+        } else {
+            let rule = crate::domain::policy::UndoRule {
+                window: u.window,
+                approver: u.approver,
+                requester: u.requester,
+                also: u.also.clone(),
+            };
+            format!(
+                "- Undo: for {} after the approval, by {}.",
+                rule.window_words(),
+                rule.who()
+            )
+        });
         let a = &p.answers;
         lines.push(format!(
             "- Answers to /crm ask go to {}; to mentions, {}. Objects shown: {}{}{}.",

@@ -203,6 +203,16 @@ impl UndoRule {
             || names(&self.also, user, member)
     }
 
+    /// The window in words ("15 minute(s)").
+    pub fn window_words(&self) -> String {
+        let secs = self.window.as_secs();
+        if secs % 60 == 0 {
+            format!("{} minute(s)", secs / 60)
+        } else {
+            format!("{secs} second(s)")
+        }
+    }
+
     /// Who may undo, in words for a refusal.
     pub fn who(&self) -> String {
         let mut parts: Vec<String> = Vec::new();

@@ -170,6 +170,54 @@ fn the_done_card_links_each_record_and_drops_the_buttons() {
     );
     assert!(all.contains("Approved by <@U9>"));
     assert!(!all.contains("crm_approve"));
+    assert!(all.contains("crm_undo") && all.contains("Undo is possible until"));
+    // After the window, and when Undo is off, no Undo.
+    let later = Utc::now() + chrono::Duration::minutes(16);
+    let card = render_card(&templates(), &a, later, &CardSettings::default()).unwrap();
+    assert!(!card.blocks.to_string().contains("crm_undo"));
+    let off = CardSettings {
+        undo_window: std::time::Duration::ZERO,
+        ..CardSettings::default()
+    };
+    let card = render_card(&templates(), &a, Utc::now(), &off).unwrap();
+    assert!(!card.blocks.to_string().contains("crm_undo"));
+}
+
+#[test]
+fn the_undone_card_says_what_was_undone_and_what_was_left_alone() {
+    let mut a = reed();
+    a.state = ActionState::Undone;
+    let line = |label: &str, name: &str, what: &str| crate::flow::action::UndoLine {
+        label: label.into(),
+        name: name.into(),
+        id: "00Q1".into(),
+        url: "https://acme/lightning/r/Lead/00Q1/view".into(),
+        what: what.into(),
+    };
+    a.undo = Some(crate::flow::action::UndoReport {
+        by: "U9".into(),
+        at: Utc::now(),
+        undone: vec![line("Lead", "Daniel Reed", "deleted")],
+        left: vec![line(
+            "Opportunity",
+            "Apex <Deal>",
+            "changed in Salesforce since: Amount is now 55,000",
+        )],
+        error: None,
+        doubt: None,
+    });
+    let card = render_card(&templates(), &a, Utc::now(), &CardSettings::default()).unwrap();
+    assert_fits(&card);
+    let all = card.blocks.to_string();
+    assert!(all.contains("Write undone"), "{all}");
+    assert!(all.contains("Lead <https://acme/lightning/r/Lead/00Q1/view|Daniel Reed>: deleted"));
+    assert!(all.contains("Left alone: Opportunity"));
+    assert!(
+        all.contains("Apex &lt;Deal&gt;"),
+        "names are escaped: {all}"
+    );
+    assert!(all.contains("Undone by <@U9>"));
+    assert!(!all.contains("crm_undo") && !all.contains("crm_approve"));
 }
 
 /// A one-Lead draft (Daniel Reed) with the meeting Task.
