@@ -93,7 +93,9 @@ impl Actions {
                 self.note_unknown(&a.id, true);
             }
         }
+        let interrupted = self.undo_interrupted()?;
         let mut changed = self.recheck_unknown().await?;
+        changed.extend(interrupted);
         // Still unknown ones get the "checking" card too.
         for id in self.unknown_ids() {
             if !changed.iter().any(|c| c.id == id)

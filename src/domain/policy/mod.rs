@@ -206,7 +206,7 @@ impl UndoRule {
     /// The window in words ("15 minute(s)").
     pub fn window_words(&self) -> String {
         let secs = self.window.as_secs();
-        if secs % 60 == 0 {
+        if secs.is_multiple_of(60) {
             format!("{} minute(s)", secs / 60)
         } else {
             format!("{secs} second(s)")

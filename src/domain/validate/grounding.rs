@@ -39,6 +39,9 @@ const STOP_WORDS: &[&str] = &[
 /// Byte offsets `[start, end)` into the notes as written.
 pub type Span = (usize, usize);
 
+/// A number of the notes and where it is written.
+type Found = (f64, Span);
+
 /// Lowercase letters and digits only.
 pub fn squash(text: &str) -> String {
     squash_mapped(text).0
@@ -67,8 +70,8 @@ pub struct Grounding {
     /// For each byte of `squashed`, the span of the notes it came from.
     squash_map: Vec<Span>,
     /// Every number-like token, and the subset that names money, with where they are.
-    numbers: Vec<(f64, Span)>,
-    money: Vec<(f64, Span)>,
+    numbers: Vec<Found>,
+    money: Vec<Found>,
     emails: Vec<(String, Span)>,
     /// Phone-like tokens, as digit strings.
     phones: Vec<(String, Span)>,
@@ -240,12 +243,6 @@ impl Grounding {
         })
     }
 
-    /// True when the notes hold this word, or one that shares its stem.
-    #[cfg(test)]
-    pub fn has_word(&self, word: &str) -> bool {
-        self.word_span(word).is_some()
-    }
-
     /// For free text that is mostly the notes' words (`from_notes`), the sentence of the
     /// notes that holds most of them.
     pub fn free_text_span(&self, text: &str) -> Option<Span> {
@@ -274,7 +271,7 @@ impl Grounding {
 }
 
 /// The span of the first value within a cent of `value`.
-fn near(list: &[(f64, Span)], value: f64) -> Option<Span> {
+fn near(list: &[Found], value: f64) -> Option<Span> {
     list.iter()
         .find(|(n, _)| (n - value).abs() < 0.005)
         .map(|(_, s)| *s)
@@ -487,7 +484,7 @@ fn date_phrases(notes: &str, today: NaiveDate) -> HashMap<NaiveDate, Span> {
 
 /// Every number-like token of the notes, and those that name money (a currency sign or word
 /// next to them, a k/m suffix, or written in words with "thousand"/"million").
-fn number_tokens(notes: &str) -> (Vec<(f64, Span)>, Vec<(f64, Span)>) {
+fn number_tokens(notes: &str) -> (Vec<Found>, Vec<Found>) {
     let mut numbers = Vec::new();
     let mut money = Vec::new();
     let chars: Vec<char> = notes.chars().collect();
@@ -574,7 +571,7 @@ fn number_tokens(notes: &str) -> (Vec<(f64, Span)>, Vec<(f64, Span)>) {
 
 /// Amounts written in words: "fifty thousand", "twenty-five thousand dollars", "a million",
 /// "one hundred and twenty thousand", "1.2 million" (digits with a scale word are read above).
-fn number_words(notes: &str) -> Vec<(f64, Span)> {
+fn number_words(notes: &str) -> Vec<Found> {
     let unit = |w: &str| -> Option<f64> {
         Some(match w {
             "a" | "an" | "one" => 1.0,
