@@ -68,14 +68,7 @@ impl Actions {
             let mut w = a.clone();
             w.state = state;
             w.updated_at = now;
-            w.undo = Some(UndoReport {
-                by: user.to_string(),
-                at: now,
-                undone: vec![],
-                left: vec![],
-                error: None,
-                doubt: None,
-            });
+            w.undo = Some(fresh_report(user, now));
             Ok(Update::Set(w.clone(), (w, a.clone())))
         });
         let (undoing, before) = match taken {
@@ -104,14 +97,10 @@ impl Actions {
                 ));
             }
         };
-        let mut report = undoing.undo.clone().unwrap_or_else(|| UndoReport {
-            by: user.to_string(),
-            at: now,
-            undone: vec![],
-            left: vec![],
-            error: None,
-            doubt: None,
-        });
+        let mut report = undoing
+            .undo
+            .clone()
+            .unwrap_or_else(|| fresh_report(user, now));
         let mut intact: Vec<&Target> = Vec::new();
         for (k, t) in targets.iter().enumerate() {
             let answer = answers.iter().find(|r| r.reference_id == format!("g{k}"));
@@ -320,6 +309,18 @@ impl Actions {
             }
             Err(reason) => Ok(refused(reason, self.records.get(id)?)),
         }
+    }
+}
+
+/// An undo just asked for: nothing done yet.
+fn fresh_report(by: &str, at: chrono::DateTime<Utc>) -> UndoReport {
+    UndoReport {
+        by: by.to_string(),
+        at,
+        undone: vec![],
+        left: vec![],
+        error: None,
+        doubt: None,
     }
 }
 
