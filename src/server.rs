@@ -18,9 +18,10 @@ use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
 use crate::flow::people::People;
 use crate::flow::policy::Access;
+use crate::flow::storage::make_private;
+use crate::flow::storage::{Store, StoreError};
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
-use crate::slack::ask::forget_threads_before;
 use crate::slack::cards::CardSettings;
 use crate::slack::gate::Workspaces;
 use crate::slack::groups::SlackGroups;
@@ -29,8 +30,6 @@ use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
 use crate::slack::{Jobs, Keep, SlackApp, router};
-use crate::store::private::make_private;
-use crate::store::{Store, StoreError};
 
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -173,11 +172,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.drafting.clone(),
         instance_url,
     );
-    let store = Store::open_cached(
-        &config.data_dir,
-        config.audit_key.clone(),
-        config.store.cache_mb,
-    )?;
+    let store = Store::open(config)?;
     let web = SlackWeb::new(
         config.slack.api_url.as_str(),
         &bot_token,
@@ -352,7 +347,11 @@ pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize, usize) {
             0
         });
     let threads_before = now - chrono::Duration::days(i64::from(app.keep.thread_days));
-    let plans = forget_threads_before(&app.store, threads_before.timestamp()).unwrap_or_else(|e| {
+    let plans = (app
+        .store
+        .thread_plans()
+        .and_then(|t| t.forget_before(threads_before.timestamp())))
+    .unwrap_or_else(|e| {
         warn!(error = %e, "cannot prune thread plans");
         0
     });

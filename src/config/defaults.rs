@@ -39,6 +39,7 @@ impl Default for StoreSettings {
         StoreSettings {
             keep_decided_days: 30,
             cache_mb: crate::store::DEFAULT_CACHE_MB,
+            database_url: None,
         }
     }
 }

@@ -74,6 +74,11 @@ pub struct StoreSettings {
     pub keep_decided_days: u32,
     /// sled's page cache, in MB.
     pub cache_mb: u64,
+    /// A PostgreSQL URL (`postgres://user:pass@host/db`): when set, pending actions, the
+    /// audit chain, seen events and thread plans live there instead of sled, so several
+    /// replicas can share them (`CRMBOT_DATABASE_URL`, or `CRMBOT_DATABASE_URL_FILE`).
+    #[serde(serialize_with = "mask_opt")]
+    pub database_url: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -334,6 +339,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CRMBOT_LISTEN", "listen"),
     ("CRMBOT_DATA_DIR", "data_dir"),
     ("CRMBOT_AUDIT_KEY", "audit_key"),
+    ("CRMBOT_DATABASE_URL", "store.database_url"),
     ("SLACK_SIGNING_SECRET", "slack.signing_secret"),
     ("SLACK_BOT_TOKEN", "slack.bot_token"),
     ("SLACK_APP_TOKEN", "slack.app_token"),
@@ -423,6 +429,7 @@ impl Config {
         // `key = ""` means "not set", as it does in the environment.
         for secret in [
             &mut config.audit_key,
+            &mut config.store.database_url,
             &mut config.slack.signing_secret,
             &mut config.slack.bot_token,
             &mut config.slack.app_token,
@@ -467,6 +474,9 @@ impl Config {
         }
         if let Some(v) = get("CRMBOT_AUDIT_KEY") {
             self.audit_key = secret(v);
+        }
+        if let Some(v) = get("CRMBOT_DATABASE_URL") {
+            self.store.database_url = secret(v);
         }
         if let Some(v) = get("SLACK_SIGNING_SECRET") {
             self.slack.signing_secret = secret(v);
@@ -576,6 +586,7 @@ impl Config {
 /// Secrets that may also come from a file named by `<NAME>_FILE` (container secrets).
 pub const SECRET_VARS: &[&str] = &[
     "CRMBOT_AUDIT_KEY",
+    "CRMBOT_DATABASE_URL",
     "SLACK_SIGNING_SECRET",
     "SLACK_BOT_TOKEN",
     "SLACK_APP_TOKEN",

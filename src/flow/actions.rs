@@ -22,8 +22,8 @@ use super::write::record_name;
 use crate::config::{DraftingSettings, OwnerChoice, SalesforceSettings};
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::may_decide;
+use crate::flow::storage::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 use crate::salesforce::SalesforceClient;
-use crate::store::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 
 /// The sled tree the actions live in.
 pub const TREE: &str = "actions";

@@ -20,8 +20,8 @@ use super::write::{OrgFacts, WriteOutcome, WritePlan, plan_write, read_outcome};
 use crate::config::OwnerChoice;
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::Verdict;
+use crate::flow::storage::{AuditEntry, AuditKind, StoreError, Update};
 use crate::salesforce::SalesforceError;
-use crate::store::{AuditEntry, AuditKind, StoreError, Update};
 
 mod consent;
 

@@ -16,6 +16,7 @@ pub mod query_schema;
 pub mod recover;
 pub mod schema;
 pub mod settle;
+pub mod storage;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;

@@ -14,8 +14,8 @@ use tracing::warn;
 use super::action::{Attempt, Find, PendingAction, Probe, WriteFailure, Written};
 use super::actions::{ActionError, Actions, Outcome};
 use crate::domain::action::{ActionState, Event, next};
+use crate::flow::storage::{AuditEntry, AuditKind, Update};
 use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceError};
-use crate::store::{AuditEntry, AuditKind, Update};
 
 /// Query subrequests one composite takes.
 const QUERIES_PER_REQUEST: usize = 5;

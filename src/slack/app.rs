@@ -21,7 +21,7 @@ use super::web::{BotIdentity, SlackWeb};
 use crate::config::AnswerSettings;
 use crate::flow::actions::Actions;
 use crate::flow::ask::Asking;
-use crate::store::Store;
+use crate::flow::storage::Store;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]

@@ -17,9 +17,6 @@ use crate::flow::ask::{Answer, AskRequest, Asker};
 use crate::flow::asked::audit_question;
 use crate::flow::policy::AnswerScope;
 
-/// The sled tree of each thread's last plan.
-const THREADS: &str = "threads";
-
 struct SlackAsker {
     web: SlackWeb,
     user: String,
@@ -83,9 +80,9 @@ impl AskJob {
             } => Some(format!("{channel}:{thread_ts}")),
             Reply::ResponseUrl { .. } => None,
         };
-        let threads = app.store.records::<Value>(THREADS).ok();
+        let threads = app.store.thread_plans().ok();
         let previous = match (&threads, &thread_key) {
-            (Some(t), Some(k)) => t.get(k).ok().flatten().map(kept_plan),
+            (Some(t), Some(k)) => t.get(k),
             _ => None,
         };
         let asker = SlackAsker {
@@ -120,12 +117,12 @@ impl AskJob {
             self.audience(),
         );
         if let (Answer::Rows(r), Some(t), Some(k)) = (&answer, &threads, &thread_key) {
-            remember(t, k, &r.plan_json);
+            t.remember(k, &r.plan_json);
         }
         if let (Answer::NoRows { plan_json, .. }, Some(t), Some(k)) =
             (&answer, &threads, &thread_key)
         {
-            remember(t, k, plan_json);
+            t.remember(k, plan_json);
         }
         match render_answer(&app.templates, &self.question, &answer) {
             Ok(card) => self.send(&card.text, Some(&card.blocks)).await,
@@ -226,54 +223,13 @@ impl AskJob {
     }
 }
 
-/// A thread's plan as stored: with when, so housekeeping can forget old threads.
-fn kept(plan: &Value) -> Value {
-    json!({"at": Utc::now().timestamp(), "plan": plan})
-}
-
-/// The plan of a stored thread (stored bare before it carried a time).
-fn kept_plan(stored: Value) -> Value {
-    match stored {
-        Value::Object(mut m) if m.contains_key("at") && m.contains_key("plan") => {
-            m.remove("plan").unwrap_or(Value::Null)
-        }
-        bare => bare,
-    }
-}
-
-/// Forgets the plans of threads last asked in before `before_unix` (those stored without
-/// a time too); returns how many.
-pub fn forget_threads_before(
-    store: &crate::store::Store,
-    before_unix: i64,
-) -> Result<usize, crate::store::StoreError> {
-    store
-        .records::<Value>(THREADS)?
-        .remove_where(|v| v["at"].as_i64().unwrap_or(0) < before_unix)
-}
-
-fn remember(threads: &crate::store::Records<Value>, key: &str, plan: &Value) {
-    let plan = &kept(plan);
-    let stored = match threads.get(key) {
-        Ok(Some(_)) => threads
-            .update(key, |_| {
-                Ok::<_, ()>(crate::store::Update::Set(plan.clone(), ()))
-            })
-            .map(|_| ()),
-        _ => threads.insert_new(key, plan),
-    };
-    if let Err(e) = stored {
-        warn!(error = %e, "thread plan not kept");
-    }
-}
-
 /// True when crmbot answered a question in this thread and keeps its plan: a reply there is
 /// a follow-up even without a mention.
-pub fn answered_in(store: &crate::store::Store, channel: &str, thread_ts: &str) -> bool {
+pub fn answered_in(store: &crate::flow::storage::Store, channel: &str, thread_ts: &str) -> bool {
     store
-        .records::<Value>(THREADS)
+        .thread_plans()
         .ok()
-        .and_then(|t| t.get(&format!("{channel}:{thread_ts}")).ok().flatten())
+        .and_then(|t| t.get(&format!("{channel}:{thread_ts}")))
         .is_some()
 }
 

@@ -3,6 +3,7 @@
 //! replicas racing change it once. State survives restarts.
 
 pub mod audit;
+pub mod pg;
 pub mod private;
 pub mod records;
 

@@ -11,6 +11,8 @@ pub enum StoreError {
     Open { path: String, error: sled::Error },
     #[error("database: {0}")]
     Sled(#[from] sled::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("a stored record could not be read: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("audit log: {0}")]

@@ -80,6 +80,8 @@ pub enum AuditError {
     Io(#[from] std::io::Error),
     #[error("cannot write the audit mirror {0}")]
     Mirror(String),
+    #[error("audit store: {0}")]
+    Postgres(String),
     /// Appends were made to fail on purpose (tests, drills).
     #[error("the audit log refuses appends (failure injected)")]
     Injected,
