@@ -19,6 +19,7 @@ mod cli_audit;
 mod cli_demo;
 mod cli_doctor;
 mod cli_eval;
+mod cli_migrate;
 
 /// crmbot: meeting notes in, Salesforce records out, a person approving every write.
 #[derive(Debug, Parser)]
@@ -73,6 +74,9 @@ enum Command {
     Sandbox(cli::SandboxArgs),
     /// Read and check the audit log (in data_dir): list, show, export, verify.
     Audit(cli_audit::AuditArgs),
+    /// Copy a sled data folder (drafts, thread plans, the audit chain) into PostgreSQL and
+    /// verify the chain there: `crmbot migrate --from sled --to postgres://…`.
+    Migrate(cli_migrate::MigrateArgs),
     /// Check every configured part (Slack, Salesforce, the model, the config) and say what
     /// is wrong and how to fix it. Exit status 1 when something is.
     Doctor(cli_doctor::DoctorArgs),
@@ -157,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => cli_demo::demo(config, args, SAMPLE_NOTE).await,
         Command::Ask(args) => cli::ask(config, args).await,
         Command::Audit(args) => cli_audit::run(&config, args),
+        Command::Migrate(args) => cli_migrate::run(&config, args),
         Command::Doctor(args) => cli_doctor::run(&config, args).await,
         Command::Eval(args) => cli_eval::run_eval(config, args).await,
         Command::Extract(args) => {

@@ -37,6 +37,13 @@ const DRAIN: Duration = Duration::from_secs(30);
 const EXPIRY_TICK: Duration = Duration::from_secs(300);
 /// How often old event ids and thread plans are pruned.
 const HOUSEKEEPING_TICK: Duration = Duration::from_secs(3_600);
+/// The lease of expiry and housekeeping (PostgreSQL: one replica runs them; another takes
+/// over when the holder has not renewed it for `LEASE_TTL`).
+const LEASE_TIMERS: &str = "timers";
+/// The lease of the start-up reconcile.
+const LEASE_RECONCILE: &str = "reconcile";
+/// How long a lease holds without renewal: longer than the timers' tick.
+const LEASE_TTL: Duration = Duration::from_secs(900);
 /// How long a Slack event id is remembered (Slack retries within minutes).
 const SEEN_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
@@ -222,15 +229,20 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     };
 
     // Writes a previous run left in the middle: looked for in Salesforce, never sent again
-    // blindly.
-    match app.actions.reconcile().await {
-        Ok(settled) => {
-            for a in &settled {
-                info!(action = %a.id, state = a.state.as_str(), "reconciled after restart");
-                show(&app, a).await;
+    // blindly. With PostgreSQL, one replica at a time (the lease's holder).
+    if app.store.lease(LEASE_RECONCILE, LEASE_TTL) {
+        match app.actions.reconcile().await {
+            Ok(settled) => {
+                for a in &settled {
+                    info!(action = %a.id, state = a.state.as_str(), "reconciled after restart");
+                    show(&app, a).await;
+                }
             }
+            Err(e) => error!(error = %e, "reconciliation failed"),
         }
-        Err(e) => error!(error = %e, "reconciliation failed"),
+        app.store.release(&[LEASE_RECONCILE]);
+    } else {
+        info!("another replica is reconciling; this one serves");
     }
 
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
@@ -256,6 +268,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         if let Err(e) = served.store.flush() {
             error!(error = %e, "database flush failed");
         }
+        served.store.release(&[LEASE_TIMERS]);
         info!("stopped");
     });
     info!(%addr, model = %config.llm.describe(), "crmbot serving Slack");
@@ -285,7 +298,10 @@ async fn timers(app: SlackApp) {
     let mut last_expiry: Option<std::time::Instant> = None;
     let mut last_housekeeping: Option<std::time::Instant> = None;
     loop {
-        if last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
+        // With PostgreSQL only the replica holding the lease expires and cleans up; the
+        // lease is renewed every tick, so it passes on when its holder stops.
+        let leader = app.store.lease(LEASE_TIMERS, LEASE_TTL);
+        if leader && last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
             last_expiry = Some(std::time::Instant::now());
             match app.actions.expire_due(Utc::now()) {
                 Ok(expired) => {
@@ -296,7 +312,7 @@ async fn timers(app: SlackApp) {
                 Err(e) => warn!(error = %e, "expiry check failed"),
             }
         }
-        if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
+        if leader && last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
             last_housekeeping = Some(std::time::Instant::now());
             let (events, plans, decided) = housekeep(&app, Utc::now());
             info!(events, plans, decided, "housekeeping");

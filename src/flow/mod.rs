@@ -9,6 +9,7 @@ pub mod asked;
 pub mod drafting;
 pub mod edit;
 pub mod free_text;
+pub mod migrate;
 pub mod people;
 pub mod policy;
 pub mod proposal;

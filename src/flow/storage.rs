@@ -187,6 +187,14 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL audit chain underneath (for `crmbot migrate`).
+    pub fn pg_audit(&self) -> Option<&PgAudit> {
+        match &self.audit {
+            Audit::Postgres(a) => Some(a),
+            Audit::Sled(_) => None,
+        }
+    }
+
     /// The sled store underneath, for what only sled has (its mirror, `audit recover`).
     pub fn as_sled(&self) -> Option<&store::Store> {
         match &self.backend {
@@ -197,7 +205,7 @@ impl Store {
 }
 
 /// The records set thread plans are kept in.
-const THREADS: &str = "threads";
+pub const THREADS: &str = "threads";
 
 /// The query plan of each thread crmbot answered a question in, keyed `channel:thread_ts`.
 #[derive(Clone)]
@@ -299,6 +307,14 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
         match self {
             Records::Sled(r) => r.open(),
             Records::Postgres(r) => r.open(),
+        }
+    }
+
+    /// Every record with its id, in id order (for `crmbot migrate`).
+    pub fn entries(&self) -> Result<Vec<(String, T)>, StoreError> {
+        match self {
+            Records::Sled(r) => r.entries(),
+            Records::Postgres(r) => r.entries(),
         }
     }
 

@@ -181,6 +181,24 @@ impl<T: Serialize + DeserializeOwned> PgRecords<T> {
             .collect())
     }
 
+    /// Every record with its id, in id order (a record that cannot be read is an error).
+    pub fn entries(&self) -> Result<Vec<(String, T)>, StoreError> {
+        let tree = self.tree.clone();
+        let rows = self.store.run(move |pool| async move {
+            let rows = sqlx::query("SELECT id, value FROM records WHERE tree = $1 ORDER BY id")
+                .bind(tree)
+                .fetch_all(&pool)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(id, text)| Ok((id, serde_json::from_str(&text)?)))
+            .collect()
+    }
+
     /// The open records (every record without an index), in id order.
     pub fn open(&self) -> Result<Vec<T>, StoreError> {
         self.select(self.index.is_some())
