@@ -244,7 +244,7 @@ fn open(config: &Config) -> anyhow::Result<Opened> {
         // PostgreSQL serves many readers: no need for the mirror while serve runs.
         return Store::postgres(url, config.audit_key.clone())
             .map(Opened::Store)
-            .context("cannot open the PostgreSQL database (storage.database_url)");
+            .context("cannot open the PostgreSQL database (store.database_url)");
     }
     let dir = &config.data_dir;
     if !dir.is_dir() {

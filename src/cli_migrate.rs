@@ -22,7 +22,7 @@ pub struct MigrateArgs {
     #[arg(long, value_enum)]
     from: Source,
     /// The PostgreSQL database to copy into (postgres://user:password@host/db). Default:
-    /// storage.database_url (CRMBOT_DATABASE_URL, or CRMBOT_DATABASE_URL_FILE), which keeps
+    /// store.database_url (CRMBOT_DATABASE_URL, or CRMBOT_DATABASE_URL_FILE), which keeps
     /// the password off the command line.
     #[arg(long, value_name = "URL")]
     to: Option<String>,

@@ -14,7 +14,7 @@ pub enum MigrateError {
     Store(#[from] StoreError),
     #[error("audit log: {0}")]
     Audit(#[from] crate::store::AuditError),
-    #[error("the destination must be PostgreSQL (storage.database_url)")]
+    #[error("the destination must be PostgreSQL (store.database_url)")]
     NotPostgres,
     #[error(
         "the source's audit chain is not intact ({0:?}); fix it (`crmbot audit verify`) before migrating"

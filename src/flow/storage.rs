@@ -2,7 +2,7 @@
 //! records changed only by compare-and-swap ([`Records`]), the hash-chained audit log
 //! ([`Audit`]), Slack event ids already handled, thread plans, and leases for the jobs
 //! one replica at a time runs. Each is an enum over the two backends: sled (one process,
-//! the default) and PostgreSQL (several replicas, `storage.database_url`). Front ends
+//! the default) and PostgreSQL (several replicas, `store.database_url`). Front ends
 //! use this module, never `crate::store`, so the backend is chosen in one place.
 
 use std::sync::Arc;
@@ -59,7 +59,7 @@ fn holder() -> Arc<str> {
 }
 
 impl Store {
-    /// The store the configuration names: PostgreSQL when `storage.database_url` is set,
+    /// The store the configuration names: PostgreSQL when `store.database_url` is set,
     /// else sled in `data_dir`.
     pub fn open(config: &Config) -> Result<Store, StoreError> {
         match &config.store.database_url {

@@ -1,5 +1,5 @@
 //! The PostgreSQL backend: the same records, audit chain, seen events and thread plans as
-//! sled, in tables several replicas share. Selected by `storage.database_url`
+//! sled, in tables several replicas share. Selected by `store.database_url`
 //! (`CRMBOT_DATABASE_URL`).
 //!
 //! The store's API is synchronous (sled's is); sqlx is async. The pool lives on a small
@@ -96,7 +96,7 @@ impl PgStore {
         let options: PgConnectOptions = url.expose_secret().parse().map_err(|e: sqlx::Error| {
             // The URL holds a password: name the problem, not the URL.
             StoreError::Postgres(format!(
-                "storage.database_url is not a PostgreSQL URL: {}",
+                "store.database_url is not a PostgreSQL URL: {}",
                 redact(&e.to_string(), url)
             ))
         })?;
