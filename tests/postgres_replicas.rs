@@ -37,13 +37,18 @@ async fn second_replica(bot: &Bot) -> crmbot::server::Running {
         .expect("the second replica starts")
 }
 
-/// Posts a signed interaction to the replica at `addr`.
-async fn interact_at(bot: &Bot, addr: std::net::SocketAddr, payload: &Value) -> u16 {
-    let body = form_payload(payload);
+/// Posts `body`, signed as Slack signs it, to `path` of the replica at `addr`.
+async fn post_at(
+    bot: &Bot,
+    addr: std::net::SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> u16 {
     let ts = now_ts();
     bot.http
-        .post(format!("http://{addr}/slack/interactivity"))
-        .header("content-type", "application/x-www-form-urlencoded")
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", content_type)
         .header("x-slack-request-timestamp", &ts)
         .header("x-slack-signature", sign(SECRET, &ts, &body))
         .body(body)
@@ -54,20 +59,27 @@ async fn interact_at(bot: &Bot, addr: std::net::SocketAddr, payload: &Value) -> 
         .as_u16()
 }
 
+async fn interact_at(bot: &Bot, addr: std::net::SocketAddr, payload: &Value) -> u16 {
+    let body = form_payload(payload);
+    post_at(
+        bot,
+        addr,
+        "/slack/interactivity",
+        "application/x-www-form-urlencoded",
+        body,
+    )
+    .await
+}
+
 async fn event_at(bot: &Bot, addr: std::net::SocketAddr, envelope: &Value) -> u16 {
-    let body = envelope.to_string();
-    let ts = now_ts();
-    bot.http
-        .post(format!("http://{addr}/slack/events"))
-        .header("content-type", "application/json")
-        .header("x-slack-request-timestamp", &ts)
-        .header("x-slack-signature", sign(SECRET, &ts, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("post")
-        .status()
-        .as_u16()
+    post_at(
+        bot,
+        addr,
+        "/slack/events",
+        "application/json",
+        envelope.to_string(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

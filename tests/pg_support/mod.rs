@@ -37,24 +37,16 @@ pub fn fresh_database(test: &str) -> Option<SecretString> {
     let name = format!("crmbot_test_{}", uuid::Uuid::new_v4().simple());
     let admin2 = admin.clone();
     let create = format!("CREATE DATABASE {name}");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&admin2)
-                .await
-                .expect("connect to the test PostgreSQL server");
-            sqlx::query(&create)
-                .execute(&mut conn)
-                .await
-                .expect("create the test database");
-        })
-    })
-    .join()
-    .expect("create database");
+    on_own_runtime(async move {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin2)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&create)
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+    });
     let mut url = url::Url::parse(&admin).expect("CRMBOT_TEST_POSTGRES_URL is a URL");
     url.set_path(&format!("/{name}"));
     Some(SecretString::from(url.to_string()))
@@ -64,23 +56,31 @@ pub fn fresh_database(test: &str) -> Option<SecretString> {
 pub fn execute(url: &SecretString, sql: &str) -> u64 {
     use secrecy::ExposeSecret;
     let (url, sql) = (url.expose_secret().to_string(), sql.to_string());
+    on_own_runtime(async move {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query(&sql)
+            .execute(&mut conn)
+            .await
+            .expect("run SQL")
+            .rows_affected()
+    })
+}
+
+/// Runs `fut` to completion on a runtime of its own thread, so plain and async tests alike
+/// may call it.
+fn on_own_runtime<R: Send + 'static>(
+    fut: impl std::future::Future<Output = R> + Send + 'static,
+) -> R {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("runtime");
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-            sqlx::query(&sql)
-                .execute(&mut conn)
-                .await
-                .expect("run SQL")
-                .rows_affected()
-        })
+            .expect("runtime")
+            .block_on(fut)
     })
     .join()
-    .expect("execute")
+    .expect("the database task")
 }
 
 /// The folder holding `initdb`, `pg_ctl` and `postgres`.

@@ -66,21 +66,14 @@ impl PgAudit {
             .store
             .run(move |pool| async move {
                 let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(CHAIN_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+                let head = lock_chain(&mut tx).await?;
                 let last: Option<i64> = sqlx::query("SELECT max(seq) FROM audit")
                     .fetch_one(&mut *tx)
                     .await?
                     .get(0);
                 let (seq, prev_hash) = match (head, last) {
                     (None, None) => (1u64, GENESIS_HASH.to_string()),
-                    (Some((h, hash)), Some(l)) if h == l => (l as u64 + 1, hash),
+                    (Some((h, hash)), Some(l)) if h == l as u64 => (h + 1, hash),
                     (h, l) => {
                         return Ok(Err(AuditError::Inconsistent(format!(
                             "the head says the last record is {}, the table ends at {}",
@@ -133,13 +126,7 @@ impl PgAudit {
         if self.prompt_seq(&sha)?.is_some() {
             return Ok(sha);
         }
-        let record = self.append(AuditEntry {
-            action_id: String::new(),
-            kind: AuditKind::Prompt,
-            actor: None,
-            summary: format!("Prompt {}", &sha[..12]),
-            detail: serde_json::json!({"sha256": sha, "text": text}),
-        })?;
+        let record = self.append(crate::store::audit::prompt_entry(&sha, text))?;
         let key = sha.clone();
         self.store
             .run(move |pool| async move {
@@ -374,14 +361,7 @@ impl PgAudit {
         self.store
             .run(move |pool| async move {
                 let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(CHAIN_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| (r.get::<i64, _>(0) as u64, r.get::<String, _>(1)));
+                let head = lock_chain(&mut tx).await?;
                 let (mut last, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_string()));
                 let mut added = 0;
                 let start = last;
@@ -426,6 +406,20 @@ impl PgAudit {
             })
             .map_err(pg)?
     }
+}
+
+/// Takes the chain lock for the transaction `tx` and reads the head: (seq, hash).
+async fn lock_chain(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+) -> Result<Option<(u64, String)>, sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHAIN_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| (r.get::<i64, _>(0) as u64, r.get::<String, _>(1))))
 }
 
 fn parse(seq: u64, text: &str) -> Result<AuditRecord, AuditError> {
