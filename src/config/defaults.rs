@@ -21,6 +21,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("./data"),
             audit_key: None,
+            secret_key: None,
             server: ServerSettings::default(),
             store: StoreSettings::default(),
             slack: SlackSettings::default(),
@@ -99,6 +100,8 @@ impl Default for SalesforceSettings {
             owner: super::OwnerChoice::default(),
             unmapped: super::UnmappedChoice::default(),
             users: std::collections::BTreeMap::new(),
+            identity: super::Identity::default(),
+            callback_url: None,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod proposal;
 pub mod query_schema;
 pub mod recover;
 pub mod schema;
+pub mod signin;
 pub mod settle;
 #[cfg(test)]
 pub(crate) mod testing;
