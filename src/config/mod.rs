@@ -531,7 +531,9 @@ impl Config {
                 other => {
                     return Err(ConfigError::Env {
                         name: "SALESFORCE_IDENTITY",
-                        message: format!("unknown identity '{other}' (expected integration or user)"),
+                        message: format!(
+                            "unknown identity '{other}' (expected integration or user)"
+                        ),
                     });
                 }
             };

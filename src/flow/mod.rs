@@ -15,8 +15,8 @@ pub mod proposal;
 pub mod query_schema;
 pub mod recover;
 pub mod schema;
-pub mod signin;
 pub mod settle;
+pub mod signin;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;

@@ -52,7 +52,11 @@ pub struct SignInSettings {
 impl SignInSettings {
     /// The settings in user mode; what is missing, in words, otherwise.
     pub fn from_settings(s: &SalesforceSettings) -> Result<SignInSettings, String> {
-        let client_id = s.client_id.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let client_id = s
+            .client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         let (client_id, callback) = match (client_id, &s.callback_url) {
             (Some(id), Some(callback)) => (id.to_string(), callback.clone()),
             (id, callback) => {
@@ -121,9 +125,13 @@ pub enum SignInError {
         "This sign-in link is unknown, was already used, or is older than 10 minutes. Nothing was stored. Run /crm connect in Slack for a new one."
     )]
     UnknownState,
-    #[error("Salesforce did not sign you in ({0}). Nothing was stored. Run /crm connect in Slack to try again.")]
+    #[error(
+        "Salesforce did not sign you in ({0}). Nothing was stored. Run /crm connect in Slack to try again."
+    )]
     Denied(String),
-    #[error("crmbot could not finish the sign-in with Salesforce ({0}). Nothing was stored. Run /crm connect in Slack to try again.")]
+    #[error(
+        "crmbot could not finish the sign-in with Salesforce ({0}). Nothing was stored. Run /crm connect in Slack to try again."
+    )]
     Exchange(String),
     #[error("crmbot could not store the sign-in: {0}")]
     Seal(#[from] SealError),
@@ -365,9 +373,12 @@ impl SignIn {
                     .map_err(|e| PersonError::Broken(e.to_string()))?
                     .ok_or(PersonError::NotConnected)?;
                 let s = &this.inner.settings;
-                let client =
-                    SalesforceClient::for_person(&s.salesforce, &s.oauth_base, stored.refresh_token)
-                        .map_err(|e| PersonError::Broken(e.to_string()))?;
+                let client = SalesforceClient::for_person(
+                    &s.salesforce,
+                    &s.oauth_base,
+                    stored.refresh_token,
+                )
+                .map_err(|e| PersonError::Broken(e.to_string()))?;
                 match client.sign_in_now().await {
                     Ok(()) => Ok(client),
                     Err(e) if e.is_revoked_grant() => {
@@ -429,7 +440,10 @@ impl SignIn {
             Ok(r) if r.status().is_success() => Disconnected::Revoked,
             // Salesforce no longer knows the token: nothing left to revoke.
             Ok(r) if r.status().as_u16() == 400 => Disconnected::Revoked,
-            Ok(r) => Disconnected::ForgottenOnly(format!("Salesforce answered HTTP {}", r.status().as_u16())),
+            Ok(r) => Disconnected::ForgottenOnly(format!(
+                "Salesforce answered HTTP {}",
+                r.status().as_u16()
+            )),
             Err(e) => Disconnected::ForgottenOnly(crate::net::root_cause(&e)),
         })
     }
@@ -499,7 +513,10 @@ impl Clients {
     /// happen anyway, such as looking for a write whose answer was lost).
     pub async fn of_or_shared(&self, user: Option<&str>) -> SalesforceClient {
         match (user, &self.signin) {
-            (Some(u), Some(_)) => self.of(u).await.unwrap_or_else(|_| self.integration.clone()),
+            (Some(u), Some(_)) => self
+                .of(u)
+                .await
+                .unwrap_or_else(|_| self.integration.clone()),
             _ => self.integration.clone(),
         }
     }

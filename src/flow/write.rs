@@ -364,9 +364,23 @@ fn no_access(step: &Step, said: &str) -> String {
         "edit"
     };
     format!(
-        "crmbot's Salesforce user can't {verb} this {} in Salesforce: its permissions there do not allow it. A Salesforce admin can grant it (Salesforce said: {said})",
+        "{INTEGRATION_CANT} {verb} this {} in Salesforce: its permissions there do not allow it. A Salesforce admin can grant it (Salesforce said: {said})",
         step.label
     )
+}
+
+const INTEGRATION_CANT: &str = "crmbot's Salesforce user can't";
+
+/// A permission refusal of a write made with `user`'s own sign-in, in words about them.
+pub(super) fn as_person(message: &str, user: &str) -> String {
+    match message.strip_prefix(INTEGRATION_CANT) {
+        Some(rest) => format!("<@{user}> can't{rest}").replacen(
+            "its permissions there",
+            "their Salesforce permissions",
+            1,
+        ),
+        None => message.to_string(),
+    }
 }
 
 /// The errors a rolled-back write reports for the steps that did not cause it.

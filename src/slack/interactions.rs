@@ -96,6 +96,7 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                 .and_then(|r| r.parse::<u32>().ok());
             let click = Click {
                 app: app.clone(),
+                team: team.unwrap_or(&app.bot.team_id).to_string(),
                 user,
                 seen,
                 action_id: chosen
@@ -156,6 +157,8 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
 
 struct Click {
     app: SlackApp,
+    /// The workspace clicked in (a connect button begun here is bound to it).
+    team: String,
     user: String,
     /// The revision on the clicked card, when it says.
     seen: Option<u32>,
@@ -186,6 +189,17 @@ impl Click {
         };
         let outcome = match begun {
             Approval::Refused(outcome) => outcome,
+            Approval::NotConnected(e) => {
+                let team = self.team.clone();
+                let (words, blocks) = super::signin::not_connected(
+                    &self.app,
+                    &team,
+                    &self.user,
+                    &e,
+                    " Nothing was written; approve again once connected.",
+                );
+                return self.tell_blocks(&words, blocks.as_ref()).await;
+            }
             Approval::Partly(action) => {
                 show(&self.app, &action).await;
                 let still = still_needed_words(&action);
@@ -320,17 +334,21 @@ impl Click {
     }
 
     async fn tell(&self, text: &str) {
+        self.tell_blocks(text, None).await;
+    }
+
+    async fn tell_blocks(&self, text: &str, blocks: Option<&Value>) {
         // A click in App Home has no channel: the answer goes to the person's messages.
         let sent = if self.channel.is_empty() {
             self.app
                 .web
-                .post_message(&self.user, None, text, None)
+                .post_message(&self.user, None, text, blocks)
                 .await
                 .map(|_| ())
         } else {
             self.app
                 .web
-                .post_ephemeral(&self.channel, &self.user, None, text)
+                .post_ephemeral_blocks(&self.channel, &self.user, None, text, blocks)
                 .await
         };
         if let Err(e) = sent {
@@ -367,6 +385,10 @@ pub async fn auto_approve(app: &SlackApp, id: &str) {
             }
         }
         Approval::Refused(o) => o,
+        Approval::NotConnected(e) => Outcome::Refused {
+            reason: e.to_string(),
+            action: None,
+        },
         Approval::Partly(a) => Outcome::Changed(a),
     };
     match outcome {

@@ -18,6 +18,7 @@ pub mod limit;
 pub mod modal;
 pub mod refused;
 pub mod shortcut;
+pub mod signin;
 pub mod socket;
 pub mod templates;
 pub mod verify;

@@ -91,6 +91,7 @@ async fn on_command(
     let reply = dispatch(
         &app,
         Command {
+            team: event.team_id.to_string(),
             user: event.user_id.to_string(),
             channel: event.channel_id.to_string(),
             text: event.text.unwrap_or_default(),

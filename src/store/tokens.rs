@@ -23,9 +23,13 @@ pub const MAKE_KEY: &str = "make one with `openssl rand -base64 32` and set CRMB
 /// Why a key or a sealed token cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("CRMBOT_SECRET_KEY must be 32 bytes written as base64 (44 characters) or hex (64 characters); {MAKE_KEY}")]
+    #[error(
+        "CRMBOT_SECRET_KEY must be 32 bytes written as base64 (44 characters) or hex (64 characters); {MAKE_KEY}"
+    )]
     BadKey,
-    #[error("a stored Salesforce sign-in cannot be opened with this CRMBOT_SECRET_KEY (was the key changed?)")]
+    #[error(
+        "a stored Salesforce sign-in cannot be opened with this CRMBOT_SECRET_KEY (was the key changed?)"
+    )]
     Open,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -141,7 +145,11 @@ impl Tokens {
 
     /// The sign-in of `user_key`, opened; `None` when there is none.
     pub fn get(&self, user_key: &str) -> Result<Option<SignedIn>, SealError> {
-        let Some(bytes) = self.tree.get(user_key.as_bytes()).map_err(StoreError::from)? else {
+        let Some(bytes) = self
+            .tree
+            .get(user_key.as_bytes())
+            .map_err(StoreError::from)?
+        else {
             return Ok(None);
         };
         let stored: Stored = serde_json::from_slice(&bytes).map_err(StoreError::from)?;
@@ -205,11 +213,18 @@ mod tests {
         let raw = String::from_utf8_lossy(&raw);
         assert!(!raw.contains("5Aep-the-refresh-token"), "{raw}");
         let opened = tokens.get("U1").unwrap().unwrap();
-        assert_eq!(opened.refresh_token.expose_secret(), "5Aep-the-refresh-token");
+        assert_eq!(
+            opened.refresh_token.expose_secret(),
+            "5Aep-the-refresh-token"
+        );
         assert_eq!(opened.sf_user, "005A");
 
         // Moved to another person's entry, it does not open.
-        store.tree(TREE).unwrap().insert("U2", raw.as_bytes()).unwrap();
+        store
+            .tree(TREE)
+            .unwrap()
+            .insert("U2", raw.as_bytes())
+            .unwrap();
         assert!(matches!(tokens.get("U2"), Err(SealError::Open)));
         // Nor under another key.
         let other = SealKey::parse(&SecretString::from(hex::encode([8u8; 32]))).unwrap();
@@ -227,7 +242,9 @@ mod tests {
         assert!(SealKey::parse(&SecretString::from(b64)).is_ok());
         assert!(SealKey::parse(&SecretString::from(hex::encode([1u8; 32]))).is_ok());
         let short = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
-        let err = SealKey::parse(&SecretString::from(short)).unwrap_err().to_string();
+        let err = SealKey::parse(&SecretString::from(short))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("openssl rand -base64 32"), "{err}");
         assert!(SealKey::parse(&SecretString::from("not a key")).is_err());
     }
