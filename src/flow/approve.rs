@@ -386,7 +386,7 @@ impl Actions {
                     WriteOutcome::Written(w) => Sent::Written(w),
                     WriteOutcome::Refused(mut f) => {
                         if self.clients.identity() == Identity::User {
-                            f.message = as_person(&f.message, writer);
+                            f.message = as_person(&f.message);
                         }
                         Sent::Refused(f)
                     }

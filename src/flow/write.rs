@@ -371,12 +371,13 @@ fn no_access(step: &Step, said: &str) -> String {
 
 const INTEGRATION_CANT: &str = "crmbot's Salesforce user can't";
 
-/// A permission refusal of a write made with `user`'s own sign-in, in words about them.
-pub(super) fn as_person(message: &str, user: &str) -> String {
+/// A permission refusal of a write made with the approver's own sign-in, in words about
+/// them (the card is read by the channel).
+pub(super) fn as_person(message: &str) -> String {
     match message.strip_prefix(INTEGRATION_CANT) {
-        Some(rest) => format!("<@{user}> can't{rest}").replacen(
+        Some(rest) => format!("The approver's own Salesforce user can't{rest}").replacen(
             "its permissions there",
-            "their Salesforce permissions",
+            "their permissions there",
             1,
         ),
         None => message.to_string(),
