@@ -359,15 +359,7 @@ impl Actions {
         let writer = self.writer(action);
         let sf = match self.clients.of(writer).await {
             Ok(sf) => sf,
-            Err(e) => {
-                return Sent::Refused(WriteFailure {
-                    message: format!("{e} Nothing was written."),
-                    code: None,
-                    fields: vec![],
-                    record: None,
-                    transient: false,
-                });
-            }
+            Err(e) => return Sent::Refused(not_signed_in(&e)),
         };
         match sf.composite(&plan.request).await {
             Ok(response) => {
@@ -396,13 +388,7 @@ impl Actions {
             Err(e) => {
                 warn!(error = %e, "write failed");
                 if let Some(lapsed) = self.clients.lapsed(writer, &e).await {
-                    return Sent::Refused(WriteFailure {
-                        message: format!("{lapsed} Nothing was written."),
-                        code: None,
-                        fields: vec![],
-                        record: None,
-                        transient: false,
-                    });
+                    return Sent::Refused(not_signed_in(&lapsed));
                 }
                 match doubt_of(&e) {
                     Some(why) => Sent::Doubt(why),
@@ -567,6 +553,18 @@ fn doubt_of(e: &SalesforceError) -> Option<String> {
             Some(format!("Salesforce's answer could not be read ({why})"))
         }
         _ => None,
+    }
+}
+
+/// A write not sent (or refused at the token endpoint) because the writer has no working
+/// Salesforce sign-in.
+fn not_signed_in(e: &PersonError) -> WriteFailure {
+    WriteFailure {
+        message: format!("{e} Nothing was written."),
+        code: None,
+        fields: vec![],
+        record: None,
+        transient: false,
     }
 }
 
