@@ -479,3 +479,53 @@ async fn serve_refuses_user_mode_without_a_key() {
     };
     assert!(err.contains("32 bytes"), "{err}");
 }
+
+#[tokio::test]
+async fn a_sign_in_revoked_in_salesforce_asks_the_person_to_connect_again() {
+    let bot = bot_drafting(&task_draft(), |_| {}).await;
+    connect(&bot, DANA_SLACK, "dana.lee@crmbot.sandbox").await;
+    let (id, ts, _) = bot
+        .log("Call with Tom: send him the security questionnaire")
+        .await;
+    // Dana revokes crmbot in Salesforce (Settings → Connected Apps OAuth Usage).
+    let refresh = bot
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/services/oauth2/token")
+        .find_map(|r| {
+            url::form_urlencoded::parse(r.body.as_bytes())
+                .find(|(k, _)| k == "refresh_token")
+                .map(|(_, v)| v.into_owned())
+        })
+        .expect("crmbot signed Dana in with her refresh token");
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/services/oauth2/revoke", bot.sandbox.base_url()))
+        .form(&[("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 200);
+
+    assert_eq!(bot.click(DANA_SLACK, "crm_approve", &id, &ts).await, 200);
+    let calls = bot.wait_ephemeral("sign-in has ended").await;
+    let told = calls
+        .iter()
+        .rfind(|c| c.method == "chat.postEphemeral")
+        .unwrap();
+    assert!(
+        button_url(&told.body["blocks"]).is_some(),
+        "{:?}",
+        told.body
+    );
+    assert_eq!(state_of(&bot, &id), "drafted", "nothing was claimed");
+    assert_eq!(bot.composite_writes(), 0);
+    let (_, answer) = bot.command(DANA_SLACK, "connect").await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Connect your Salesforce account"),
+        "the dead token was forgotten: {answer}"
+    );
+}
