@@ -65,6 +65,7 @@ impl Default for SlackSettings {
             approvers: Vec::new(),
             workers: 8,
             decision_workers: 4,
+            background_threads: 0,
             draft_queue: 200,
             question_queue: 100,
             decision_queue: 1_000,

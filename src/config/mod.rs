@@ -99,6 +99,9 @@ pub struct SlackSettings {
     /// Approvals, rejects, edits and choices worked on at the same time: their own
     /// workers, so they never wait behind drafts or questions.
     pub decision_workers: usize,
+    /// Threads that run drafts and questions, at a lower OS priority than the threads
+    /// that ack Slack and decide; 0: half the cores (at least one).
+    pub background_threads: usize,
     /// Drafts that may wait for a worker; past it `/crm log` answers "crmbot is busy".
     pub draft_queue: usize,
     /// Questions that may wait for a worker; past it they are answered "crmbot is busy".

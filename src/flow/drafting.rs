@@ -222,10 +222,21 @@ impl Drafting {
             hold_ungrounded: self.settings.hold_ungrounded,
             max_records: self.settings.max_records,
         };
+        // The reply `check` accepted is the one returned: its validation is kept, not redone.
+        let accepted = std::sync::Mutex::new(None);
         let check = |value: &Value| -> Result<(), String> {
-            validate(value, schema, &ctx)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let result = validate(value, schema, &ctx);
+            let mut kept = accepted.lock().unwrap_or_else(|p| p.into_inner());
+            match result {
+                Ok(v) => {
+                    *kept = Some(v);
+                    Ok(())
+                }
+                Err(e) => {
+                    *kept = None;
+                    Err(e.to_string())
+                }
+            }
         };
         let reply = self
             .llm
@@ -240,7 +251,11 @@ impl Drafting {
                 &check,
             )
             .await?;
-        let validated = validate(&reply.value, schema, &ctx)?;
+        let kept = accepted.into_inner().unwrap_or_else(|p| p.into_inner());
+        let validated = match kept {
+            Some(v) => v,
+            None => validate(&reply.value, schema, &ctx)?,
+        };
 
         let mut queries = match_queries(&validated, schema);
         queries.extend(people_queries(&validated, schema));

@@ -132,7 +132,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 },
                 follow_up: false,
             };
-            match app.jobs.question(job.run()) {
+            match app.jobs.question(move || job.run()) {
                 Ok(_) => ephemeral(":mag: Looking that up…"),
                 Err(refused) => ephemeral(&refused.message()),
             }
@@ -163,7 +163,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 response_url,
             };
             let user = job.user.clone();
-            match app.jobs.draft(&user, job.run()) {
+            match app.jobs.draft(&user, move || job.run()) {
                 Ok(Taken { ahead: 0 }) => ephemeral(
                     ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
                 ),

@@ -115,20 +115,24 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
             let span = info_span!("action", id = %click.action_id);
             let (web, channel, who) = (app.web.clone(), click.channel.clone(), click.user.clone());
             let taken = match action["action_id"].as_str() {
-                Some("crm_approve") => Some(app.jobs.decide(click.approve().instrument(span))),
-                Some("crm_reject") => Some(app.jobs.decide(click.reject().instrument(span))),
+                Some("crm_approve") => {
+                    Some(app.jobs.decide(move || click.approve().instrument(span)))
+                }
+                Some("crm_reject") => {
+                    Some(app.jobs.decide(move || click.reject().instrument(span)))
+                }
                 // views.open must follow the trigger within 3 seconds: the decisions lane,
                 // which never waits behind drafts.
-                Some("crm_edit") => Some(app.jobs.decide(click.edit().instrument(span))),
+                Some("crm_edit") => Some(app.jobs.decide(move || click.edit().instrument(span))),
                 Some("crm_choose") => chosen.map(|(_, revision, value)| {
                     app.jobs
-                        .decide(click.choose(revision, value).instrument(span))
+                        .decide(move || click.choose(revision, value).instrument(span))
                 }),
                 _ => None,
             };
             // A click the decisions lane has no room for: the card is unchanged; say so.
             if let Some(Err(refused)) = taken {
-                app.jobs.notice(async move {
+                app.jobs.notice(move || async move {
                     if let Err(e) = web
                         .post_ephemeral(&channel, &who, None, &refused.message())
                         .await
@@ -477,7 +481,7 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
                 let app = app.clone();
                 app.jobs
                     .clone()
-                    .notice(async move { show(&app, &updated).await });
+                    .notice(move || async move { show(&app, &updated).await });
                 Reply::Empty
             }
             Ok(Outcome::Refused { reason, .. }) => errors(json!({first_block: reason})),

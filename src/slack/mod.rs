@@ -5,6 +5,7 @@
 pub mod answers;
 pub mod app;
 pub mod ask;
+pub mod background;
 pub mod cards;
 pub mod commands;
 pub mod events;
