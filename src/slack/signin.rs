@@ -82,7 +82,7 @@ pub fn disconnect(app: &SlackApp, user: String, response_url: String) -> Value {
             warn!(error = %e, "disconnect answer not delivered");
         }
     };
-    match app.jobs.decide(job) {
+    match app.jobs.decide(move || job) {
         Ok(_) => json!({"response_type": "ephemeral", "text": "Disconnecting from Salesforce…"}),
         Err(refused) => json!({"response_type": "ephemeral", "text": refused.message()}),
     }
