@@ -328,6 +328,7 @@ impl Demo {
             previous: None,
             asker: &asker,
             scope: None,
+            client: None,
         };
         match self.asking.ask(&req).await {
             Ok(a) => self.say(render_text(&a).trim_end()),

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, PeopleSettings};
+use crate::config::{Config, Identity, PeopleSettings};
 use crate::flow::actions::{ActionError, Actions, WriteSettings};
 use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
@@ -20,6 +20,7 @@ use crate::flow::people::People;
 use crate::flow::policy::Access;
 use crate::flow::storage::make_private;
 use crate::flow::storage::{Store, StoreError};
+use crate::flow::signin::{Clients, SignIn, SignInSettings};
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
 use crate::slack::cards::CardSettings;
@@ -30,6 +31,7 @@ use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
 use crate::slack::{Jobs, Keep, SlackApp, router};
+use crate::flow::storage::{MAKE_KEY, SealKey, Tokens};
 
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -109,11 +111,69 @@ pub fn preflight(config: &Config) -> Result<(), ServeError> {
     if let Err(e) = Llm::from_settings(&config.llm) {
         problems.push(e.to_string());
     }
+    problems.extend(signin_problems(config));
     if problems.is_empty() {
         Ok(())
     } else {
         Err(ServeError::Settings(problems))
     }
+}
+
+/// What per-user sign-in (`salesforce.identity = "user"`) lacks: the connected app's
+/// client id, the public callback URL, a sealing key.
+fn signin_problems(config: &Config) -> Vec<String> {
+    if config.salesforce.identity != Identity::User {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    if let Err(words) = SignInSettings::from_settings(&config.salesforce) {
+        problems.push(words);
+    }
+    match &config.secret_key {
+        None => problems.push(format!(
+            "salesforce.identity = \"user\" keeps each person's Salesforce refresh token sealed, and there is no key: {MAKE_KEY}"
+        )),
+        Some(key) => {
+            if let Err(e) = SealKey::parse(key) {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    problems
+}
+
+/// The per-user clients in user mode (preflight has checked the settings).
+fn clients(
+    config: &Config,
+    salesforce: &SalesforceClient,
+    store: &Store,
+) -> Result<Clients, ServeError> {
+    if config.salesforce.identity != Identity::User {
+        return Ok(Clients::integration(salesforce.clone()));
+    }
+    let settings = SignInSettings::from_settings(&config.salesforce)
+        .map_err(|words| ServeError::Settings(vec![words]))?;
+    let key = config
+        .secret_key
+        .as_ref()
+        .ok_or_else(|| ServeError::Settings(signin_problems(config)))
+        .and_then(|k| SealKey::parse(k).map_err(|e| ServeError::Settings(vec![e.to_string()])))?;
+    // The sealed tokens live in the embedded store only, for now.
+    let sled = store.as_sled().ok_or_else(|| {
+        ServeError::Settings(vec![
+            "per-user sign-in (salesforce.identity = \"user\") keeps its sealed tokens in the embedded store, and is not available with CRMBOT_DATABASE_URL yet".into(),
+        ])
+    })?;
+    let tokens = Tokens::open(sled, key)?;
+    info!(
+        callback = %settings.callback,
+        connected = tokens.count(),
+        "per-user Salesforce sign-in on"
+    );
+    Ok(Clients::per_user(
+        salesforce.clone(),
+        SignIn::new(settings, tokens)?,
+    ))
 }
 
 /// A running server. `shutdown` stops it gracefully; dropping it without that leaves the
@@ -189,11 +249,12 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     let policy = config.effective_policy();
     let groups = Arc::new(SlackGroups::new(web.clone(), policy.group_ttl));
     let people = People::new(
-        salesforce,
+        salesforce.clone(),
         PeopleSettings::from_settings(&config.salesforce),
         groups.clone(),
     );
     let asking = asking.with_people(people.clone());
+    let clients = clients(config, &salesforce, &store)?;
     let actions = Actions::new(
         store.clone(),
         drafting,
@@ -201,7 +262,8 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.drafting.clone(),
         WriteSettings::from_settings(&config.salesforce),
     )?
-    .with_people(people);
+    .with_people(people)
+    .with_clients(clients);
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
     let workspaces = Workspaces::new(&policy, &bot);
     let app = SlackApp {

@@ -14,7 +14,7 @@ use url::Url;
 
 pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
-pub use people::{OwnerChoice, PeopleSettings, UnmappedChoice};
+pub use people::{Identity, OwnerChoice, PeopleSettings, UnmappedChoice};
 pub use policy::{
     AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
     SlashAnswers, TierSettings,
@@ -32,6 +32,10 @@ pub struct Config {
     /// rewritten by someone without it is detected. Keep it outside the data dir.
     #[serde(serialize_with = "mask_opt")]
     pub audit_key: Option<SecretString>,
+    /// Seals each person's Salesforce refresh token at rest (`salesforce.identity = "user"`):
+    /// 32 bytes as base64 or hex (CRMBOT_SECRET_KEY or CRMBOT_SECRET_KEY_FILE).
+    #[serde(serialize_with = "mask_opt")]
+    pub secret_key: Option<SecretString>,
     /// Bounds of the HTTP server of `crmbot serve`.
     pub server: ServerSettings,
     /// How much the database keeps, and its memory.
@@ -100,6 +104,9 @@ pub struct SlackSettings {
     /// Approvals, rejects, edits and choices worked on at the same time: their own
     /// workers, so they never wait behind drafts or questions.
     pub decision_workers: usize,
+    /// Threads that run drafts and questions, at a lower OS priority than the threads
+    /// that ack Slack and decide; 0: half the cores (at least one).
+    pub background_threads: usize,
     /// Drafts that may wait for a worker; past it `/crm log` answers "crmbot is busy".
     pub draft_queue: usize,
     /// Questions that may wait for a worker; past it they are answered "crmbot is busy".
@@ -172,6 +179,12 @@ pub struct SalesforceSettings {
     pub unmapped: UnmappedChoice,
     /// Slack member id -> Salesforce username or User id, overriding the email match.
     pub users: BTreeMap<String, String>,
+    /// integration (crmbot's own user for every call) or user (each person signs in with
+    /// `/crm connect`; README: "Per-user sign-in") (SALESFORCE_IDENTITY).
+    pub identity: Identity,
+    /// The public URL of crmbot's OAuth callback, as entered in the connected app, e.g.
+    /// `https://crmbot.example.com/salesforce/oauth/callback` (SALESFORCE_CALLBACK_URL).
+    pub callback_url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -353,6 +366,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SALESFORCE_REFRESH_TOKEN", "salesforce.refresh_token"),
     ("SALESFORCE_LOGIN_URL", "salesforce.login_url"),
     ("SALESFORCE_API_VERSION", "salesforce.api_version"),
+    ("SALESFORCE_IDENTITY", "salesforce.identity"),
+    ("SALESFORCE_CALLBACK_URL", "salesforce.callback_url"),
+    ("CRMBOT_SECRET_KEY", "secret_key"),
     ("LLM_PROVIDER", "llm.provider"),
     ("LLM_BASE_URL", "llm.base_url"),
     ("LLM_API_KEY", "llm.api_key"),
@@ -430,6 +446,7 @@ impl Config {
         for secret in [
             &mut config.audit_key,
             &mut config.store.database_url,
+            &mut config.secret_key,
             &mut config.slack.signing_secret,
             &mut config.slack.bot_token,
             &mut config.slack.app_token,
@@ -478,6 +495,9 @@ impl Config {
         if let Some(v) = get("CRMBOT_DATABASE_URL") {
             self.store.database_url = secret(v);
         }
+        if let Some(v) = get("CRMBOT_SECRET_KEY") {
+            self.secret_key = secret(v);
+        }
         if let Some(v) = get("SLACK_SIGNING_SECRET") {
             self.slack.signing_secret = secret(v);
         }
@@ -516,6 +536,23 @@ impl Config {
         }
         if let Some(v) = get("SALESFORCE_API_VERSION") {
             self.salesforce.api_version = v.trim().to_string();
+        }
+        if let Some(v) = get("SALESFORCE_IDENTITY") {
+            self.salesforce.identity = match v.trim().to_ascii_lowercase().as_str() {
+                "integration" => Identity::Integration,
+                "user" => Identity::User,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "SALESFORCE_IDENTITY",
+                        message: format!(
+                            "unknown identity '{other}' (expected integration or user)"
+                        ),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("SALESFORCE_CALLBACK_URL") {
+            self.salesforce.callback_url = Some(url("SALESFORCE_CALLBACK_URL", v)?);
         }
         if let Some(v) = get("LLM_PROVIDER") {
             self.llm.provider = Some(match v.trim().to_ascii_lowercase().as_str() {
@@ -587,6 +624,7 @@ impl Config {
 pub const SECRET_VARS: &[&str] = &[
     "CRMBOT_AUDIT_KEY",
     "CRMBOT_DATABASE_URL",
+    "CRMBOT_SECRET_KEY",
     "SLACK_SIGNING_SECRET",
     "SLACK_BOT_TOKEN",
     "SLACK_APP_TOKEN",

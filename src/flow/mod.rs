@@ -18,6 +18,7 @@ pub mod recover;
 pub mod schema;
 pub mod settle;
 pub mod storage;
+pub mod signin;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;

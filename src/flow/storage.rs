@@ -416,3 +416,4 @@ pub fn probe_sled(dir: &std::path::Path) -> Result<(), SledProbe> {
         Err(e) => Err(SledProbe::Failed(format!("cannot open the database ({e})"))),
     }
 }
+pub use crate::store::tokens::{MAKE_KEY, SealKey, Tokens};

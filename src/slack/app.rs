@@ -75,6 +75,8 @@ pub fn router(app: SlackApp) -> Router {
         .route(EVENTS_PATH, post(super::events::handle))
         .layer(from_fn(count_slack))
         .route("/healthz", get(|| async { "ok" }))
+        // Salesforce's sign-in sends the person's browser here (per-user sign-in).
+        .route(super::signin::CALLBACK_PATH, get(super::signin::callback))
         .route(METRICS_PATH, get(metrics))
         .with_state(app)
 }

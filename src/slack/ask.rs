@@ -13,7 +13,7 @@ use super::app::SlackApp;
 use super::gate::audit_refusal;
 use super::web::SlackWeb;
 use crate::config::SlashAnswers;
-use crate::flow::ask::{Answer, AskRequest, Asker};
+use crate::flow::ask::{Answer, AskError, AskRequest, Asker};
 use crate::flow::asked::audit_question;
 use crate::flow::policy::AnswerScope;
 
@@ -89,8 +89,22 @@ impl AskJob {
             web: app.web.clone(),
             user: self.user.clone(),
         };
+        // In user mode the query runs as the asker: no sign-in, no query.
+        let sf = match app.actions.clients().of(&self.user).await {
+            Ok(sf) => sf,
+            Err(e) => {
+                if self.follow_up {
+                    return;
+                }
+                let (words, blocks) =
+                    super::signin::not_connected(app, &app.bot.team_id, &self.user, &e, "");
+                self.send_private(&words, blocks.as_ref()).await;
+                return;
+            }
+        };
         let scope = self.scope().await;
         let req = AskRequest {
+            client: Some(&sf),
             question: &self.question,
             today: Utc::now().date_naive(),
             previous: previous.as_ref(),
@@ -99,6 +113,19 @@ impl AskJob {
         };
         let answer = match app.asking.ask(&req).await {
             Ok(a) => a,
+            Err(AskError::Salesforce(e)) if e.is_revoked_grant() => {
+                if let Some(lapsed) = app.actions.clients().lapsed(&self.user, &e).await {
+                    let (words, blocks) = super::signin::not_connected(
+                        app,
+                        &app.bot.team_id,
+                        &self.user,
+                        &lapsed,
+                        "",
+                    );
+                    self.send_private(&words, blocks.as_ref()).await;
+                }
+                return;
+            }
             Err(e) => {
                 warn!(error = %e, "question failed");
                 self.send(&format!(":x: {e}"), None).await;
@@ -180,6 +207,29 @@ impl AskJob {
         };
         if let Err(e) = sent {
             warn!(error = %e, "refusal not delivered");
+        }
+    }
+
+    /// A reply only the asker sees (in the thread, or at the response_url), with blocks.
+    async fn send_private(&self, text: &str, blocks: Option<&Value>) {
+        let web = &self.app.web;
+        let sent = match &self.reply {
+            Reply::Thread {
+                channel, thread_ts, ..
+            } => {
+                web.post_ephemeral_blocks(channel, &self.user, Some(thread_ts), text, blocks)
+                    .await
+            }
+            Reply::ResponseUrl { url, .. } => {
+                let mut body = json!({"response_type": "ephemeral", "text": text});
+                if let Some(b) = blocks {
+                    body["blocks"] = b.clone();
+                }
+                web.respond(url, &body).await
+            }
+        };
+        if let Err(e) = sent {
+            warn!(error = %e, "reply not delivered");
         }
     }
 
