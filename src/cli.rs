@@ -165,6 +165,7 @@ pub async fn ask(mut config: Config, args: AskArgs) -> anyhow::Result<ExitCode> 
             previous: None,
             asker: &asker,
             scope: None,
+            client: None,
         })
         .await;
     let (answer, calls) = match answer {

@@ -14,8 +14,9 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use crmbot::config::Config;
+use crmbot::flow::storage::Store;
 use crmbot::store::audit::mirror;
-use crmbot::store::{AuditFilter, AuditRecord, MIRROR_FILE, MirrorState, Store, VerifyReport};
+use crmbot::store::{AuditFilter, AuditRecord, MIRROR_FILE, MirrorState, VerifyReport};
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
@@ -146,7 +147,12 @@ pub fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
 
 /// `crmbot audit recover`.
 fn recover(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
-    let log = &store.audit;
+    let Some(sled) = store.as_sled() else {
+        bail!(
+            "`crmbot audit recover` repairs a sled database from its mirror; PostgreSQL keeps no mirror (restore it from your database backups)"
+        );
+    };
+    let log = &sled.audit;
     match log
         .check_mirror()
         .context("cannot compare the database with its mirror")?
@@ -234,6 +240,12 @@ enum Opened {
 /// Opens the database read-write (sled has no read-only mode) without creating it, and
 /// whatever state its audit log is in: verify reports it, recover repairs it.
 fn open(config: &Config) -> anyhow::Result<Opened> {
+    if let Some(url) = &config.store.database_url {
+        // PostgreSQL serves many readers: no need for the mirror while serve runs.
+        return Store::postgres(url, config.audit_key.clone())
+            .map(Opened::Store)
+            .context("cannot open the PostgreSQL database (store.database_url)");
+    }
     let dir = &config.data_dir;
     if !dir.is_dir() {
         bail!(
@@ -242,8 +254,8 @@ fn open(config: &Config) -> anyhow::Result<Opened> {
             dir.display()
         );
     }
-    match Store::open_for_repair(dir, config.audit_key.clone()) {
-        Ok(store) => Ok(Opened::Store(store)),
+    match crmbot::store::Store::open_for_repair(dir, config.audit_key.clone()) {
+        Ok(store) => Ok(Opened::Store(store.into())),
         Err(crmbot::store::StoreError::Open { error, .. }) if crmbot::store::is_locked(&error) => {
             Ok(Opened::Held)
         }

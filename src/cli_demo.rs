@@ -21,11 +21,11 @@ use crmbot::flow::ask::{AskRequest, Asker, Asking, render_text};
 use crmbot::flow::drafting::Drafting;
 use crmbot::flow::edit::{EditValues, apply_edit, edit_form, field_key, key_owner};
 use crmbot::flow::policy::Access;
+use crmbot::flow::storage::Store;
 use crmbot::flow::text;
 use crmbot::llm::Llm;
 use crmbot::salesforce::SalesforceClient;
 use crmbot::sandbox::{self, SandboxOptions};
-use crmbot::store::Store;
 
 /// The console's user, as Slack would name them.
 const YOU: &str = "U0DEMO";
@@ -328,6 +328,7 @@ impl Demo {
             previous: None,
             asker: &asker,
             scope: None,
+            client: None,
         };
         match self.asking.ask(&req).await {
             Ok(a) => self.say(render_text(&a).trim_end()),

@@ -12,15 +12,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, PeopleSettings};
+use crate::config::{Config, Identity, PeopleSettings};
 use crate::flow::actions::{ActionError, Actions, WriteSettings};
 use crate::flow::ask::Asking;
 use crate::flow::drafting::Drafting;
 use crate::flow::people::People;
 use crate::flow::policy::Access;
+use crate::flow::signin::{Clients, SignIn, SignInSettings};
+use crate::flow::storage::make_private;
+use crate::flow::storage::{MAKE_KEY, SealKey, Tokens};
+use crate::flow::storage::{Store, StoreError};
 use crate::llm::{Llm, LlmError};
 use crate::salesforce::{SalesforceClient, SalesforceError};
-use crate::slack::ask::forget_threads_before;
 use crate::slack::cards::CardSettings;
 use crate::slack::gate::Workspaces;
 use crate::slack::groups::SlackGroups;
@@ -29,8 +32,6 @@ use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
 use crate::slack::{Jobs, Keep, SlackApp, router};
-use crate::store::private::make_private;
-use crate::store::{Store, StoreError};
 
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -38,6 +39,13 @@ const DRAIN: Duration = Duration::from_secs(30);
 const EXPIRY_TICK: Duration = Duration::from_secs(300);
 /// How often old event ids and thread plans are pruned.
 const HOUSEKEEPING_TICK: Duration = Duration::from_secs(3_600);
+/// The lease of expiry and housekeeping (PostgreSQL: one replica runs them; another takes
+/// over when the holder has not renewed it for `LEASE_TTL`).
+const LEASE_TIMERS: &str = "timers";
+/// The lease of the start-up reconcile.
+const LEASE_RECONCILE: &str = "reconcile";
+/// How long a lease holds without renewal: longer than the timers' tick.
+const LEASE_TTL: Duration = Duration::from_secs(900);
 /// How long a Slack event id is remembered (Slack retries within minutes).
 const SEEN_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
@@ -103,11 +111,69 @@ pub fn preflight(config: &Config) -> Result<(), ServeError> {
     if let Err(e) = Llm::from_settings(&config.llm) {
         problems.push(e.to_string());
     }
+    problems.extend(signin_problems(config));
     if problems.is_empty() {
         Ok(())
     } else {
         Err(ServeError::Settings(problems))
     }
+}
+
+/// What per-user sign-in (`salesforce.identity = "user"`) lacks: the connected app's
+/// client id, the public callback URL, a sealing key.
+fn signin_problems(config: &Config) -> Vec<String> {
+    if config.salesforce.identity != Identity::User {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    if let Err(words) = SignInSettings::from_settings(&config.salesforce) {
+        problems.push(words);
+    }
+    match &config.secret_key {
+        None => problems.push(format!(
+            "salesforce.identity = \"user\" keeps each person's Salesforce refresh token sealed, and there is no key: {MAKE_KEY}"
+        )),
+        Some(key) => {
+            if let Err(e) = SealKey::parse(key) {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    problems
+}
+
+/// The per-user clients in user mode (preflight has checked the settings).
+fn clients(
+    config: &Config,
+    salesforce: &SalesforceClient,
+    store: &Store,
+) -> Result<Clients, ServeError> {
+    if config.salesforce.identity != Identity::User {
+        return Ok(Clients::integration(salesforce.clone()));
+    }
+    let settings = SignInSettings::from_settings(&config.salesforce)
+        .map_err(|words| ServeError::Settings(vec![words]))?;
+    let key = config
+        .secret_key
+        .as_ref()
+        .ok_or_else(|| ServeError::Settings(signin_problems(config)))
+        .and_then(|k| SealKey::parse(k).map_err(|e| ServeError::Settings(vec![e.to_string()])))?;
+    // The sealed tokens live in the embedded store only, for now.
+    let sled = store.as_sled().ok_or_else(|| {
+        ServeError::Settings(vec![
+            "per-user sign-in (salesforce.identity = \"user\") keeps its sealed tokens in the embedded store, and is not available with CRMBOT_DATABASE_URL yet".into(),
+        ])
+    })?;
+    let tokens = Tokens::open(sled, key)?;
+    info!(
+        callback = %settings.callback,
+        connected = tokens.count(),
+        "per-user Salesforce sign-in on"
+    );
+    Ok(Clients::per_user(
+        salesforce.clone(),
+        SignIn::new(settings, tokens)?,
+    ))
 }
 
 /// A running server. `shutdown` stops it gracefully; dropping it without that leaves the
@@ -173,11 +239,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.drafting.clone(),
         instance_url,
     );
-    let store = Store::open_cached(
-        &config.data_dir,
-        config.audit_key.clone(),
-        config.store.cache_mb,
-    )?;
+    let store = Store::open(config)?;
     let web = SlackWeb::new(
         config.slack.api_url.as_str(),
         &bot_token,
@@ -187,11 +249,12 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     let policy = config.effective_policy();
     let groups = Arc::new(SlackGroups::new(web.clone(), policy.group_ttl));
     let people = People::new(
-        salesforce,
+        salesforce.clone(),
         PeopleSettings::from_settings(&config.salesforce),
         groups.clone(),
     );
     let asking = asking.with_people(people.clone());
+    let clients = clients(config, &salesforce, &store)?;
     let actions = Actions::new(
         store.clone(),
         drafting,
@@ -199,7 +262,8 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         config.drafting.clone(),
         WriteSettings::from_settings(&config.salesforce),
     )?
-    .with_people(people);
+    .with_people(people)
+    .with_clients(clients);
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
     let workspaces = Workspaces::new(&policy, &bot);
     let app = SlackApp {
@@ -228,15 +292,20 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     };
 
     // Writes a previous run left in the middle: looked for in Salesforce, never sent again
-    // blindly.
-    match app.actions.reconcile().await {
-        Ok(settled) => {
-            for a in &settled {
-                info!(action = %a.id, state = a.state.as_str(), "reconciled after restart");
-                show(&app, a).await;
+    // blindly. With PostgreSQL, one replica at a time (the lease's holder).
+    if app.store.lease(LEASE_RECONCILE, LEASE_TTL) {
+        match app.actions.reconcile().await {
+            Ok(settled) => {
+                for a in &settled {
+                    info!(action = %a.id, state = a.state.as_str(), "reconciled after restart");
+                    show(&app, a).await;
+                }
             }
+            Err(e) => error!(error = %e, "reconciliation failed"),
         }
-        Err(e) => error!(error = %e, "reconciliation failed"),
+        app.store.release(&[LEASE_RECONCILE]);
+    } else {
+        info!("another replica is reconciling; this one serves");
     }
 
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
@@ -262,6 +331,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         if let Err(e) = served.store.flush() {
             error!(error = %e, "database flush failed");
         }
+        served.store.release(&[LEASE_TIMERS]);
         info!("stopped");
     });
     info!(%addr, model = %config.llm.describe(), "crmbot serving Slack");
@@ -291,7 +361,10 @@ async fn timers(app: SlackApp) {
     let mut last_expiry: Option<std::time::Instant> = None;
     let mut last_housekeeping: Option<std::time::Instant> = None;
     loop {
-        if last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
+        // With PostgreSQL only the replica holding the lease expires and cleans up; the
+        // lease is renewed every tick, so it passes on when its holder stops.
+        let leader = app.store.lease(LEASE_TIMERS, LEASE_TTL);
+        if leader && last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
             last_expiry = Some(std::time::Instant::now());
             match app.actions.expire_due(Utc::now()) {
                 Ok(expired) => {
@@ -302,7 +375,7 @@ async fn timers(app: SlackApp) {
                 Err(e) => warn!(error = %e, "expiry check failed"),
             }
         }
-        if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
+        if leader && last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_TICK) {
             last_housekeeping = Some(std::time::Instant::now());
             let (events, plans, decided) = housekeep(&app, Utc::now());
             info!(events, plans, decided, "housekeeping");
@@ -353,7 +426,11 @@ pub fn housekeep(app: &SlackApp, now: DateTime<Utc>) -> (usize, usize, usize) {
             0
         });
     let threads_before = now - chrono::Duration::days(i64::from(app.keep.thread_days));
-    let plans = forget_threads_before(&app.store, threads_before.timestamp()).unwrap_or_else(|e| {
+    let plans = (app
+        .store
+        .thread_plans()
+        .and_then(|t| t.forget_before(threads_before.timestamp())))
+    .unwrap_or_else(|e| {
         warn!(error = %e, "cannot prune thread plans");
         0
     });

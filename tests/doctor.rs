@@ -511,3 +511,61 @@ async fn doctor_reports_who_maps_to_a_salesforce_user_and_who_does_not() {
     );
     assert!(people.contains("[salesforce.users]"), "{people}");
 }
+
+#[tokio::test]
+async fn doctor_in_user_mode_checks_the_key_and_whether_the_connected_app_accepts_the_callback() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox = sandbox::start(
+        listener,
+        sandbox::SandboxOptions {
+            oauth: sandbox::OAuthOptions {
+                callback_urls: vec!["https://crmbot.example.com/salesforce/oauth/callback".into()],
+                ..sandbox::OAuthOptions::default()
+            },
+            ..sandbox::SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut setup = Setup::new().await;
+    setup.set("SALESFORCE_INSTANCE_URL", &sandbox.base_url());
+    setup.set("SALESFORCE_IDENTITY", "user");
+    setup.set("SALESFORCE_CLIENT_ID", "sandbox-client-id");
+    setup.set(
+        "SALESFORCE_CALLBACK_URL",
+        "https://crmbot.example.com/salesforce/oauth/callback",
+    );
+    let out = setup.run().await;
+    let shown = text(&out);
+    assert!(
+        line(&shown, "sign-in key:").starts_with("✗ Salesforce")
+            && line(&shown, "sign-in key:").contains("openssl rand -base64 32"),
+        "{shown}"
+    );
+    let app = line(&shown, "connected app:");
+    assert!(app.starts_with("✓ Salesforce"), "{shown}");
+    assert!(
+        app.contains("accepts the callback https://crmbot.example.com/salesforce/oauth/callback"),
+        "{app}"
+    );
+
+    // A callback the connected app does not list.
+    setup.set("CRMBOT_SECRET_KEY", &"ab".repeat(32));
+    setup.set(
+        "SALESFORCE_CALLBACK_URL",
+        "https://elsewhere.example/salesforce/oauth/callback",
+    );
+    let out = setup.run().await;
+    let shown = text(&out);
+    assert!(
+        line(&shown, "sign-in key:").starts_with("✓ Salesforce"),
+        "{shown}"
+    );
+    let app = line(&shown, "connected app:");
+    assert!(
+        app.starts_with("✗ Salesforce") && app.contains("redirect_uri_mismatch"),
+        "{app}"
+    );
+    assert!(app.contains("Callback URL"), "{app}");
+    assert!(!out.status.success());
+}

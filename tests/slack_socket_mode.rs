@@ -199,3 +199,58 @@ async fn socket_mode_requests_from_another_workspace_do_nothing() {
     let app = &bot.running.as_ref().unwrap().app;
     assert!(app.actions.all().unwrap().is_empty(), "nothing drafted");
 }
+
+#[tokio::test]
+async fn per_user_sign_in_works_over_socket_mode_with_the_callback_on_the_same_listener() {
+    let callback = "https://crmbot.example.com/salesforce/oauth/callback";
+    let (ws_url, mut acked) = socket_slack(vec![command_envelope("env-c", "T1", "connect")]).await;
+    let model = start_stub_model("{}").await;
+    let bot = Bot::start_full(model, Some(&ws_url), |c| {
+        c.slack.app_token = Some(SecretString::from("xapp-test"));
+        c.salesforce.identity = crmbot::config::Identity::User;
+        c.salesforce.client_id = Some("sandbox-client-id".into());
+        c.salesforce.callback_url = Some(callback.parse().unwrap());
+        c.secret_key = Some(SecretString::from(hex::encode([9u8; 32])));
+    })
+    .await;
+    let ack = tokio::time::timeout(Duration::from_secs(10), acked.recv())
+        .await
+        .expect("an ack within 10 s")
+        .expect("an ack");
+    assert_eq!(ack["envelope_id"], "env-c");
+    let url = ack["payload"]["blocks"]
+        .as_array()
+        .and_then(|blocks| {
+            blocks.iter().find_map(|b| {
+                b["elements"]
+                    .as_array()?
+                    .iter()
+                    .find_map(|e| e["url"].as_str().map(str::to_string))
+            })
+        })
+        .unwrap_or_else(|| panic!("the connect button in the ack: {ack}"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{url}&login_hint=dana.lee@crmbot.sandbox"))
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(callback), "{location}");
+    let query = url::Url::parse(&location)
+        .unwrap()
+        .query()
+        .unwrap()
+        .to_string();
+    // The one public URL Socket Mode then needs: crmbot's listener, at the callback path.
+    let page = http
+        .get(bot.url(&format!("/salesforce/oauth/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(bot.sandbox.live_refresh_tokens(), 1);
+}

@@ -21,6 +21,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("./data"),
             audit_key: None,
+            secret_key: None,
             server: ServerSettings::default(),
             store: StoreSettings::default(),
             slack: SlackSettings::default(),
@@ -39,6 +40,7 @@ impl Default for StoreSettings {
         StoreSettings {
             keep_decided_days: 30,
             cache_mb: crate::store::DEFAULT_CACHE_MB,
+            database_url: None,
         }
     }
 }
@@ -64,6 +66,7 @@ impl Default for SlackSettings {
             approvers: Vec::new(),
             workers: 8,
             decision_workers: 4,
+            background_threads: 0,
             draft_queue: 200,
             question_queue: 100,
             decision_queue: 1_000,
@@ -99,6 +102,8 @@ impl Default for SalesforceSettings {
             owner: super::OwnerChoice::default(),
             unmapped: super::UnmappedChoice::default(),
             users: std::collections::BTreeMap::new(),
+            identity: super::Identity::default(),
+            callback_url: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use url::Url;
 
 pub use crate::domain::free_text::FreeTextUpdates;
 pub use ask::{AskSettings, QueryObjectConfig};
-pub use people::{OwnerChoice, PeopleSettings, UnmappedChoice};
+pub use people::{Identity, OwnerChoice, PeopleSettings, UnmappedChoice};
 pub use policy::{
     AnswerSettings, AutoApproveSettings, MentionAnswers, PolicySettings, SelfApproveSettings,
     SlashAnswers, TierSettings,
@@ -32,6 +32,10 @@ pub struct Config {
     /// rewritten by someone without it is detected. Keep it outside the data dir.
     #[serde(serialize_with = "mask_opt")]
     pub audit_key: Option<SecretString>,
+    /// Seals each person's Salesforce refresh token at rest (`salesforce.identity = "user"`):
+    /// 32 bytes as base64 or hex (CRMBOT_SECRET_KEY or CRMBOT_SECRET_KEY_FILE).
+    #[serde(serialize_with = "mask_opt")]
+    pub secret_key: Option<SecretString>,
     /// Bounds of the HTTP server of `crmbot serve`.
     pub server: ServerSettings,
     /// How much the database keeps, and its memory.
@@ -74,6 +78,11 @@ pub struct StoreSettings {
     pub keep_decided_days: u32,
     /// sled's page cache, in MB.
     pub cache_mb: u64,
+    /// A PostgreSQL URL (`postgres://user:pass@host/db`): when set, pending actions, the
+    /// audit chain, seen events and thread plans live there instead of sled, so several
+    /// replicas can share them (`CRMBOT_DATABASE_URL`, or `CRMBOT_DATABASE_URL_FILE`).
+    #[serde(serialize_with = "mask_opt")]
+    pub database_url: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -95,6 +104,9 @@ pub struct SlackSettings {
     /// Approvals, rejects, edits and choices worked on at the same time: their own
     /// workers, so they never wait behind drafts or questions.
     pub decision_workers: usize,
+    /// Threads that run drafts and questions, at a lower OS priority than the threads
+    /// that ack Slack and decide; 0: half the cores (at least one).
+    pub background_threads: usize,
     /// Drafts that may wait for a worker; past it `/crm log` answers "crmbot is busy".
     pub draft_queue: usize,
     /// Questions that may wait for a worker; past it they are answered "crmbot is busy".
@@ -167,6 +179,12 @@ pub struct SalesforceSettings {
     pub unmapped: UnmappedChoice,
     /// Slack member id -> Salesforce username or User id, overriding the email match.
     pub users: BTreeMap<String, String>,
+    /// integration (crmbot's own user for every call) or user (each person signs in with
+    /// `/crm connect`; README: "Per-user sign-in") (SALESFORCE_IDENTITY).
+    pub identity: Identity,
+    /// The public URL of crmbot's OAuth callback, as entered in the connected app, e.g.
+    /// `https://crmbot.example.com/salesforce/oauth/callback` (SALESFORCE_CALLBACK_URL).
+    pub callback_url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -334,6 +352,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CRMBOT_LISTEN", "listen"),
     ("CRMBOT_DATA_DIR", "data_dir"),
     ("CRMBOT_AUDIT_KEY", "audit_key"),
+    ("CRMBOT_DATABASE_URL", "store.database_url"),
     ("SLACK_SIGNING_SECRET", "slack.signing_secret"),
     ("SLACK_BOT_TOKEN", "slack.bot_token"),
     ("SLACK_APP_TOKEN", "slack.app_token"),
@@ -347,6 +366,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SALESFORCE_REFRESH_TOKEN", "salesforce.refresh_token"),
     ("SALESFORCE_LOGIN_URL", "salesforce.login_url"),
     ("SALESFORCE_API_VERSION", "salesforce.api_version"),
+    ("SALESFORCE_IDENTITY", "salesforce.identity"),
+    ("SALESFORCE_CALLBACK_URL", "salesforce.callback_url"),
+    ("CRMBOT_SECRET_KEY", "secret_key"),
     ("LLM_PROVIDER", "llm.provider"),
     ("LLM_BASE_URL", "llm.base_url"),
     ("LLM_API_KEY", "llm.api_key"),
@@ -423,6 +445,8 @@ impl Config {
         // `key = ""` means "not set", as it does in the environment.
         for secret in [
             &mut config.audit_key,
+            &mut config.store.database_url,
+            &mut config.secret_key,
             &mut config.slack.signing_secret,
             &mut config.slack.bot_token,
             &mut config.slack.app_token,
@@ -468,6 +492,12 @@ impl Config {
         if let Some(v) = get("CRMBOT_AUDIT_KEY") {
             self.audit_key = secret(v);
         }
+        if let Some(v) = get("CRMBOT_DATABASE_URL") {
+            self.store.database_url = secret(v);
+        }
+        if let Some(v) = get("CRMBOT_SECRET_KEY") {
+            self.secret_key = secret(v);
+        }
         if let Some(v) = get("SLACK_SIGNING_SECRET") {
             self.slack.signing_secret = secret(v);
         }
@@ -506,6 +536,23 @@ impl Config {
         }
         if let Some(v) = get("SALESFORCE_API_VERSION") {
             self.salesforce.api_version = v.trim().to_string();
+        }
+        if let Some(v) = get("SALESFORCE_IDENTITY") {
+            self.salesforce.identity = match v.trim().to_ascii_lowercase().as_str() {
+                "integration" => Identity::Integration,
+                "user" => Identity::User,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "SALESFORCE_IDENTITY",
+                        message: format!(
+                            "unknown identity '{other}' (expected integration or user)"
+                        ),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("SALESFORCE_CALLBACK_URL") {
+            self.salesforce.callback_url = Some(url("SALESFORCE_CALLBACK_URL", v)?);
         }
         if let Some(v) = get("LLM_PROVIDER") {
             self.llm.provider = Some(match v.trim().to_ascii_lowercase().as_str() {
@@ -576,6 +623,8 @@ impl Config {
 /// Secrets that may also come from a file named by `<NAME>_FILE` (container secrets).
 pub const SECRET_VARS: &[&str] = &[
     "CRMBOT_AUDIT_KEY",
+    "CRMBOT_DATABASE_URL",
+    "CRMBOT_SECRET_KEY",
     "SLACK_SIGNING_SECRET",
     "SLACK_BOT_TOKEN",
     "SLACK_APP_TOKEN",

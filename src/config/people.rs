@@ -31,6 +31,18 @@ pub enum UnmappedChoice {
     Refuse,
 }
 
+/// Whose Salesforce identity crmbot acts with (`salesforce.identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    /// crmbot's own Salesforce user for every call (the default).
+    #[default]
+    Integration,
+    /// Each person signs in once (`/crm connect`); their duplicate checks, approvals' writes
+    /// and questions then run with their own token (README: "Per-user sign-in").
+    User,
+}
+
 /// The people settings, as the flow needs them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PeopleSettings {

@@ -204,3 +204,43 @@ fn the_example_file_is_a_valid_configuration() {
     config.check().unwrap();
     assert_eq!(config.server.max_connections, 256);
 }
+
+#[test]
+fn per_user_sign_in_comes_from_the_environment_and_the_key_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("secret_key");
+    std::fs::write(&key, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n").unwrap();
+    let path = key.display().to_string();
+    let config = Config::load_with(
+        None,
+        env(&[
+            ("SALESFORCE_IDENTITY", "User"),
+            (
+                "SALESFORCE_CALLBACK_URL",
+                "https://crmbot.example.com/salesforce/oauth/callback",
+            ),
+            ("CRMBOT_SECRET_KEY_FILE", path.as_str()),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.salesforce.identity, super::Identity::User);
+    assert_eq!(
+        config.salesforce.callback_url.as_ref().unwrap().path(),
+        "/salesforce/oauth/callback"
+    );
+    assert_eq!(
+        config.secret_key.as_ref().unwrap().expose_secret(),
+        "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80="
+    );
+    assert!(!config.to_masked_toml().contains("q83vEjRWeJ"), "masked");
+    let err = Config::load_with(None, env(&[("SALESFORCE_IDENTITY", "everyone")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected integration or user"), "{err}");
+    let toml = Config::from_toml("[salesforce]\nidentity = \"user\"\n").unwrap();
+    assert_eq!(toml.salesforce.identity, super::Identity::User);
+    assert_eq!(
+        Config::default().salesforce.identity,
+        super::Identity::Integration
+    );
+}

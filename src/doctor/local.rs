@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{CONFIG, Check};
 use crate::config::{Config, slack_token_kind};
+use crate::flow::storage::{self, SledProbe};
 use crate::salesforce::key_exposure;
-use crate::store;
 
 pub(super) async fn checks(config: &Config) -> Vec<Check> {
     let slack = &config.slack;
@@ -21,7 +21,10 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
     if let Some(token) = &slack.app_token {
         checks.push(app_token(token));
     }
-    checks.push(data_dir(config.data_dir.clone()).await);
+    match &config.store.database_url {
+        Some(url) => checks.push(database(url.clone(), config.audit_key.clone()).await),
+        None => checks.push(data_dir(config.data_dir.clone()).await),
+    }
     checks.push(instance_url(config));
     if let Some(path) = &config.salesforce.private_key_file {
         checks.push(private_key(path));
@@ -135,26 +138,41 @@ async fn data_dir(dir: std::path::PathBuf) -> Check {
     }
 }
 
+/// Connects to PostgreSQL the way `serve` will (migrating its schema) and reads the audit
+/// chain's length.
+async fn database(url: secrecy::SecretString, key: Option<secrecy::SecretString>) -> Check {
+    let name = "database";
+    let outcome = tokio::task::spawn_blocking(move || {
+        storage::Store::postgres(&url, key).map(|s| s.audit.len())
+    })
+    .await;
+    let fix = "check CRMBOT_DATABASE_URL (postgres://user:password@host:5432/database) and that the server accepts this user";
+    match outcome {
+        Ok(Ok(records)) => Check::ok(
+            CONFIG,
+            name,
+            format!("PostgreSQL reachable, schema up to date, {records} audit record(s)"),
+        ),
+        Ok(Err(e)) => Check::problem(CONFIG, name, e.to_string(), fix),
+        Err(e) => Check::problem(CONFIG, name, format!("check failed ({e})"), fix),
+    }
+}
+
 enum Probe {
     Locked,
     Failed(String),
 }
 
 fn probe(dir: &Path) -> Result<(), Probe> {
-    store::private::make_private(dir)
-        .map_err(|e| Probe::Failed(format!("cannot create it ({e})")))?;
+    storage::make_private(dir).map_err(|e| Probe::Failed(format!("cannot create it ({e})")))?;
     let file = dir.join(".crmbot-doctor-probe");
     std::fs::write(&file, b"probe")
         .map_err(|e| Probe::Failed(format!("cannot write in it ({e})")))?;
     let _ = std::fs::remove_file(&file);
-    match store::open_db(dir) {
-        Ok(db) => {
-            drop(db);
-            Ok(())
-        }
-        Err(e) if store::is_locked(&e) => Err(Probe::Locked),
-        Err(e) => Err(Probe::Failed(format!("cannot open the database ({e})"))),
-    }
+    storage::probe_sled(dir).map_err(|e| match e {
+        SledProbe::Locked => Probe::Locked,
+        SledProbe::Failed(why) => Probe::Failed(why),
+    })
 }
 
 fn instance_url(config: &Config) -> Check {
@@ -262,7 +280,7 @@ mod tests {
     #[tokio::test]
     async fn a_held_database_is_a_warning() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let held = store::open_db(tmp.path()).expect("open");
+        let held = crate::store::open_db(tmp.path()).expect("open");
         let check = data_dir(tmp.path().to_path_buf()).await;
         assert_eq!(check.status, Status::Warning, "{}", check.detail);
         assert!(check.detail.contains("running crmbot serve"));

@@ -19,6 +19,7 @@ mod model;
 mod people;
 mod policy;
 mod salesforce;
+mod signin;
 mod slack;
 
 use std::future::Future;
@@ -188,6 +189,7 @@ pub async fn run(config: &Config) -> Report {
         tokio::join!(slack::checks(config), salesforce::checks(config));
     checks.extend(slack_checks);
     checks.extend(sf_checks);
+    checks.extend(signin::checks(config).await);
     checks.push(people::check(config, org.as_ref()).await);
     checks.extend(model::checks(config, org).await);
     Report { checks }

@@ -172,6 +172,7 @@ async fn run_question(
             previous: None,
             asker: &EvalAsker,
             scope: None,
+            client: None,
         })
         .await;
     let latency = started.elapsed().as_millis() as u64;

@@ -18,12 +18,13 @@ use super::drafting::Drafting;
 use super::people::{Owner, People};
 use super::policy::{Access, Membership};
 use super::proposal::Proposal;
+use super::signin::Clients;
 use super::write::record_name;
 use crate::config::{DraftingSettings, OwnerChoice, SalesforceSettings};
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::may_decide;
+use crate::flow::storage::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 use crate::salesforce::SalesforceClient;
-use crate::store::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
 
 /// The sled tree the actions live in.
 pub const TREE: &str = "actions";
@@ -101,6 +102,8 @@ pub struct Actions {
     pub(super) checking: Arc<Mutex<BTreeSet<String>>>,
     /// Who people are in Salesforce, for the owner of what is created.
     pub(super) people: People,
+    /// Whose Salesforce client checks and writes: the integration user's, or the person's.
+    pub(super) clients: Clients,
 }
 
 impl Actions {
@@ -113,6 +116,7 @@ impl Actions {
     ) -> Result<Self, ActionError> {
         Ok(Actions {
             people: People::by_email(drafting.salesforce().clone()),
+            clients: Clients::integration(drafting.salesforce().clone()),
             records: action_records(&store)?,
             store,
             drafting,
@@ -128,6 +132,25 @@ impl Actions {
     pub fn with_people(mut self, people: People) -> Actions {
         self.people = people;
         self
+    }
+
+    /// Acts with each person's own Salesforce client (`salesforce.identity = "user"`).
+    pub fn with_clients(mut self, clients: Clients) -> Actions {
+        self.clients = clients;
+        self
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Whose client writes `a` and checks that write: the approver who decided it (the
+    /// requester when the policy approved by itself).
+    pub(super) fn writer<'a>(&self, a: &'a PendingAction) -> &'a str {
+        match a.decided_by.as_deref() {
+            Some(u) if u != super::policy::AUTO_APPROVER => u,
+            _ => &a.requester,
+        }
     }
 
     pub fn people(&self) -> &People {

@@ -16,12 +16,13 @@ use super::action::{Attempt, PendingAction, WriteFailure, Written, capitalise};
 use super::actions::{ActionError, Actions, Outcome};
 use super::people::Owner;
 use super::policy::ApprovalRecord;
-use super::write::{OrgFacts, WriteOutcome, WritePlan, plan_write, read_outcome};
-use crate::config::OwnerChoice;
+use super::signin::PersonError;
+use super::write::{OrgFacts, WriteOutcome, WritePlan, as_person, plan_write, read_outcome};
+use crate::config::{Identity, OwnerChoice};
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::Verdict;
+use crate::flow::storage::{AuditEntry, AuditKind, StoreError, Update};
 use crate::salesforce::SalesforceError;
-use crate::store::{AuditEntry, AuditKind, StoreError, Update};
 
 mod consent;
 
@@ -34,6 +35,9 @@ const CLOCK_MARGIN_MINUTES: i64 = 5;
 /// The decision of `begin_approve`.
 pub enum Approval {
     Refused(Outcome),
+    /// In user mode, the person who would write has no working Salesforce sign-in; nothing
+    /// was claimed or recorded.
+    NotConnected(PersonError),
     /// The approval is recorded and the policy wants more (the action is PartlyApproved).
     Partly(Box<PendingAction>),
     Writing(Box<PendingAction>, WritePlan),
@@ -75,6 +79,10 @@ impl Actions {
     ) -> Result<Outcome, ActionError> {
         match self.begin_approve(id, user, seen).await? {
             Approval::Refused(outcome) => Ok(outcome),
+            Approval::NotConnected(e) => Ok(Outcome::Refused {
+                reason: e.to_string(),
+                action: self.records.get(id)?.map(Box::new),
+            }),
             Approval::Partly(action) => Ok(Outcome::Changed(action)),
             Approval::Writing(action, plan) => self.complete_approve(*action, plan).await,
         }
@@ -101,6 +109,12 @@ impl Actions {
         let approval = self.begin(id, Approver::Policy, None).await?;
         let reason = match approval {
             Approval::Refused(Outcome::Refused { reason, .. }) => Some(reason),
+            Approval::NotConnected(e) => Some(format!(
+                "The policy would approve this draft by itself, but crmbot writes as the person who logged it and {}",
+                e.to_string()
+                    .replacen("You haven't", "they haven't", 1)
+                    .replacen("Your", "their", 1)
+            )),
             Approval::Refused(Outcome::Changed(_)) => None,
             writing_or_partly => return Ok(writing_or_partly),
         };
@@ -160,7 +174,16 @@ impl Actions {
             }
             _ => None,
         };
-        let sf = self.salesforce().clone();
+        // In user mode the write goes out as the person: their client first, so nothing is
+        // claimed for someone Salesforce would not let in.
+        let writer = match &by {
+            Approver::Person(m) => m.user.clone(),
+            Approver::Policy => current.requester.clone(),
+        };
+        let sf = match self.clients.of(&writer).await {
+            Ok(sf) => sf,
+            Err(e) => return Ok(Approval::NotConnected(e)),
+        };
         // A partial approval writes nothing, so it needs nothing from Salesforce.
         let mut facts = None;
         let mut need_facts = matches!(first.0, Verdict::Complete { .. });
@@ -170,6 +193,9 @@ impl Actions {
                 match OrgFacts::gather(&sf, &objects, self.writes.key_field.as_deref()).await {
                     Ok(f) => facts = Some((f, sf.server_now())),
                     Err(e) => {
+                        if let Some(lapsed) = self.clients.lapsed(&writer, &e).await {
+                            return Ok(Approval::NotConnected(lapsed));
+                        }
                         return Ok(Approval::Refused(Outcome::Refused {
                             reason: format!(
                                 "crmbot could not prepare the write ({e}). Nothing was written; approve again in a moment."
@@ -330,7 +356,11 @@ impl Actions {
     }
 
     async fn send(&self, action: &PendingAction, plan: &WritePlan) -> Sent {
-        let sf = self.salesforce();
+        let writer = self.writer(action);
+        let sf = match self.clients.of(writer).await {
+            Ok(sf) => sf,
+            Err(e) => return Sent::Refused(not_signed_in(&e)),
+        };
         match sf.composite(&plan.request).await {
             Ok(response) => {
                 self.audit(AuditEntry {
@@ -346,12 +376,20 @@ impl Actions {
                 });
                 match read_outcome(plan, &response, sf.instance_url()) {
                     WriteOutcome::Written(w) => Sent::Written(w),
-                    WriteOutcome::Refused(f) => Sent::Refused(f),
+                    WriteOutcome::Refused(mut f) => {
+                        if self.clients.identity() == Identity::User {
+                            f.message = as_person(&f.message);
+                        }
+                        Sent::Refused(f)
+                    }
                     WriteOutcome::Unreadable(why) => Sent::Doubt(why),
                 }
             }
             Err(e) => {
                 warn!(error = %e, "write failed");
+                if let Some(lapsed) = self.clients.lapsed(writer, &e).await {
+                    return Sent::Refused(not_signed_in(&lapsed));
+                }
                 match doubt_of(&e) {
                     Some(why) => Sent::Doubt(why),
                     None => Sent::Refused(failure_from(&e)),
@@ -515,6 +553,18 @@ pub(super) fn doubt_of(e: &SalesforceError) -> Option<String> {
             Some(format!("Salesforce's answer could not be read ({why})"))
         }
         _ => None,
+    }
+}
+
+/// A write not sent (or refused at the token endpoint) because the writer has no working
+/// Salesforce sign-in.
+fn not_signed_in(e: &PersonError) -> WriteFailure {
+    WriteFailure {
+        message: format!("{e} Nothing was written."),
+        code: None,
+        fields: vec![],
+        record: None,
+        transient: false,
     }
 }
 

@@ -118,6 +118,8 @@ pub struct AskRequest<'a> {
     pub asker: &'a dyn Asker,
     /// What the answer may show (`policy.answers`); `None`: all of `[ask.objects]`.
     pub scope: Option<&'a AnswerScope>,
+    /// Runs the query as this client (the asker's own, in user mode); `None`: crmbot's.
+    pub client: Option<&'a SalesforceClient>,
 }
 
 /// The question use case, shared by Slack and the command line. Cheap to clone.
@@ -250,7 +252,7 @@ impl Asking {
             }
         };
         let soql = compile(&plan);
-        let result = self.sf.query(&soql).await?;
+        let result = req.client.unwrap_or(&self.sf).query(&soql).await?;
         info!(rows = result.records.len(), "answered");
         if result.records.is_empty() {
             return Ok((Answer::NoRows { soql, plan_json }, calls));

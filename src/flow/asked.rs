@@ -6,7 +6,7 @@ use tracing::warn;
 
 use super::action::new_id;
 use super::ask::{Answer, describe};
-use crate::store::{AuditEntry, AuditKind, Store};
+use crate::flow::storage::{AuditEntry, AuditKind, Store};
 
 /// Appends one `asked` record (a failure is logged: the answer is already given).
 pub fn audit_question(store: &Store, user: &str, question: &str, answer: &Answer, audience: &str) {

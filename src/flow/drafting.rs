@@ -187,6 +187,18 @@ impl Drafting {
         today: NaiveDate,
         author: &str,
     ) -> Result<(Proposal, DraftTrace), DraftError> {
+        self.draft_as(notes, today, author, &self.salesforce).await
+    }
+
+    /// `draft_traced`, the duplicate checks run with `sf` (the person's own client in user
+    /// mode, so they see what Salesforce lets them see). The schema stays the shared one.
+    pub async fn draft_as(
+        &self,
+        notes: &Notes,
+        today: NaiveDate,
+        author: &str,
+        sf: &SalesforceClient,
+    ) -> Result<(Proposal, DraftTrace), DraftError> {
         if notes.is_empty() {
             return Err(DraftError::EmptyNotes);
         }
@@ -210,10 +222,21 @@ impl Drafting {
             hold_ungrounded: self.settings.hold_ungrounded,
             max_records: self.settings.max_records,
         };
+        // The reply `check` accepted is the one returned: its validation is kept, not redone.
+        let accepted = std::sync::Mutex::new(None);
         let check = |value: &Value| -> Result<(), String> {
-            validate(value, schema, &ctx)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let result = validate(value, schema, &ctx);
+            let mut kept = accepted.lock().unwrap_or_else(|p| p.into_inner());
+            match result {
+                Ok(v) => {
+                    *kept = Some(v);
+                    Ok(())
+                }
+                Err(e) => {
+                    *kept = None;
+                    Err(e.to_string())
+                }
+            }
         };
         let reply = self
             .llm
@@ -228,11 +251,15 @@ impl Drafting {
                 &check,
             )
             .await?;
-        let validated = validate(&reply.value, schema, &ctx)?;
+        let kept = accepted.into_inner().unwrap_or_else(|p| p.into_inner());
+        let validated = match kept {
+            Some(v) => v,
+            None => validate(&reply.value, schema, &ctx)?,
+        };
 
         let mut queries = match_queries(&validated, schema);
         queries.extend(people_queries(&validated, schema));
-        let (rows, requests) = self.find_existing(&queries).await?;
+        let (rows, requests) = find_existing(sf, &queries).await?;
         let mut resolved = resolve(&validated, schema, &rows);
         flag_known_people(&mut resolved, &rows);
         // Without a configured instance URL (OAuth), the one the token endpoint returned.
@@ -274,60 +301,60 @@ impl Drafting {
         guard(&mut proposal, schema, &self.free_text_rule(author));
         Ok((proposal, trace))
     }
+}
 
-    /// Runs the match queries: a single query as one GET, several as one composite request
-    /// (five queries per composite at most, so more than five objects cost more).
-    async fn find_existing(
-        &self,
-        queries: &[MatchQuery],
-    ) -> Result<(ExistingRows, u32), SalesforceError> {
-        let mut rows = ExistingRows::new();
-        let mut requests = 0;
-        // A GET keeps its query in the request line, which Salesforce caps at 16 KB.
-        if let [only] = queries
-            && self.salesforce.query_url(&only.soql).len() < MAX_GET_URL
-        {
-            match self.salesforce.query(&only.soql).await {
-                Ok(result) => {
-                    rows.insert(only.object.clone(), result.records);
-                }
-                Err(e) if only.optional => debug!(error = %e, "optional check skipped"),
-                Err(e) => return Err(e),
+/// Runs the match queries: a single query as one GET, several as one composite request
+/// (five queries per composite at most, so more than five objects cost more).
+async fn find_existing(
+    sf: &SalesforceClient,
+    queries: &[MatchQuery],
+) -> Result<(ExistingRows, u32), SalesforceError> {
+    let mut rows = ExistingRows::new();
+    let mut requests = 0;
+    // A GET keeps its query in the request line, which Salesforce caps at 16 KB.
+    if let [only] = queries
+        && sf.query_url(&only.soql).len() < MAX_GET_URL
+    {
+        match sf.query(&only.soql).await {
+            Ok(result) => {
+                rows.insert(only.object.clone(), result.records);
             }
-            return Ok((rows, 1));
+            Err(e) if only.optional => debug!(error = %e, "optional check skipped"),
+            Err(e) => return Err(e),
         }
-        for chunk in queries.chunks(QUERIES_PER_COMPOSITE) {
-            let request = CompositeRequest {
-                all_or_none: false,
-                collate_subrequests: false,
-                subrequests: chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, q)| CompositeSubrequest {
-                        method: "GET".into(),
-                        url: self.salesforce.query_url(&q.soql),
-                        reference_id: format!("match{i}"),
-                        body: None,
-                    })
-                    .collect(),
-            };
-            let response = self.salesforce.composite(&request).await?;
-            requests += 1;
-            for (q, sub) in chunk.iter().zip(response.responses) {
-                if !(200..300).contains(&sub.http_status_code) && q.optional {
-                    debug!(object = %q.object, status = sub.http_status_code, "optional check skipped");
-                    continue;
-                }
-                if !(200..300).contains(&sub.http_status_code) {
-                    return Err(SalesforceError::from_composite(
-                        sub.http_status_code,
-                        &sub.body,
-                    ));
-                }
-                let records = crate::salesforce::query_records(&sub.body);
-                rows.insert(q.object.clone(), records);
-            }
-        }
-        Ok((rows, requests))
+        return Ok((rows, 1));
     }
+    for chunk in queries.chunks(QUERIES_PER_COMPOSITE) {
+        let request = CompositeRequest {
+            all_or_none: false,
+            collate_subrequests: false,
+            subrequests: chunk
+                .iter()
+                .enumerate()
+                .map(|(i, q)| CompositeSubrequest {
+                    method: "GET".into(),
+                    url: sf.query_url(&q.soql),
+                    reference_id: format!("match{i}"),
+                    body: None,
+                })
+                .collect(),
+        };
+        let response = sf.composite(&request).await?;
+        requests += 1;
+        for (q, sub) in chunk.iter().zip(response.responses) {
+            if !(200..300).contains(&sub.http_status_code) && q.optional {
+                debug!(object = %q.object, status = sub.http_status_code, "optional check skipped");
+                continue;
+            }
+            if !(200..300).contains(&sub.http_status_code) {
+                return Err(SalesforceError::from_composite(
+                    sub.http_status_code,
+                    &sub.body,
+                ));
+            }
+            let records = crate::salesforce::query_records(&sub.body);
+            rows.insert(q.object.clone(), records);
+        }
+    }
+    Ok((rows, requests))
 }

@@ -9,6 +9,7 @@ pub mod asked;
 pub mod drafting;
 pub mod edit;
 pub mod free_text;
+pub mod migrate;
 pub mod people;
 pub mod policy;
 pub mod proposal;
@@ -16,6 +17,8 @@ pub mod query_schema;
 pub mod recover;
 pub mod schema;
 pub mod settle;
+pub mod signin;
+pub mod storage;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod text;

@@ -13,7 +13,7 @@ use super::action::{Attempt, Edit, PendingAction, Place, WriteFailure, Written};
 use super::policy::ApprovalRecord;
 use super::proposal::Proposal;
 use crate::domain::action::ActionState;
-use crate::store::{AuditKind, AuditRecord, Store, StoreError, Update};
+use crate::flow::storage::{AuditKind, AuditRecord, Store, StoreError, Update};
 
 /// One action the replay changed.
 #[derive(Debug, Clone, PartialEq)]

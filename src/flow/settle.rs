@@ -14,8 +14,8 @@ use tracing::warn;
 use super::action::{Attempt, Find, PendingAction, Probe, WriteFailure, Written};
 use super::actions::{ActionError, Actions, Outcome};
 use crate::domain::action::{ActionState, Event, next};
-use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceError};
-use crate::store::{AuditEntry, AuditKind, Update};
+use crate::flow::storage::{AuditEntry, AuditKind, Update};
+use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError};
 
 /// Query subrequests one composite takes.
 const QUERIES_PER_REQUEST: usize = 5;
@@ -157,7 +157,8 @@ impl Actions {
         };
         let attempt = a.attempt.clone().unwrap_or_else(|| legacy_attempt(&a));
         let now = Utc::now();
-        let evidence = match self.look(&attempt).await {
+        let sf = self.clients.of_or_shared(Some(self.writer(&a))).await;
+        let evidence = match self.look_with(&sf, &attempt).await {
             Ok(e) => e,
             Err(e) => {
                 warn!(action = %a.id, error = %e, "cannot look for the write now; still unknown");
@@ -223,7 +224,15 @@ impl Actions {
     /// What Salesforce holds of an attempt: its queries in as few requests as possible
     /// (one composite of up to five queries; usually one request).
     pub async fn look(&self, attempt: &Attempt) -> Result<Evidence, SalesforceError> {
-        let sf = self.salesforce();
+        self.look_with(self.salesforce(), attempt).await
+    }
+
+    /// `look`, with this client (the writer's, in user mode).
+    pub async fn look_with(
+        &self,
+        sf: &SalesforceClient,
+        attempt: &Attempt,
+    ) -> Result<Evidence, SalesforceError> {
         let queries = queries(attempt);
         let mut rows: Vec<Vec<Value>> = Vec::new();
         for chunk in queries.chunks(QUERIES_PER_REQUEST) {

@@ -16,7 +16,7 @@ use super::action::{PendingAction, UndoReport};
 use super::actions::{ActionError, Actions, Outcome};
 use super::approve::doubt_of;
 use crate::domain::action::{ActionState, Event, next};
-use crate::store::{AuditEntry, AuditKind, StoreError, Update};
+use crate::flow::storage::{AuditEntry, AuditKind, StoreError, Update};
 use compare::{Found, Target};
 
 /// Why an Undo click does nothing, in words for the person.

@@ -364,9 +364,24 @@ fn no_access(step: &Step, said: &str) -> String {
         "edit"
     };
     format!(
-        "crmbot's Salesforce user can't {verb} this {} in Salesforce: its permissions there do not allow it. A Salesforce admin can grant it (Salesforce said: {said})",
+        "{INTEGRATION_CANT} {verb} this {} in Salesforce: its permissions there do not allow it. A Salesforce admin can grant it (Salesforce said: {said})",
         step.label
     )
+}
+
+const INTEGRATION_CANT: &str = "crmbot's Salesforce user can't";
+
+/// A permission refusal of a write made with the approver's own sign-in, in words about
+/// them (the card is read by the channel).
+pub(super) fn as_person(message: &str) -> String {
+    match message.strip_prefix(INTEGRATION_CANT) {
+        Some(rest) => format!("The approver's own Salesforce user can't{rest}").replacen(
+            "its permissions there",
+            "their permissions there",
+            1,
+        ),
+        None => message.to_string(),
+    }
 }
 
 /// The errors a rolled-back write reports for the steps that did not cause it.

@@ -4,9 +4,11 @@
 //! cannot close the fence.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use chrono::{Datelike, NaiveDate};
 use minijinja::{Environment, context};
+use regex::Regex;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -225,14 +227,24 @@ fn fence_safe(notes: &str) -> String {
 }
 
 /// Text cannot close or reopen a `<tag>` fence around it, in any case or spacing (`</Notes>`,
-/// `< /NOTES >`): the angle brackets of such a tag become `‹ ›`.
+/// `< /NOTES >`): the angle brackets of such a tag become `‹ ›`. Only our two tags.
 fn fence_safe_tag(text: &str, tag: &str) -> String {
-    let pattern = format!(r"(?i)<(\s*/?\s*{}\s*)>", regex::escape(tag));
-    match regex::Regex::new(&pattern) {
-        Ok(re) => re.replace_all(text, "‹$1›").into_owned(),
-        // The tag names are ours and escaped; should one not compile, drop every bracket.
-        Err(_) => text.replace('<', "‹").replace('>', "›"),
+    static NOTES: LazyLock<Option<Regex>> = LazyLock::new(|| fence_pattern("notes"));
+    static QUESTION: LazyLock<Option<Regex>> = LazyLock::new(|| fence_pattern("question"));
+    let re = match tag {
+        "notes" => NOTES.as_ref(),
+        "question" => QUESTION.as_ref(),
+        _ => None,
+    };
+    match re {
+        Some(re) => re.replace_all(text, "‹$1›").into_owned(),
+        // A tag we have no pattern for: drop every bracket.
+        None => text.replace('<', "‹").replace('>', "›"),
     }
+}
+
+fn fence_pattern(tag: &str) -> Option<Regex> {
+    Regex::new(&format!(r"(?i)<(\s*/?\s*{}\s*)>", regex::escape(tag))).ok()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use tracing::debug;
 
@@ -90,6 +90,31 @@ impl SalesforceClient {
                 max_response_bytes: settings.max_response_bytes.max(1_000_000),
             }),
         })
+    }
+
+    /// A client acting as one person: the refresh token they gave through the web server
+    /// flow, against `oauth_base` (the login or My Domain URL). Every other setting (the
+    /// instance, timeouts, bounds) is `settings`'.
+    pub fn for_person(
+        settings: &SalesforceSettings,
+        oauth_base: &url::Url,
+        refresh_token: SecretString,
+    ) -> Result<SalesforceClient, SalesforceError> {
+        let person = SalesforceSettings {
+            access_token: None,
+            username: None,
+            private_key_file: None,
+            refresh_token: Some(refresh_token),
+            login_url: Some(oauth_base.clone()),
+            ..settings.clone()
+        };
+        SalesforceClient::new(&person)
+    }
+
+    /// Obtains the access token now (a person's client: proves the refresh token still
+    /// works before anything depends on it).
+    pub async fn sign_in_now(&self) -> Result<(), SalesforceError> {
+        self.inner.auth.token().await.map(|_| ())
     }
 
     /// The org's base URL, without a trailing slash: the configured one, else the one the

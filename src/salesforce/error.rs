@@ -164,6 +164,12 @@ impl SalesforceError {
         }
     }
 
+    /// True when the token endpoint refused a refresh token for good (`invalid_grant`): the
+    /// person revoked it, an admin did, or it expired. They must sign in again.
+    pub fn is_revoked_grant(&self) -> bool {
+        matches!(self, SalesforceError::Login { code, .. } if code == "invalid_grant")
+    }
+
     /// True when trying the same read again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -7,7 +7,7 @@ mod client;
 mod error;
 mod types;
 
-pub use auth::{Auth, key_exposure};
+pub use auth::{Auth, DEFAULT_LOGIN_URL, key_exposure};
 pub use client::SalesforceClient;
 pub use error::{ApiError, SalesforceError, decode_errors};
 pub use types::{

@@ -21,7 +21,7 @@ use super::web::{BotIdentity, SlackWeb};
 use crate::config::AnswerSettings;
 use crate::flow::actions::Actions;
 use crate::flow::ask::Asking;
-use crate::store::Store;
+use crate::flow::storage::Store;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -75,6 +75,8 @@ pub fn router(app: SlackApp) -> Router {
         .route(EVENTS_PATH, post(super::events::handle))
         .layer(from_fn(count_slack))
         .route("/healthz", get(|| async { "ok" }))
+        // Salesforce's sign-in sends the person's browser here (per-user sign-in).
+        .route(super::signin::CALLBACK_PATH, get(super::signin::callback))
         .route(METRICS_PATH, get(metrics))
         .with_state(app)
 }

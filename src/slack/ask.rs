@@ -13,12 +13,9 @@ use super::app::SlackApp;
 use super::gate::audit_refusal;
 use super::web::SlackWeb;
 use crate::config::SlashAnswers;
-use crate::flow::ask::{Answer, AskRequest, Asker};
+use crate::flow::ask::{Answer, AskError, AskRequest, Asker};
 use crate::flow::asked::audit_question;
 use crate::flow::policy::AnswerScope;
-
-/// The sled tree of each thread's last plan.
-const THREADS: &str = "threads";
 
 struct SlackAsker {
     web: SlackWeb,
@@ -83,17 +80,31 @@ impl AskJob {
             } => Some(format!("{channel}:{thread_ts}")),
             Reply::ResponseUrl { .. } => None,
         };
-        let threads = app.store.records::<Value>(THREADS).ok();
+        let threads = app.store.thread_plans().ok();
         let previous = match (&threads, &thread_key) {
-            (Some(t), Some(k)) => t.get(k).ok().flatten().map(kept_plan),
+            (Some(t), Some(k)) => t.get(k),
             _ => None,
         };
         let asker = SlackAsker {
             web: app.web.clone(),
             user: self.user.clone(),
         };
+        // In user mode the query runs as the asker: no sign-in, no query.
+        let sf = match app.actions.clients().of(&self.user).await {
+            Ok(sf) => sf,
+            Err(e) => {
+                if self.follow_up {
+                    return;
+                }
+                let (words, blocks) =
+                    super::signin::not_connected(app, &app.bot.team_id, &self.user, &e, "");
+                self.send_private(&words, blocks.as_ref()).await;
+                return;
+            }
+        };
         let scope = self.scope().await;
         let req = AskRequest {
+            client: Some(&sf),
             question: &self.question,
             today: Utc::now().date_naive(),
             previous: previous.as_ref(),
@@ -102,6 +113,19 @@ impl AskJob {
         };
         let answer = match app.asking.ask(&req).await {
             Ok(a) => a,
+            Err(AskError::Salesforce(e)) if e.is_revoked_grant() => {
+                if let Some(lapsed) = app.actions.clients().lapsed(&self.user, &e).await {
+                    let (words, blocks) = super::signin::not_connected(
+                        app,
+                        &app.bot.team_id,
+                        &self.user,
+                        &lapsed,
+                        "",
+                    );
+                    self.send_private(&words, blocks.as_ref()).await;
+                }
+                return;
+            }
             Err(e) => {
                 warn!(error = %e, "question failed");
                 self.send(&format!(":x: {e}"), None).await;
@@ -120,12 +144,12 @@ impl AskJob {
             self.audience(),
         );
         if let (Answer::Rows(r), Some(t), Some(k)) = (&answer, &threads, &thread_key) {
-            remember(t, k, &r.plan_json);
+            t.remember(k, &r.plan_json);
         }
         if let (Answer::NoRows { plan_json, .. }, Some(t), Some(k)) =
             (&answer, &threads, &thread_key)
         {
-            remember(t, k, plan_json);
+            t.remember(k, plan_json);
         }
         match render_answer(&app.templates, &self.question, &answer) {
             Ok(card) => self.send(&card.text, Some(&card.blocks)).await,
@@ -186,6 +210,29 @@ impl AskJob {
         }
     }
 
+    /// A reply only the asker sees (in the thread, or at the response_url), with blocks.
+    async fn send_private(&self, text: &str, blocks: Option<&Value>) {
+        let web = &self.app.web;
+        let sent = match &self.reply {
+            Reply::Thread {
+                channel, thread_ts, ..
+            } => {
+                web.post_ephemeral_blocks(channel, &self.user, Some(thread_ts), text, blocks)
+                    .await
+            }
+            Reply::ResponseUrl { url, .. } => {
+                let mut body = json!({"response_type": "ephemeral", "text": text});
+                if let Some(b) = blocks {
+                    body["blocks"] = b.clone();
+                }
+                web.respond(url, &body).await
+            }
+        };
+        if let Err(e) = sent {
+            warn!(error = %e, "reply not delivered");
+        }
+    }
+
     async fn send(&self, text: &str, blocks: Option<&Value>) {
         let web = &self.app.web;
         let sent = match &self.reply {
@@ -226,54 +273,13 @@ impl AskJob {
     }
 }
 
-/// A thread's plan as stored: with when, so housekeeping can forget old threads.
-fn kept(plan: &Value) -> Value {
-    json!({"at": Utc::now().timestamp(), "plan": plan})
-}
-
-/// The plan of a stored thread (stored bare before it carried a time).
-fn kept_plan(stored: Value) -> Value {
-    match stored {
-        Value::Object(mut m) if m.contains_key("at") && m.contains_key("plan") => {
-            m.remove("plan").unwrap_or(Value::Null)
-        }
-        bare => bare,
-    }
-}
-
-/// Forgets the plans of threads last asked in before `before_unix` (those stored without
-/// a time too); returns how many.
-pub fn forget_threads_before(
-    store: &crate::store::Store,
-    before_unix: i64,
-) -> Result<usize, crate::store::StoreError> {
-    store
-        .records::<Value>(THREADS)?
-        .remove_where(|v| v["at"].as_i64().unwrap_or(0) < before_unix)
-}
-
-fn remember(threads: &crate::store::Records<Value>, key: &str, plan: &Value) {
-    let plan = &kept(plan);
-    let stored = match threads.get(key) {
-        Ok(Some(_)) => threads
-            .update(key, |_| {
-                Ok::<_, ()>(crate::store::Update::Set(plan.clone(), ()))
-            })
-            .map(|_| ()),
-        _ => threads.insert_new(key, plan),
-    };
-    if let Err(e) = stored {
-        warn!(error = %e, "thread plan not kept");
-    }
-}
-
 /// True when crmbot answered a question in this thread and keeps its plan: a reply there is
 /// a follow-up even without a mention.
-pub fn answered_in(store: &crate::store::Store, channel: &str, thread_ts: &str) -> bool {
+pub fn answered_in(store: &crate::flow::storage::Store, channel: &str, thread_ts: &str) -> bool {
     store
-        .records::<Value>(THREADS)
+        .thread_plans()
         .ok()
-        .and_then(|t| t.get(&format!("{channel}:{thread_ts}")).ok().flatten())
+        .and_then(|t| t.get(&format!("{channel}:{thread_ts}")))
         .is_some()
 }
 

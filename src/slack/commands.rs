@@ -24,6 +24,7 @@ use crate::flow::action::Place;
 pub const USAGE: &str = "*crmbot* turns meeting notes into Salesforce records; you approve before anything is written.\n\
 • `/crm log <notes>` — draft records from your notes, e.g. `/crm log Met Daniel Reed (Apex Corp), wants a demo next week, daniel@apex.example`\n\
 • `/crm ask <question>` — ask about your pipeline, e.g. `/crm ask open deals over $20k closing this month?` (or mention @crmbot, or DM it)\n\
+• `/crm connect` / `/crm disconnect` — sign in to Salesforce as yourself, or end it (when per-user sign-in is on)\n\
 • `/crm help` — this message";
 
 /// Answers Slack's request: 401 when the signature fails, otherwise within milliseconds.
@@ -59,6 +60,7 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
         return Json(ephemeral(FOREIGN)).into_response();
     }
     let command = Command {
+        team,
         user: get("user_id"),
         channel: get("channel_id"),
         text: get("text"),
@@ -73,6 +75,8 @@ pub async fn handle(State(app): State<SlackApp>, headers: HeaderMap, body: Bytes
 
 /// A slash command, from HTTP or Socket Mode.
 pub struct Command {
+    /// The workspace (a sign-in begun here is bound to it).
+    pub team: String,
     pub user: String,
     pub channel: String,
     pub text: String,
@@ -90,6 +94,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
     span.record("user", command.user.as_str());
     span.record("channel", command.channel.as_str());
     let Command {
+        team,
         user,
         channel,
         text,
@@ -110,6 +115,8 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
     }
     match verb.as_str() {
         "" | "help" => ephemeral(USAGE),
+        "connect" => super::signin::connect_now(app, &team, &user),
+        "disconnect" => super::signin::disconnect(app, user, response_url),
         "ask" if rest.is_empty() => ephemeral(&format!("What would you like to know?\n\n{USAGE}")),
         "ask" if certainly_out(&app.actions.access().policy.ask, &user) => {
             refuse_ask_now(app, &user)
@@ -125,7 +132,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 },
                 follow_up: false,
             };
-            match app.jobs.question(job.run()) {
+            match app.jobs.question(move || job.run()) {
                 Ok(_) => ephemeral(":mag: Looking that up…"),
                 Err(refused) => ephemeral(&refused.message()),
             }
@@ -156,7 +163,7 @@ pub fn dispatch(app: &SlackApp, command: Command) -> Value {
                 response_url,
             };
             let user = job.user.clone();
-            match app.jobs.draft(&user, job.run()) {
+            match app.jobs.draft(&user, move || job.run()) {
                 Ok(Taken { ahead: 0 }) => ephemeral(
                     ":hourglass_flowing_sand: Drafting from your notes… the card will appear here in a few seconds.",
                 ),
@@ -206,12 +213,31 @@ impl LogJob {
             self.tell(&words).await;
             return;
         }
+        // In user mode the duplicate checks run as the person: no sign-in, no draft.
+        let sf = match app.actions.clients().of(&self.user).await {
+            Ok(sf) => sf,
+            Err(e) => {
+                let (words, blocks) = super::signin::not_connected(
+                    app,
+                    &app.bot.team_id,
+                    &self.user,
+                    &e,
+                    " Nothing was drafted; your notes are kept below to log again.",
+                );
+                let text = format!(
+                    "{words}\n```{}```",
+                    esc(&cut(&self.notes.replace("```", "'''"), 2_500))
+                );
+                self.tell_blocks(&text, blocks.as_ref()).await;
+                return;
+            }
+        };
         let today = Utc::now().date_naive();
         let notes = Notes::new(self.notes.clone());
         let drafting = app.actions.drafting();
         let author = app.web.user_name(&self.user).await;
         let (proposal, owner) = futures::join!(
-            drafting.draft_traced(&notes, today, &author),
+            drafting.draft_as(&notes, today, &author, &sf),
             app.actions.draft_owner(&self.user)
         );
         let proposal = match proposal {
@@ -286,7 +312,16 @@ impl LogJob {
 
     /// An ephemeral message to the person who ran the command.
     pub(super) async fn tell(&self, text: &str) {
-        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        self.tell_blocks(text, None).await;
+    }
+
+    /// `tell`, with blocks (a connect button).
+    pub(super) async fn tell_blocks(&self, text: &str, blocks: Option<&Value>) {
+        let mut body =
+            json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        if let Some(b) = blocks {
+            body["blocks"] = b.clone();
+        }
         let sent = if self.response_url.is_empty() {
             Err(super::web::SlackError::Shape("no response_url".into()))
         } else {
@@ -297,11 +332,12 @@ impl LogJob {
             let _ = self
                 .app
                 .web
-                .post_ephemeral(
+                .post_ephemeral_blocks(
                     &self.place.channel,
                     &self.user,
                     self.place.thread_ts.as_deref(),
                     text,
+                    blocks,
                 )
                 .await;
         }

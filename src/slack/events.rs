@@ -75,7 +75,7 @@ fn on_event(app: &SlackApp, event: &Value) {
             let (app, user) = (app.clone(), user.to_string());
             app.jobs
                 .clone()
-                .notice(async move { super::home::opened(&app, &user).await });
+                .notice(move || async move { super::home::opened(&app, &user).await });
         }
         return;
     }
@@ -111,7 +111,7 @@ fn on_event(app: &SlackApp, event: &Value) {
             return;
         }
         let (web, user, text) = (app.web.clone(), user.to_string(), app.limit.message(wait));
-        app.jobs.notice(async move {
+        app.jobs.notice(move || async move {
             if let Err(e) = web
                 .post_ephemeral(&channel, &user, Some(&thread_ts), &text)
                 .await
@@ -126,7 +126,7 @@ fn on_event(app: &SlackApp, event: &Value) {
     }
     if question.is_empty() {
         let web = app.web.clone();
-        app.jobs.notice(async move {
+        app.jobs.notice(move || async move {
             if let Err(e) = web
                 .post_message(&channel, Some(&thread_ts), HELLO, None)
                 .await
@@ -147,13 +147,13 @@ fn on_event(app: &SlackApp, event: &Value) {
         },
         follow_up,
     };
-    if let Err(refused) = app.jobs.question(job.run()) {
+    if let Err(refused) = app.jobs.question(move || job.run()) {
         // A busy crmbot says so to someone who asked it, not to people talking in a thread.
         if follow_up {
             return;
         }
         let (web, user) = (app.web.clone(), user.to_string());
-        app.jobs.notice(async move {
+        app.jobs.notice(move || async move {
             let text = refused.message();
             if let Err(e) = web
                 .post_ephemeral(&channel, &user, Some(&thread_ts), &text)

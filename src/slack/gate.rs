@@ -11,7 +11,7 @@ use super::app::SlackApp;
 use super::web::BotIdentity;
 use crate::config::PolicySettings;
 use crate::domain::policy::Who;
-use crate::store::{AuditEntry, AuditKind};
+use crate::flow::storage::{AuditEntry, AuditKind};
 
 /// What a request from another workspace is told.
 pub const FOREIGN: &str = "crmbot is not set up for this Slack workspace; nothing was done.";

@@ -96,6 +96,7 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                 .and_then(|r| r.parse::<u32>().ok());
             let click = Click {
                 app: app.clone(),
+                team: team.unwrap_or(&app.bot.team_id).to_string(),
                 user,
                 seen,
                 action_id: chosen
@@ -114,21 +115,25 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
             let span = info_span!("action", id = %click.action_id);
             let (web, channel, who) = (app.web.clone(), click.channel.clone(), click.user.clone());
             let taken = match action["action_id"].as_str() {
-                Some("crm_approve") => Some(app.jobs.decide(click.approve().instrument(span))),
-                Some("crm_reject") => Some(app.jobs.decide(click.reject().instrument(span))),
-                Some("crm_undo") => Some(app.jobs.decide(click.undo().instrument(span))),
+                Some("crm_approve") => {
+                    Some(app.jobs.decide(move || click.approve().instrument(span)))
+                }
+                Some("crm_reject") => {
+                    Some(app.jobs.decide(move || click.reject().instrument(span)))
+                }
+                Some("crm_undo") => Some(app.jobs.decide(move || click.undo().instrument(span))),
                 // views.open must follow the trigger within 3 seconds: the decisions lane,
                 // which never waits behind drafts.
-                Some("crm_edit") => Some(app.jobs.decide(click.edit().instrument(span))),
+                Some("crm_edit") => Some(app.jobs.decide(move || click.edit().instrument(span))),
                 Some("crm_choose") => chosen.map(|(_, revision, value)| {
                     app.jobs
-                        .decide(click.choose(revision, value).instrument(span))
+                        .decide(move || click.choose(revision, value).instrument(span))
                 }),
                 _ => None,
             };
             // A click the decisions lane has no room for: the card is unchanged; say so.
             if let Some(Err(refused)) = taken {
-                app.jobs.notice(async move {
+                app.jobs.notice(move || async move {
                     if let Err(e) = web
                         .post_ephemeral(&channel, &who, None, &refused.message())
                         .await
@@ -157,6 +162,8 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
 
 struct Click {
     app: SlackApp,
+    /// The workspace clicked in (a connect button begun here is bound to it).
+    team: String,
     user: String,
     /// The revision on the clicked card, when it says.
     seen: Option<u32>,
@@ -187,6 +194,17 @@ impl Click {
         };
         let outcome = match begun {
             Approval::Refused(outcome) => outcome,
+            Approval::NotConnected(e) => {
+                let team = self.team.clone();
+                let (words, blocks) = super::signin::not_connected(
+                    &self.app,
+                    &team,
+                    &self.user,
+                    &e,
+                    " Nothing was written; approve again once connected.",
+                );
+                return self.tell_blocks(&words, blocks.as_ref()).await;
+            }
             Approval::Partly(action) => {
                 show(&self.app, &action).await;
                 let still = still_needed_words(&action);
@@ -328,17 +346,21 @@ impl Click {
     }
 
     async fn tell(&self, text: &str) {
+        self.tell_blocks(text, None).await;
+    }
+
+    async fn tell_blocks(&self, text: &str, blocks: Option<&Value>) {
         // A click in App Home has no channel: the answer goes to the person's messages.
         let sent = if self.channel.is_empty() {
             self.app
                 .web
-                .post_message(&self.user, None, text, None)
+                .post_message(&self.user, None, text, blocks)
                 .await
                 .map(|_| ())
         } else {
             self.app
                 .web
-                .post_ephemeral(&self.channel, &self.user, None, text)
+                .post_ephemeral_blocks(&self.channel, &self.user, None, text, blocks)
                 .await
         };
         if let Err(e) = sent {
@@ -375,6 +397,10 @@ pub async fn auto_approve(app: &SlackApp, id: &str) {
             }
         }
         Approval::Refused(o) => o,
+        Approval::NotConnected(e) => Outcome::Refused {
+            reason: e.to_string(),
+            action: None,
+        },
         Approval::Partly(a) => Outcome::Changed(a),
     };
     match outcome {
@@ -463,7 +489,7 @@ async fn submit_edit(app: &SlackApp, user: &str, view: &Value) -> Reply {
                 let app = app.clone();
                 app.jobs
                     .clone()
-                    .notice(async move { show(&app, &updated).await });
+                    .notice(move || async move { show(&app, &updated).await });
                 Reply::Empty
             }
             Ok(Outcome::Refused { reason, .. }) => errors(json!({first_block: reason})),

@@ -4,15 +4,20 @@
 //! `/crm log` can neither grow memory without end nor make an Approve wait behind drafts:
 //! work that finds its lane full is refused at once, before anything is stored, and the
 //! person is told so. One person has at most `slack.drafts_per_user` drafts in flight.
+//! Drafts and questions run on the background runtime (`background.rs`), at a lower
+//! priority than acks and decisions.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, warn};
 
+use super::background::Background;
 use crate::config::SlackSettings;
 
 /// What a person reads when a lane is full.
@@ -56,10 +61,12 @@ struct Lane {
     queue: usize,
     /// Jobs taken and not finished (running or waiting).
     taken: Arc<AtomicUsize>,
+    /// Where its jobs run; `None`: the runtime that takes them.
+    runs_on: Option<Handle>,
 }
 
 impl Lane {
-    fn new(name: &'static str, workers: usize, queue: usize) -> Lane {
+    fn new(name: &'static str, workers: usize, queue: usize, runs_on: Option<Handle>) -> Lane {
         let workers = workers.clamp(1, 1024);
         Lane {
             name,
@@ -67,12 +74,16 @@ impl Lane {
             workers: workers as u32,
             queue,
             taken: Arc::default(),
+            runs_on,
         }
     }
 
-    /// Takes `work` if the queue has room; it runs inside the caller's tracing span.
-    fn take<F>(&self, work: F) -> Result<Taken, Refused>
+    /// Takes the work `make` builds if the queue has room; it runs inside the caller's
+    /// tracing span. The work's future is built when a worker starts it: a queued job
+    /// holds only what `make` captured, not the whole state of a draft (tens of KB).
+    fn take<M, F>(&self, make: M) -> Result<Taken, Refused>
     where
+        M: FnOnce() -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         if self.permits.is_closed() {
@@ -90,18 +101,21 @@ impl Lane {
             })?;
         let (permits, taken) = (self.permits.clone(), self.taken.clone());
         let name = self.name;
-        tokio::spawn(
-            async move {
-                // Counted down however the job ends (a panic included).
-                let _done = Done(taken);
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    warn!(lane = name, "shutting down; queued job dropped");
-                    return;
-                };
-                work.await;
-            }
-            .instrument(tracing::Span::current()),
-        );
+        let job = async move {
+            // Counted down however the job ends (a panic included).
+            let _done = Done(taken);
+            let Ok(_permit) = permits.acquire_owned().await else {
+                warn!(lane = name, "shutting down; queued job dropped");
+                return;
+            };
+            let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(make());
+            work.await;
+        }
+        .instrument(tracing::Span::current());
+        match &self.runs_on {
+            Some(handle) => drop(handle.spawn(job)),
+            None => drop(tokio::spawn(job)),
+        }
         Ok(Taken {
             ahead: before.saturating_sub(self.workers as usize - 1),
         })
@@ -138,27 +152,41 @@ struct Inner {
     drafts_per_user: usize,
     /// Drafts in flight per person (only people with at least one).
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// The drafts' and questions' runtime; stopped when the lanes are dropped.
+    _background: Option<Background>,
 }
 
 impl Jobs {
-    /// The lanes as `[slack]` sizes them.
+    /// The lanes as `[slack]` sizes them. Drafts and questions run on a background
+    /// runtime of `slack.background_threads`; when it cannot be started they run beside
+    /// the acks (logged).
     pub fn new(s: &SlackSettings) -> Jobs {
+        let background = match Background::start(s.background_threads) {
+            Ok(bg) => Some(bg),
+            Err(e) => {
+                warn!(error = %e, "no background runtime; drafts run beside the acks");
+                None
+            }
+        };
+        let slow = background.as_ref().map(|bg| bg.handle().clone());
         Jobs {
             inner: Arc::new(Inner {
-                drafts: Lane::new("drafts", s.workers, s.draft_queue),
-                questions: Lane::new("questions", s.workers, s.question_queue),
-                decisions: Lane::new("decisions", s.decision_workers, s.decision_queue),
-                notices: Lane::new("notices", NOTICE_WORKERS, NOTICE_QUEUE),
+                drafts: Lane::new("drafts", s.workers, s.draft_queue, slow.clone()),
+                questions: Lane::new("questions", s.workers, s.question_queue, slow),
+                decisions: Lane::new("decisions", s.decision_workers, s.decision_queue, None),
+                notices: Lane::new("notices", NOTICE_WORKERS, NOTICE_QUEUE, None),
                 drafts_per_user: s.drafts_per_user,
                 in_flight: Arc::default(),
+                _background: background,
             }),
         }
     }
 
     /// A draft for `user`: refused when the drafts lane is full or `user` has
     /// `drafts_per_user` in flight already.
-    pub fn draft<F>(&self, user: &str, work: F) -> Result<Taken, Refused>
+    pub fn draft<M, F>(&self, user: &str, work: M) -> Result<Taken, Refused>
     where
+        M: FnOnce() -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let cap = self.inner.drafts_per_user;
@@ -174,15 +202,16 @@ impl Jobs {
             map: self.inner.in_flight.clone(),
             user: user.to_string(),
         };
-        self.inner.drafts.take(async move {
+        self.inner.drafts.take(move || async move {
             let _held = held;
-            work.await;
+            work().await;
         })
     }
 
     /// A question (`/crm ask`, a mention, a DM).
-    pub fn question<F>(&self, work: F) -> Result<Taken, Refused>
+    pub fn question<M, F>(&self, work: M) -> Result<Taken, Refused>
     where
+        M: FnOnce() -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         self.inner.questions.take(work)
@@ -191,8 +220,9 @@ impl Jobs {
     /// A decision on a card (approve, reject, edit, a choice): its own workers, never
     /// behind drafts or questions. A full lane refuses the click (logged); the card is
     /// unchanged, so the person can click again once told.
-    pub fn decide<F>(&self, work: F) -> Result<Taken, Refused>
+    pub fn decide<M, F>(&self, work: M) -> Result<Taken, Refused>
     where
+        M: FnOnce() -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         self.inner.decisions.take(work).inspect_err(|e| {
@@ -201,8 +231,9 @@ impl Jobs {
     }
 
     /// A short Slack message; dropped (logged at debug) when too many are waiting.
-    pub fn notice<F>(&self, work: F)
+    pub fn notice<M, F>(&self, work: M)
     where
+        M: FnOnce() -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let _ = self.inner.notices.take(work);
@@ -279,14 +310,42 @@ mod tests {
         let gate = Arc::new(Notify::new());
         let g = gate.clone();
         assert_eq!(
-            jobs.draft("U1", async move { g.notified().await }),
+            jobs.draft("U1", move || async move { g.notified().await }),
             Ok(Taken { ahead: 0 })
         );
-        assert_eq!(jobs.draft("U2", async {}), Ok(Taken { ahead: 1 }));
-        assert_eq!(jobs.draft("U3", async {}), Err(Refused::Busy));
-        assert!(jobs.question(async {}).is_ok(), "another lane is not full");
+        assert_eq!(jobs.draft("U2", || async {}), Ok(Taken { ahead: 1 }));
+        assert_eq!(jobs.draft("U3", || async {}), Err(Refused::Busy));
+        assert!(
+            jobs.question(|| async {}).is_ok(),
+            "another lane is not full"
+        );
         gate.notify_one();
         assert!(jobs.drain(Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test]
+    async fn a_queued_job_is_built_only_when_a_worker_takes_it() {
+        let jobs = Jobs::new(&settings(1, 5, 0));
+        let gate = Arc::new(Notify::new());
+        let g = gate.clone();
+        assert!(
+            jobs.draft("U1", move || async move { g.notified().await })
+                .is_ok()
+        );
+        let built = Arc::new(AtomicUsize::new(0));
+        let b = built.clone();
+        assert!(
+            jobs.draft("U2", move || {
+                b.fetch_add(1, Ordering::SeqCst);
+                async {}
+            })
+            .is_ok()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(built.load(Ordering::SeqCst), 0, "still queued: not built");
+        gate.notify_one();
+        assert!(jobs.drain(Duration::from_secs(5)).await);
+        assert_eq!(built.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
@@ -296,18 +355,18 @@ mod tests {
         for _ in 0..2 {
             let mut g = gate.clone();
             assert!(
-                jobs.draft("U1", async move {
+                jobs.draft("U1", move || async move {
                     let _ = g.wait_for(|o| *o).await;
                 })
                 .is_ok()
             );
         }
-        assert_eq!(jobs.draft("U1", async {}), Err(Refused::UserCap(2)));
-        assert!(jobs.draft("U2", async {}).is_ok(), "per person");
+        assert_eq!(jobs.draft("U1", || async {}), Err(Refused::UserCap(2)));
+        assert!(jobs.draft("U2", || async {}).is_ok(), "per person");
         let _ = open.send(true);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
-            jobs.draft("U1", async {}).is_ok(),
+            jobs.draft("U1", || async {}).is_ok(),
             "room again once drafted"
         );
     }

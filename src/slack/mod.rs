@@ -5,6 +5,7 @@
 pub mod answers;
 pub mod app;
 pub mod ask;
+pub mod background;
 pub mod cards;
 pub mod commands;
 pub mod events;
@@ -18,6 +19,7 @@ pub mod limit;
 pub mod modal;
 pub mod refused;
 pub mod shortcut;
+pub mod signin;
 pub mod socket;
 pub mod templates;
 pub mod verify;

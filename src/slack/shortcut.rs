@@ -54,9 +54,9 @@ pub fn log_message(app: &SlackApp, user: &str, payload: &Value) -> Reply {
     }
     let span = tracing::info_span!("log_message", channel = %job.channel);
     let url = job.response_url.clone();
-    if let Err(refused) = app.jobs.draft(user, job.run().instrument(span)) {
+    if let Err(refused) = app.jobs.draft(user, move || job.run().instrument(span)) {
         let web = app.web.clone();
-        app.jobs.notice(async move {
+        app.jobs.notice(move || async move {
             let body = json!({"response_type": "ephemeral", "text": refused.message()});
             if let Err(e) = web.respond(&url, &body).await {
                 warn!(error = %e, "busy notice not delivered");
@@ -315,7 +315,7 @@ pub fn submit_meeting(app: &SlackApp, user: &str, view: &Value) -> Reply {
         response_url: String::new(),
     };
     let span = tracing::info_span!("log_meeting");
-    match app.jobs.draft(user, job.run().instrument(span)) {
+    match app.jobs.draft(user, move || job.run().instrument(span)) {
         Ok(_) => Reply::Empty,
         Err(refused) => refuse(refused.message()),
     }

@@ -91,6 +91,7 @@ async fn on_command(
     let reply = dispatch(
         &app,
         Command {
+            team: event.team_id.to_string(),
             user: event.user_id.to_string(),
             channel: event.channel_id.to_string(),
             text: event.text.unwrap_or_default(),
@@ -99,10 +100,16 @@ async fn on_command(
         },
     );
     let text = reply["text"].as_str().unwrap_or_default().to_string();
-    Ok(
-        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
-            .with_response_type(SlackMessageResponseType::Ephemeral),
-    )
+    let mut content = SlackMessageContent::new().with_text(text);
+    // `/crm connect`'s button.
+    if let Some(blocks) = reply.get("blocks") {
+        match serde_json::from_value::<Vec<SlackBlock>>(blocks.clone()) {
+            Ok(blocks) => content = content.with_blocks(blocks),
+            Err(e) => warn!(error = %e, "command answer blocks dropped"),
+        }
+    }
+    Ok(SlackCommandEventResponse::new(content)
+        .with_response_type(SlackMessageResponseType::Ephemeral))
 }
 
 async fn on_interaction(

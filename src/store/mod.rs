@@ -3,8 +3,10 @@
 //! replicas racing change it once. State survives restarts.
 
 pub mod audit;
+pub mod pg;
 pub mod private;
 pub mod records;
+pub mod tokens;
 
 use std::path::Path;
 
@@ -151,6 +153,11 @@ impl Store {
             seen,
             db,
         })
+    }
+
+    /// A raw sled tree, for a small store of its own (`tokens`).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
     }
 
     /// A typed tree of records keyed by id.

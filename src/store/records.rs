@@ -11,6 +11,8 @@ pub enum StoreError {
     Open { path: String, error: sled::Error },
     #[error("database: {0}")]
     Sled(#[from] sled::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("a stored record could not be read: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("audit log: {0}")]
@@ -253,6 +255,19 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
                 }
             }
         }
+    }
+
+    /// Every record with its id, in id order (a record that cannot be read is an error).
+    pub fn entries(&self) -> Result<Vec<(String, T)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.iter() {
+            let (key, bytes) = item?;
+            out.push((
+                String::from_utf8_lossy(&key).into_owned(),
+                serde_json::from_slice(&bytes)?,
+            ));
+        }
+        Ok(out)
     }
 
     /// Every record, in id order. A record that cannot be read is skipped with a warning.

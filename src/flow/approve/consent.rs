@@ -12,8 +12,8 @@ use crate::flow::actions::{ActionError, Actions, Outcome};
 use crate::flow::policy::{
     AUTO_APPROVER, ApprovalRecord, Membership, given, refusal_words, refused_by, still_words,
 };
+use crate::flow::storage::{AuditEntry, AuditKind};
 use crate::flow::write::WritePlan;
-use crate::store::{AuditEntry, AuditKind};
 
 /// Why a click is refused before any Salesforce call, whether that is audited, and the
 /// policy rule that refused it (when one did).

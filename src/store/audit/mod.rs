@@ -80,6 +80,8 @@ pub enum AuditError {
     Io(#[from] std::io::Error),
     #[error("cannot write the audit mirror {0}")]
     Mirror(String),
+    #[error("audit store: {0}")]
+    Postgres(String),
     /// Appends were made to fail on purpose (tests, drills).
     #[error("the audit log refuses appends (failure injected)")]
     Injected,
@@ -387,13 +389,7 @@ impl AuditLog {
         if self.prompts.contains_key(sha.as_bytes())? {
             return Ok(sha);
         }
-        let record = self.append(AuditEntry {
-            action_id: String::new(),
-            kind: AuditKind::Prompt,
-            actor: None,
-            summary: format!("Prompt {}", &sha[..12]),
-            detail: serde_json::json!({"sha256": sha, "text": text}),
-        })?;
+        let record = self.append(prompt_entry(&sha, text))?;
         self.prompts
             .insert(sha.as_bytes(), &record_key(record.seq))?;
         Ok(sha)
@@ -493,6 +489,17 @@ impl AuditLog {
         self.lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The record that holds a prompt's text, named by its SHA-256 (hex) `sha`.
+pub(crate) fn prompt_entry(sha: &str, text: &str) -> AuditEntry {
+    AuditEntry {
+        action_id: String::new(),
+        kind: AuditKind::Prompt,
+        actor: None,
+        summary: format!("Prompt {}", sha.get(..12).unwrap_or(sha)),
+        detail: serde_json::json!({"sha256": sha, "text": text}),
     }
 }
 
