@@ -120,17 +120,26 @@ pub async fn ack_phase(
 ) -> AckPhase {
     let url = format!("{base}/slack/commands");
     let hook = format!("{hook_base}/hooks/bench");
+    // Every connection made (and its client built: rustls set-up costs milliseconds) before
+    // the clock starts, or a paced phase would count it against the first requests.
+    let mut clients = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let c = client();
+        let _ = c.get(format!("{base}/healthz")).send().await;
+        clients.push(c);
+    }
     let started = Instant::now();
     let stop = started + Duration::from_secs_f64(secs);
     let counter = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..conns)
-        .map(|c| {
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(c, client)| {
             let (url, hook, counter) = (url.clone(), hook.clone(), counter.clone());
             // Each connection's share of the rate, its first request staggered.
             let every = rate.map(|r| Duration::from_secs_f64(conns as f64 / r.max(1) as f64));
             let first = every.map(|e| started + e.mul_f64(c as f64 / conns as f64));
             tokio::spawn(async move {
-                let client = client();
                 let mut out = AckPhase::default();
                 let mut due = first;
                 loop {
