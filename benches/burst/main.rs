@@ -119,6 +119,7 @@ fn main() {
     let base = bot.base.clone();
     std::thread::sleep(Duration::from_millis(300));
     let rss_idle = bot.rss_mb();
+    let anon_idle = bot.anon_mb();
 
     // Unloaded drafts: `drafts` of them on 4 connections, each waited for.
     let cards = |s: &fakes::SlackSeen| s.cards.load(Ordering::Relaxed);
@@ -231,11 +232,13 @@ fn main() {
     let p16 = acks(16, ack_secs, None);
     let paced = acks(64, ack_secs, Some(rate));
     let rss_before_burst = bot.rss_mb();
+    let anon_before_burst = bot.anon_mb();
     let cards_burst0 = cards(&slack_seen);
     let cpu_burst0 = bot.cpu_secs();
     let burst_started = Instant::now();
     let p64 = acks(64, burst_secs, None);
     let rss_after_burst = bot.rss_mb();
+    let anon_after_burst = bot.anon_mb();
 
     // Approve Quinn's draft now, behind whatever the burst left.
     let clicked = Instant::now();
@@ -271,6 +274,7 @@ fn main() {
     let still_queued = expected_cards.saturating_sub(cards(&slack_seen));
     std::thread::sleep(Duration::from_secs(1));
     let rss_after_drain = bot.rss_mb();
+    let anon_after_drain = bot.anon_mb();
     let _ = drain_started;
 
     let row = |p: &AckPhase| {
@@ -330,6 +334,9 @@ fn main() {
     );
     println!(
         "| RSS | idle {rss_idle:.1} MB | before burst {rss_before_burst:.1} MB, after {rss_after_burst:.1} MB, after drain window {rss_after_drain:.1} MB | |"
+    );
+    println!(
+        "| RSS, anonymous | idle {anon_idle:.1} MB | before burst {anon_before_burst:.1} MB, after {anon_after_burst:.1} MB, after drain window {anon_after_drain:.1} MB | heap and stacks, without the binary's pages |"
     );
     println!("| accepted /crm log in all ack phases | {accepted_total} | | |");
     println!();
