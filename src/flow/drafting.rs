@@ -21,12 +21,7 @@ use crate::domain::resolve::{
 use crate::domain::schema::CrmSchema;
 use crate::domain::validate::{ReplyError, ValidationContext, validate};
 use crate::llm::{DraftRequest, Llm, LlmError, PreparedDraft};
-use crate::salesforce::{
-    CompositeRequest, CompositeSubrequest, SObjectDescribe, SalesforceClient, SalesforceError,
-};
-
-/// Composite allows at most five query subrequests.
-const QUERIES_PER_COMPOSITE: usize = 5;
+use crate::salesforce::{SObjectDescribe, SalesforceClient, SalesforceError};
 
 /// Longer query URLs go in a composite body instead of a GET request line.
 const MAX_GET_URL: usize = 8_000;
@@ -310,7 +305,6 @@ async fn find_existing(
     queries: &[MatchQuery],
 ) -> Result<(ExistingRows, u32), SalesforceError> {
     let mut rows = ExistingRows::new();
-    let mut requests = 0;
     // A GET keeps its query in the request line, which Salesforce caps at 16 KB.
     if let [only] = queries
         && sf.query_url(&only.soql).len() < MAX_GET_URL
@@ -324,37 +318,23 @@ async fn find_existing(
         }
         return Ok((rows, 1));
     }
-    for chunk in queries.chunks(QUERIES_PER_COMPOSITE) {
-        let request = CompositeRequest {
-            all_or_none: false,
-            collate_subrequests: false,
-            subrequests: chunk
-                .iter()
-                .enumerate()
-                .map(|(i, q)| CompositeSubrequest {
-                    method: "GET".into(),
-                    url: sf.query_url(&q.soql),
-                    reference_id: format!("match{i}"),
-                    body: None,
-                })
-                .collect(),
-        };
-        let response = sf.composite(&request).await?;
-        requests += 1;
-        for (q, sub) in chunk.iter().zip(response.responses) {
-            if !(200..300).contains(&sub.http_status_code) && q.optional {
-                debug!(object = %q.object, status = sub.http_status_code, "optional check skipped");
-                continue;
-            }
-            if !(200..300).contains(&sub.http_status_code) {
-                return Err(SalesforceError::from_composite(
-                    sub.http_status_code,
-                    &sub.body,
-                ));
-            }
-            let records = crate::salesforce::query_records(&sub.body);
-            rows.insert(q.object.clone(), records);
+    let soqls: Vec<&str> = queries.iter().map(|q| q.soql.as_str()).collect();
+    let (answers, requests) = sf.query_composite(&soqls).await?;
+    for (q, sub) in queries.iter().zip(answers) {
+        if !(200..300).contains(&sub.http_status_code) && q.optional {
+            debug!(object = %q.object, status = sub.http_status_code, "optional check skipped");
+            continue;
         }
+        if !(200..300).contains(&sub.http_status_code) {
+            return Err(SalesforceError::from_composite(
+                sub.http_status_code,
+                &sub.body,
+            ));
+        }
+        rows.insert(
+            q.object.clone(),
+            crate::salesforce::query_records(&sub.body),
+        );
     }
     Ok((rows, requests))
 }

@@ -15,10 +15,7 @@ use super::action::{Attempt, Find, PendingAction, Probe, WriteFailure, Written};
 use super::actions::{ActionError, Actions, Outcome};
 use crate::domain::action::{ActionState, Event, next};
 use crate::flow::storage::{AuditEntry, AuditKind, Update};
-use crate::salesforce::{CompositeRequest, CompositeSubrequest, SalesforceClient, SalesforceError};
-
-/// Query subrequests one composite takes.
-const QUERIES_PER_REQUEST: usize = 5;
+use crate::salesforce::{SalesforceClient, SalesforceError};
 
 /// What Salesforce holds of an attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,37 +231,17 @@ impl Actions {
         attempt: &Attempt,
     ) -> Result<Evidence, SalesforceError> {
         let queries = queries(attempt);
-        let mut rows: Vec<Vec<Value>> = Vec::new();
-        for chunk in queries.chunks(QUERIES_PER_REQUEST) {
-            let request = CompositeRequest {
-                all_or_none: false,
-                collate_subrequests: false,
-                subrequests: chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, q)| CompositeSubrequest {
-                        method: "GET".into(),
-                        url: sf.query_url(&q.soql),
-                        reference_id: format!("q{i}"),
-                        body: None,
-                    })
-                    .collect(),
-            };
-            let response = sf.composite(&request).await?;
-            for (i, q) in chunk.iter().enumerate() {
-                let sub = response
-                    .responses
-                    .iter()
-                    .find(|s| s.reference_id == format!("q{i}"))
-                    .ok_or_else(|| SalesforceError::missing_subresponse(&q.soql))?;
-                if !(200..300).contains(&sub.http_status_code) {
-                    return Err(SalesforceError::from_composite(
-                        sub.http_status_code,
-                        &sub.body,
-                    ));
-                }
-                rows.push(sub.body["records"].as_array().cloned().unwrap_or_default());
+        let soqls: Vec<&str> = queries.iter().map(|q| q.soql.as_str()).collect();
+        let (answers, _) = sf.query_composite(&soqls).await?;
+        let mut rows: Vec<Vec<Value>> = Vec::with_capacity(answers.len());
+        for sub in answers {
+            if !(200..300).contains(&sub.http_status_code) {
+                return Err(SalesforceError::from_composite(
+                    sub.http_status_code,
+                    &sub.body,
+                ));
             }
+            rows.push(sub.body["records"].as_array().cloned().unwrap_or_default());
         }
         Ok(weigh(attempt, &queries, &rows, sf.instance_url()))
     }

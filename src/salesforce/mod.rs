@@ -5,11 +5,13 @@
 mod auth;
 mod client;
 mod error;
+mod queries;
 mod types;
 
 pub use auth::{Auth, DEFAULT_LOGIN_URL, key_exposure};
 pub use client::SalesforceClient;
 pub use error::{ApiError, SalesforceError, decode_errors};
+pub use queries::QUERIES_PER_COMPOSITE;
 pub use types::{
     ApiUsage, ClientStats, CompositeRequest, CompositeResponse, CompositeSubrequest,
     CompositeSubresponse, DescribeField, PicklistEntry, QueryResult, SObjectDescribe, SaveResult,
