@@ -7,8 +7,6 @@
 //! priority (nice 10): when the machine is busy, acks and approvals go first and drafting
 //! takes what is left; when it is idle, drafting gets every cycle.
 
-use std::sync::Mutex;
-
 use tokio::runtime::{Handle, Runtime};
 use tracing::warn;
 
@@ -18,7 +16,7 @@ const NICE: i32 = 10;
 /// A runtime for background work. Dropping it stops its threads without waiting (allowed
 /// inside async code, unlike dropping a `Runtime`).
 pub struct Background {
-    runtime: Mutex<Option<Runtime>>,
+    runtime: Option<Runtime>,
     handle: Handle,
 }
 
@@ -40,7 +38,7 @@ impl Background {
             .build()?;
         Ok(Background {
             handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
+            runtime: Some(runtime),
         })
     }
 
@@ -52,12 +50,7 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
-        let taken = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(runtime) = taken {
+        if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
     }
