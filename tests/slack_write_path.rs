@@ -465,8 +465,61 @@ async fn a_write_interrupted_by_a_crash_is_reconciled_not_repeated() {
     );
 }
 
+/// The process died after the card was posted but before it stored where (its ts), with
+/// the write under way: the restart settles the write but cannot find the card. The next
+/// click on the card says where it is, and the card shows what was written.
+#[tokio::test]
+async fn a_card_whose_place_was_never_stored_is_redrawn_by_the_next_click() {
+    let (notes, reply) = lead_reply();
+    let mut bot = Bot::start(&reply).await;
+    let (id, ts, _) = bot.log(&notes).await;
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    wait_for_update(&bot, "the done card", "Created Lead").await;
+    bot.running.take().unwrap().shutdown().await;
+    rewrite_stored(&bot, &id, |a| {
+        a["state"] = json!("writing");
+        a["card_ts"] = Value::Null;
+    });
+    let updates_before = bot.slack.calls_to("chat.update").len();
+    bot.restart_stopped().await;
+    let app = &bot.running.as_ref().unwrap().app;
+    assert_eq!(
+        app.actions.get(&id).unwrap().unwrap().state.as_str(),
+        "done"
+    );
+    assert_eq!(
+        bot.slack.calls_to("chat.update").len(),
+        updates_before,
+        "nowhere to redraw yet"
+    );
+
+    assert_eq!(bot.click(REQUESTER, "crm_approve", &id, &ts).await, 200);
+    let card = bot
+        .wait_for("the card redrawn where it was clicked", |c| {
+            c.iter().filter(|c| c.method == "chat.update").count() > updates_before
+        })
+        .await;
+    let update = card.iter().rfind(|c| c.method == "chat.update").unwrap();
+    assert_eq!(update.body["ts"], json!(ts));
+    let text = card_text(&update.body["blocks"]);
+    assert!(text.contains("Created Lead"), "{text}");
+    assert_eq!(bot.composite_writes(), 1, "written once, before the crash");
+    assert_eq!(leads_named_reed(&bot).len(), 1);
+    let app = &bot.running.as_ref().unwrap().app;
+    assert_eq!(
+        app.actions.get(&id).unwrap().unwrap().card_ts.as_deref(),
+        Some(ts.as_str()),
+        "remembered for later redraws"
+    );
+}
+
 /// Rewrites an action's state in the stopped server's database (a crash mid-write).
 fn set_state(bot: &Bot, id: &str, state: &str) {
+    rewrite_stored(bot, id, |a| a["state"] = json!(state));
+}
+
+/// Changes an action as stored in the stopped server's database.
+fn rewrite_stored(bot: &Bot, id: &str, change: impl Fn(&mut Value)) {
     let store = crmbot::store::Store::open(&bot.config.data_dir).expect("open db");
     // Through the state index, as crmbot's own changes go (an open action is indexed
     // before it is stored, so a process that dies mid-write leaves it findable).
@@ -480,7 +533,7 @@ fn set_state(bot: &Bot, id: &str, state: &str) {
     records
         .update(id, |a| {
             let mut a = a.clone();
-            a["state"] = json!(state);
+            change(&mut a);
             Ok::<_, ()>(crmbot::store::Update::Set(a, ()))
         })
         .expect("update")

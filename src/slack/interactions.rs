@@ -111,23 +111,35 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                     }
                 },
                 trigger_id: s(payload, &["trigger_id"]),
+                card_ts: (payload["container"]["type"] == "message")
+                    .then(|| s(payload, &["container", "message_ts"]))
+                    .filter(|ts| !ts.is_empty()),
+                found_card: false,
             };
             let span = info_span!("action", id = %click.action_id);
             let (web, channel, who) = (app.web.clone(), click.channel.clone(), click.user.clone());
             let taken = match action["action_id"].as_str() {
-                Some("crm_approve") => {
-                    Some(app.jobs.decide(move || click.approve().instrument(span)))
-                }
-                Some("crm_reject") => {
-                    Some(app.jobs.decide(move || click.reject().instrument(span)))
-                }
-                Some("crm_undo") => Some(app.jobs.decide(move || click.undo().instrument(span))),
+                Some("crm_approve") => Some(
+                    app.jobs
+                        .decide(move || click.located().approve().instrument(span)),
+                ),
+                Some("crm_reject") => Some(
+                    app.jobs
+                        .decide(move || click.located().reject().instrument(span)),
+                ),
+                Some("crm_undo") => Some(
+                    app.jobs
+                        .decide(move || click.located().undo().instrument(span)),
+                ),
                 // views.open must follow the trigger within 3 seconds: the decisions lane,
                 // which never waits behind drafts.
-                Some("crm_edit") => Some(app.jobs.decide(move || click.edit().instrument(span))),
+                Some("crm_edit") => Some(
+                    app.jobs
+                        .decide(move || click.located().edit().instrument(span)),
+                ),
                 Some("crm_choose") => chosen.map(|(_, revision, value)| {
                     app.jobs
-                        .decide(move || click.choose(revision, value).instrument(span))
+                        .decide(move || click.located().choose(revision, value).instrument(span))
                 }),
                 _ => None,
             };
@@ -170,9 +182,30 @@ struct Click {
     action_id: String,
     channel: String,
     trigger_id: String,
+    /// The message the click came from, when it came from a message (not App Home).
+    card_ts: Option<String>,
+    /// The action had lost its card and this click found it (`located`).
+    found_card: bool,
 }
 
 impl Click {
+    /// A card's ts is stored once chat.postMessage has answered, so a click can come
+    /// first, and a process can die in between: then no redraw could reach the card. The
+    /// click says where its card is, so an action without one remembers it here.
+    fn located(mut self) -> Self {
+        if let Some(ts) = &self.card_ts
+            && let Ok(Some(a)) = self.app.actions.get(&self.action_id)
+            && a.card_ts.is_none()
+            && a.place.channel == self.channel
+        {
+            match self.app.actions.set_card(&a.id, ts) {
+                Ok(_) => self.found_card = true,
+                Err(e) => warn!(action = %a.id, error = %e, "card ts from the click not stored"),
+            }
+        }
+        self
+    }
+
     async fn approve(self) {
         // A card that does not say which revision it shows cannot approve one.
         let Some(seen) = self.seen else {
@@ -326,9 +359,10 @@ impl Click {
                 }
             }
             Outcome::Refused { reason, action } => {
-                // A click on an older card: the card shows what there is to approve now.
-                if let (Some(a), Some(seen)) = (&action, self.seen)
-                    && a.revision != seen
+                // A click on an older card, or on one crmbot had lost: the card shows
+                // what there is now.
+                if let Some(a) = &action
+                    && (self.found_card || self.seen.is_some_and(|seen| a.revision != seen))
                 {
                     show(&self.app, a).await;
                 }
