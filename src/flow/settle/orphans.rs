@@ -93,7 +93,7 @@ impl Actions {
     ) -> Result<Option<PendingAction>, ActionError> {
         let now = Utc::now();
         let r = self.records.update(id, |a| {
-            if !claimed_at(a).is_some_and(|t| t < before) {
+            if claimed_at(a).is_none_or(|t| t >= before) {
                 return Ok::<_, ()>(Update::Keep(None));
             }
             let undo = a.state == ActionState::Undoing;
