@@ -98,7 +98,7 @@ pub async fn demo(mut config: Config, args: DemoArgs, sample: &str) -> anyhow::R
             std::sync::Arc::new(crmbot::flow::policy::NoGroups),
         ),
         config.drafting.clone(),
-        WriteSettings::from_settings(&config.salesforce),
+        WriteSettings::from_settings(&config.salesforce, &config.slack),
     )?;
     let asking = Asking::new(client, llm.clone(), config.ask.clone());
     let mut demo = Demo {

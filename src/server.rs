@@ -39,13 +39,17 @@ const DRAIN: Duration = Duration::from_secs(30);
 const EXPIRY_TICK: Duration = Duration::from_secs(300);
 /// How often old event ids and thread plans are pruned.
 const HOUSEKEEPING_TICK: Duration = Duration::from_secs(3_600);
-/// The lease of expiry and housekeeping (PostgreSQL: one replica runs them; another takes
-/// over when the holder has not renewed it for `LEASE_TTL`).
+/// The lease of the timers: expiry, housekeeping, and the writes nobody follows any more
+/// (PostgreSQL: one replica runs them; another takes over when the holder has not renewed
+/// it for `lease_ttl`).
 const LEASE_TIMERS: &str = "timers";
 /// The lease of the start-up reconcile.
 const LEASE_RECONCILE: &str = "reconcile";
-/// How long a lease holds without renewal: longer than the timers' tick.
-const LEASE_TTL: Duration = Duration::from_secs(900);
+/// How long the reconcile lease holds: it is given up as soon as the reconcile is done, so
+/// this only matters when its holder dies during it (the timers then take over).
+const RECONCILE_TTL: Duration = Duration::from_secs(900);
+/// The shortest timers lease: leases count whole seconds.
+const LEASE_FLOOR: Duration = Duration::from_secs(5);
 /// How long a Slack event id is remembered (Slack retries within minutes).
 const SEEN_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
@@ -260,7 +264,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         drafting,
         Access::new(config.policy_rules(), groups),
         config.drafting.clone(),
-        WriteSettings::from_settings(&config.salesforce),
+        WriteSettings::from_settings(&config.salesforce, &config.slack),
     )?
     .with_people(people)
     .with_clients(clients);
@@ -293,7 +297,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
 
     // Writes a previous run left in the middle: looked for in Salesforce, never sent again
     // blindly. With PostgreSQL, one replica at a time (the lease's holder).
-    if app.store.lease(LEASE_RECONCILE, LEASE_TTL) {
+    if app.store.lease(LEASE_RECONCILE, RECONCILE_TTL) {
         match app.actions.reconcile().await {
             Ok(settled) => {
                 for a in &settled {
@@ -349,21 +353,34 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     })
 }
 
-/// Expiry every `EXPIRY_TICK`, housekeeping every `HOUSEKEEPING_TICK` (both at once at
-/// start-up), and another look for unknown writes as often as `salesforce.recheck_interval`
-/// says; each settled action's card is redrawn.
-async fn timers(app: SlackApp) {
-    let recheck = app
-        .actions
+/// How often the timers run: as often as `salesforce.recheck_interval` says (at least every
+/// `EXPIRY_TICK`, at most every 100 ms).
+fn timers_tick(app: &SlackApp) -> Duration {
+    app.actions
         .write_settings()
         .recheck
-        .max(Duration::from_millis(100));
+        .clamp(Duration::from_millis(100), EXPIRY_TICK)
+}
+
+/// How long the timers lease holds without renewal: three ticks (so one slow tick does not
+/// hand it over), at least `LEASE_FLOOR`. The holder renews it every tick, so when it stops
+/// another replica takes over within this: 90 s with the default 30 s recheck interval.
+fn lease_ttl(tick: Duration) -> Duration {
+    (tick * 3).max(LEASE_FLOOR)
+}
+
+/// Expiry every `EXPIRY_TICK`, housekeeping every `HOUSEKEEPING_TICK` (both at once at
+/// start-up), and every tick the writes nobody follows any more taken over and every
+/// unknown write looked for again; each changed action's card is redrawn. With PostgreSQL
+/// only the replica holding the timers lease does this.
+async fn timers(app: SlackApp) {
+    let tick = timers_tick(&app);
+    let ttl = lease_ttl(tick);
     let mut last_expiry: Option<std::time::Instant> = None;
     let mut last_housekeeping: Option<std::time::Instant> = None;
     loop {
-        // With PostgreSQL only the replica holding the lease expires and cleans up; the
-        // lease is renewed every tick, so it passes on when its holder stops.
-        let leader = app.store.lease(LEASE_TIMERS, LEASE_TTL);
+        // The lease is renewed every tick, so it passes on when its holder stops.
+        let leader = app.store.lease(LEASE_TIMERS, ttl);
         if leader && last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_TICK) {
             last_expiry = Some(std::time::Instant::now());
             match app.actions.expire_due(Utc::now()) {
@@ -380,16 +397,34 @@ async fn timers(app: SlackApp) {
             let (events, plans, decided) = housekeep(&app, Utc::now());
             info!(events, plans, decided, "housekeeping");
         }
-        tokio::time::sleep(recheck.min(EXPIRY_TICK)).await;
-        match app.actions.recheck_unknown().await {
-            Ok(settled) => {
-                for a in &settled {
-                    info!(action = %a.id, state = a.state.as_str(), "unknown write settled");
-                    show(&app, a).await;
-                }
-            }
-            Err(e) => warn!(error = %e, "checking unknown writes failed"),
+        tokio::time::sleep(tick).await;
+        // One replica looks, so a write is looked for once per tick, not once per replica.
+        if app.store.lease(LEASE_TIMERS, ttl) {
+            settle_unknown(&app).await;
         }
+    }
+}
+
+/// Writes and undos whose process stopped (older than their budget) become unknown, then
+/// every unknown write in the store is looked for in Salesforce; the cards are redrawn.
+async fn settle_unknown(app: &SlackApp) {
+    match app.actions.adopt_orphans(Utc::now()) {
+        Ok(adopted) => {
+            for a in &adopted {
+                warn!(action = %a.id, state = a.state.as_str(), "took over a write whose process stopped");
+                show(app, a).await;
+            }
+        }
+        Err(e) => warn!(error = %e, "looking for writes left under way failed"),
+    }
+    match app.actions.recheck_unknown().await {
+        Ok(settled) => {
+            for a in &settled {
+                info!(action = %a.id, state = a.state.as_str(), "unknown write settled");
+                show(app, a).await;
+            }
+        }
+        Err(e) => warn!(error = %e, "checking unknown writes failed"),
     }
 }
 

@@ -20,7 +20,7 @@ use super::policy::{Access, Membership};
 use super::proposal::Proposal;
 use super::signin::Clients;
 use super::write::record_name;
-use crate::config::{DraftingSettings, OwnerChoice, SalesforceSettings};
+use crate::config::{DraftingSettings, OwnerChoice, SalesforceSettings, SlackSettings};
 use crate::domain::action::{ActionState, Event, next};
 use crate::domain::policy::may_decide;
 use crate::flow::storage::{AuditEntry, AuditError, AuditKind, Records, Store, StoreError, Update};
@@ -59,7 +59,7 @@ pub enum ActionError {
     Missing,
 }
 
-/// How writes are made and checked (from `[salesforce]`).
+/// How writes are made and checked (from `[salesforce]`, and Slack's time limit).
 #[derive(Debug, Clone)]
 pub struct WriteSettings {
     /// The idempotency key field; `None` never upserts.
@@ -68,21 +68,37 @@ pub struct WriteSettings {
     pub time_limit: StdDuration,
     /// How often an unknown write is looked for again.
     pub recheck: StdDuration,
+    /// The longest a live crmbot takes over one write or undo, from the click that claims it
+    /// to Salesforce's answer (see [`write_budget`]). A write or an undo still under way
+    /// after this was left by a process that stopped, and a survivor takes it over.
+    pub budget: StdDuration,
+}
+
+/// What [`write_budget`] adds for the rest (the store, the audit, scheduling).
+const BUDGET_MARGIN: StdDuration = StdDuration::from_secs(10);
+
+/// A write's budget: two Salesforce requests (the sign-in's token and the write itself, or
+/// an undo's read and its write), each cut off at `salesforce.timeout`; two Slack calls made
+/// between the claim and the request (the "Writing…" card and the Home tab), each cut off
+/// at `slack.timeout`; and `BUDGET_MARGIN`. With the defaults (30 s, 10 s): 90 s.
+pub fn write_budget(salesforce_timeout: StdDuration, slack_timeout: StdDuration) -> StdDuration {
+    salesforce_timeout * 2 + slack_timeout * 2 + BUDGET_MARGIN
 }
 
 impl WriteSettings {
-    pub fn from_settings(s: &SalesforceSettings) -> WriteSettings {
+    pub fn from_settings(s: &SalesforceSettings, slack: &SlackSettings) -> WriteSettings {
         WriteSettings {
             key_field: Some(s.key_field.trim().to_string()).filter(|k| !k.is_empty()),
             time_limit: s.write_time_limit,
             recheck: s.recheck_interval,
+            budget: write_budget(s.timeout, slack.timeout),
         }
     }
 }
 
 impl Default for WriteSettings {
     fn default() -> Self {
-        WriteSettings::from_settings(&SalesforceSettings::default())
+        WriteSettings::from_settings(&SalesforceSettings::default(), &SlackSettings::default())
     }
 }
 
@@ -95,8 +111,8 @@ pub struct Actions {
     pub(super) access: Access,
     settings: DraftingSettings,
     pub(super) writes: WriteSettings,
-    /// Unknown writes this process knows of (filled at start-up by `reconcile`), so the
-    /// timer looks at those and never scans every action.
+    /// Unknown writes this process looks for: its own doubts, and on the timers' lease
+    /// holder every unknown write in the store (`reconcile`, `adopt_orphans`).
     pub(super) unknown: Arc<Mutex<BTreeSet<String>>>,
     /// Actions being looked for in Salesforce right now: one check at a time per action.
     pub(super) checking: Arc<Mutex<BTreeSet<String>>>,
@@ -164,6 +180,11 @@ impl Actions {
             OwnerChoice::Requester => self.people.owner(requester).await,
             OwnerChoice::Approver | OwnerChoice::Integration => None,
         }
+    }
+
+    /// Whether other replicas share the store (a write under way may be theirs).
+    pub(super) fn store_shared(&self) -> bool {
+        self.store.is_shared()
     }
 
     /// How writes are made and checked.

@@ -55,45 +55,24 @@ impl Actions {
         Ok(expired)
     }
 
-    /// At start-up: a write a stopped process left in Writing has an unknown outcome; it
+    /// At start-up: writes and undos a stopped process left under way have an unknown
+    /// outcome (with sled, every one found; with a shared store, those older than their
+    /// budget: the rest may be a live replica's, and the timers take them over later); they
     /// and every other unknown write are looked for. Returns the actions whose cards changed.
     pub async fn reconcile(&self) -> Result<Vec<PendingAction>, ActionError> {
         let now = Utc::now();
-        for a in self.records.open()? {
-            if a.state != ActionState::Writing {
-                continue;
-            }
-            let why = "crmbot stopped while this write was under way".to_string();
-            let r = self.records.update(&a.id, |a| {
-                let state =
-                    next(a.state, Event::WriteUnknown, now, a.expires_at).map_err(|_| ())?;
-                let mut a = a.clone();
-                a.state = state;
-                a.updated_at = now;
-                if let Some(t) = a.attempt.as_mut() {
-                    t.doubt = Some(why.clone());
-                }
-                Ok::<_, ()>(Update::Set(a.clone(), a))
-            })?;
-            if r.is_ok() {
-                self.audit(AuditEntry {
-                    action_id: a.id.clone(),
-                    kind: AuditKind::WriteUnknown,
-                    actor: None,
-                    summary: format!("Outcome unknown: {why}"),
-                    detail: json!({"doubt": why}),
-                });
-            }
-        }
-        for a in self.records.open()? {
-            if a.state == ActionState::Unknown {
-                self.note_unknown(&a.id, true);
-            }
-        }
-        let interrupted = self.undo_interrupted()?;
+        let interrupted = if self.store_shared() {
+            self.adopt_orphans(now)?
+        } else {
+            self.sweep(now, Left::Restart)?
+        };
         let mut changed = self.recheck_unknown().await?;
-        changed.extend(interrupted);
-        // Still unknown ones get the "checking" card too.
+        // Interrupted undos, and the writes still unknown, get their cards too.
+        for a in interrupted {
+            if a.state != ActionState::Unknown && !changed.iter().any(|c| c.id == a.id) {
+                changed.push(a);
+            }
+        }
         for id in self.unknown_ids() {
             if !changed.iter().any(|c| c.id == id)
                 && let Some(a) = self.records.get(&id)?
@@ -162,6 +141,14 @@ impl Actions {
                 return Ok(a);
             }
         };
+        // Settled while we looked (the writer answered late, or another replica looked
+        // too): nothing more to record.
+        if let Some(latest) = self.records.get(&a.id)?
+            && latest.state != ActionState::Unknown
+        {
+            self.note_unknown(&a.id, false);
+            return Ok(latest);
+        }
         let limit = Duration::milliseconds(self.writes.time_limit.as_millis() as i64);
         let outcome = match evidence {
             Evidence::Found(written) => {
@@ -296,7 +283,11 @@ fn legacy_attempt(a: &PendingAction) -> Attempt {
 }
 
 mod look;
+mod orphans;
+#[cfg(test)]
+mod orphans_tests;
 #[cfg(test)]
 mod tests;
 
 use look::{queries, weigh};
+use orphans::Left;

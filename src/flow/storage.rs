@@ -99,6 +99,12 @@ impl Store {
         }
     }
 
+    /// Whether other processes share this database (PostgreSQL): a write under way in it
+    /// may be another replica's, alive or not.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
     /// A typed set of records keyed by id.
     pub fn records<T: Serialize + DeserializeOwned>(
         &self,

@@ -208,40 +208,6 @@ impl Actions {
         None
     }
 
-    /// At start-up: an undo left Undoing by a stopped process may or may not have reached
-    /// Salesforce, so it is UndoUnknown (the next Undo reads first); its cards to redraw.
-    pub(super) fn undo_interrupted(&self) -> Result<Vec<PendingAction>, ActionError> {
-        let why = "crmbot stopped while this undo was under way".to_string();
-        let now = Utc::now();
-        let mut changed = Vec::new();
-        for a in self.records.open()? {
-            if a.state != ActionState::Undoing {
-                continue;
-            }
-            let r = self.records.update(&a.id, |a| {
-                let state = next(a.state, Event::UndoUnknown, now, a.expires_at).map_err(|_| ())?;
-                let mut a = a.clone();
-                a.state = state;
-                a.updated_at = now;
-                if let Some(u) = a.undo.as_mut() {
-                    u.doubt = Some(why.clone());
-                }
-                Ok::<_, ()>(Update::Set(a.clone(), a))
-            })?;
-            if let Ok(a) = r {
-                self.audit(AuditEntry {
-                    action_id: a.id.clone(),
-                    kind: AuditKind::UndoFailed,
-                    actor: None,
-                    summary: format!("Undo outcome unknown: {why}"),
-                    detail: json!({"undo": a.undo}),
-                });
-                changed.push(a);
-            }
-        }
-        Ok(changed)
-    }
-
     /// Nothing was sent: the action goes back to where it was.
     fn put_back(&self, undoing: &PendingAction, before: &PendingAction) {
         let restored = self.records.update(&undoing.id, |a| {
