@@ -36,6 +36,18 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// How often `upkeep` runs (what the exporter's own installer does).
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds the samples histograms gathered since the last call into their buckets. Until
+/// then each sample is kept one by one, so a crmbot nobody scrapes would grow by every ack
+/// it ever answered; `serve` calls this every `UPKEEP_EVERY`.
+pub fn upkeep() {
+    if let Some(h) = install() {
+        h.run_upkeep();
+    }
+}
+
 /// The text `GET /metrics` answers.
 pub fn render() -> String {
     match install() {
@@ -172,7 +184,31 @@ pub fn jobs(lane: &'static str, n: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::salesforce_kind;
+    use super::{install, render, salesforce_kind, slack_request, upkeep};
+
+    /// The count of `crmbot_slack_ack_seconds` for the `upkeep-test` endpoint.
+    fn acks_counted() -> u64 {
+        render()
+            .lines()
+            .find(|l| l.starts_with("crmbot_slack_ack_seconds_count") && l.contains("upkeep-test"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn upkeep_folds_samples_into_the_histogram_and_loses_none() {
+        if install().is_none() {
+            return;
+        }
+        let before = acks_counted();
+        for _ in 0..1_000 {
+            slack_request("upkeep-test", 200, std::time::Duration::from_micros(300));
+        }
+        upkeep();
+        assert_eq!(acks_counted(), before + 1_000);
+        upkeep();
+        assert_eq!(acks_counted(), before + 1_000, "folded once, not twice");
+    }
 
     #[test]
     fn request_kinds_are_a_few_words() {

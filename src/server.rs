@@ -322,7 +322,11 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
         let every = (config.salesforce.describe_ttl * 3 / 4).max(Duration::from_secs(1));
         let app = app.clone();
         async move {
-            tokio::join!(timers(app.clone()), refresh_describes(app, every));
+            tokio::join!(
+                timers(app.clone()),
+                refresh_describes(app, every),
+                metrics_upkeep()
+            );
         }
     });
     let served = app.clone();
@@ -425,6 +429,14 @@ async fn settle_unknown(app: &SlackApp) {
             }
         }
         Err(e) => warn!(error = %e, "checking unknown writes failed"),
+    }
+}
+
+/// Keeps the metrics' histograms bounded whether or not anyone scrapes `/metrics`.
+async fn metrics_upkeep() {
+    loop {
+        tokio::time::sleep(crate::metrics::UPKEEP_EVERY).await;
+        crate::metrics::upkeep();
     }
 }
 
