@@ -31,7 +31,7 @@ use crate::slack::interactions::show;
 use crate::slack::limit::UserLimit;
 use crate::slack::templates::{TemplateError, Templates};
 use crate::slack::web::{SlackError, SlackWeb};
-use crate::slack::{Jobs, Keep, SlackApp, router};
+use crate::slack::{Jobs, Keep, SlackApp, SlackAppParts, router};
 
 /// How long shutdown waits for writes in flight.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -270,7 +270,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
     .with_clients(clients);
     let templates = Arc::new(Templates::load(config.slack.blocks_dir.as_deref())?);
     let workspaces = Workspaces::new(&policy, &bot);
-    let app = SlackApp {
+    let app = SlackApp::new(SlackAppParts {
         actions,
         asking,
         web,
@@ -293,7 +293,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, Se
             thread_days: config.ask.thread_days,
             data_dir: config.data_dir.clone(),
         },
-    };
+    });
 
     // Writes a previous run left in the middle: looked for in Salesforce, never sent again
     // blindly. With PostgreSQL, one replica at a time (the lease's holder).

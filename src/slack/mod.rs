@@ -25,4 +25,4 @@ pub mod templates;
 pub mod verify;
 pub mod web;
 
-pub use app::{Jobs, Keep, SlackApp, router};
+pub use app::{Jobs, Keep, SlackApp, SlackAppParts, router};
