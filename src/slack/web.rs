@@ -78,7 +78,20 @@ pub struct SlackWeb {
     timeout: Duration,
     /// Slack user id -> name, for signing free text added in Salesforce.
     names: moka::future::Cache<String, String>,
+    /// Slack user id -> profile, for a minute: a draft asks for the person's email (to map
+    /// them) and their name (to sign free text), and one users.info answers both.
+    profiles: moka::future::Cache<String, Profile>,
 }
+
+/// What crmbot reads of a Slack profile.
+#[derive(Clone, Debug, Default)]
+struct Profile {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// How long a profile read serves both questions.
+const PROFILE_TTL: Duration = Duration::from_secs(60);
 
 impl SlackWeb {
     /// A client for `api_url`; each call attempt gets `timeout`.
@@ -104,6 +117,10 @@ impl SlackWeb {
             names: moka::future::Cache::builder()
                 .max_capacity(NAMES_CACHED)
                 .time_to_live(Duration::from_secs(3600))
+                .build(),
+            profiles: moka::future::Cache::builder()
+                .max_capacity(NAMES_CACHED)
+                .time_to_live(PROFILE_TTL)
                 .build(),
         })
     }
@@ -209,17 +226,7 @@ impl SlackWeb {
         if let Some(name) = self.names.get(user).await {
             return name;
         }
-        let request = SlackApiUsersInfoRequest::new(user.into());
-        let found = call!(self, "users.info", |s| s.users_info(&request).await)
-            .ok()
-            .and_then(|info| {
-                let profile = info.user.profile?;
-                profile
-                    .real_name
-                    .filter(|n| !n.trim().is_empty())
-                    .or(profile.display_name)
-                    .filter(|n| !n.trim().is_empty())
-            });
+        let found = self.profile(user).await.ok().and_then(|p| p.name);
         match found {
             Some(name) => {
                 self.names.insert(user.to_string(), name.clone()).await;
@@ -269,13 +276,31 @@ impl SlackWeb {
 
     /// The email on a user's Slack profile (needs users:read.email).
     pub async fn user_email(&self, user: &str) -> Result<Option<String>, SlackError> {
+        Ok(self.profile(user).await?.email)
+    }
+
+    /// users.info, or its answer of the last minute. A failed call is not remembered.
+    async fn profile(&self, user: &str) -> Result<Profile, SlackError> {
+        if let Some(p) = self.profiles.get(user).await {
+            return Ok(p);
+        }
         let request = SlackApiUsersInfoRequest::new(user.into());
         let info = call!(self, "users.info", |s| s.users_info(&request).await)?;
-        Ok(info
+        let profile = info
             .user
             .profile
-            .and_then(|p| p.email)
-            .map(|e| e.to_string()))
+            .map_or_else(Profile::default, |p| Profile {
+                name: p
+                    .real_name
+                    .filter(|n| !n.trim().is_empty())
+                    .or(p.display_name)
+                    .filter(|n| !n.trim().is_empty()),
+                email: p.email.map(|e| e.to_string()),
+            });
+        self.profiles
+            .insert(user.to_string(), profile.clone())
+            .await;
+        Ok(profile)
     }
 
     pub async fn post_message(
@@ -405,7 +430,7 @@ pub fn defuse(text: &str) -> String {
 fn content(text: &str, blocks: Option<&Value>) -> Result<SlackMessageContent, SlackError> {
     let mut content = SlackMessageContent::new().with_text(defuse(text));
     if let Some(blocks) = blocks {
-        let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())
+        let blocks = <Vec<SlackBlock> as serde::Deserialize>::deserialize(blocks)
             .map_err(|e| SlackError::Shape(format!("blocks do not fit Block Kit: {e}")))?;
         content = content.with_blocks(blocks);
     }
