@@ -8,7 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::AuditEntry;
@@ -26,7 +26,7 @@ struct Canonical<'a> {
     kind: &'static str,
     actor: Option<&'a str>,
     summary: &'a str,
-    detail: Value,
+    detail: Sorted<'a>,
 }
 
 /// The hash of a record with these fields.
@@ -90,24 +90,35 @@ pub fn canonical_bytes(
         kind: entry.kind.as_str(),
         actor: entry.actor.as_deref(),
         summary: &entry.summary,
-        detail: sorted(&entry.detail),
+        detail: Sorted(&entry.detail),
     })
 }
 
-/// A copy of `value` with every object's keys in byte order.
-fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), sorted(v)))
-                    .collect::<Map<String, Value>>(),
-            )
+/// `value` written with every object's keys in byte order, without copying it (a draft's
+/// record carries its whole proposal).
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                let mut m = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    m.serialize_entry(k, &Sorted(v))?;
+                }
+                m.end()
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&Sorted(v))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
         }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
     }
 }
