@@ -111,7 +111,9 @@ pub async fn on_payload(app: &SlackApp, payload: &Value) -> Reply {
                     }
                 },
                 trigger_id: s(payload, &["trigger_id"]),
-                card_ts: (payload["container"]["type"] == "message")
+                // An ephemeral message cannot be updated: never taken for the card.
+                card_ts: (payload["container"]["type"] == "message"
+                    && payload["container"]["is_ephemeral"] != true)
                     .then(|| s(payload, &["container", "message_ts"]))
                     .filter(|ts| !ts.is_empty()),
                 found_card: false,
