@@ -228,3 +228,92 @@ pub fn capitalise(s: &str) -> String {
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
 }
+
+/// The few fields of a stored action the timers look at, read without the rest (notes,
+/// proposal, audit of edits). Every tick scans the open actions; read whole, a backlog of a
+/// few thousand waiting drafts cost tens of MB at once, which the allocator kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Glance {
+    pub id: String,
+    pub state: ActionState,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default)]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    attempt: Option<GlanceAttempt>,
+    #[serde(default)]
+    undo: Option<GlanceUndo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GlanceAttempt {
+    started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GlanceUndo {
+    at: DateTime<Utc>,
+}
+
+impl Glance {
+    /// As [`PendingAction::is_expired`].
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        matches!(
+            self.state,
+            ActionState::Drafted | ActionState::PartlyApproved | ActionState::Failed
+        ) && now >= self.expires_at
+    }
+
+    /// When the claim of a write or an undo under way was made; `None` when neither is.
+    pub fn claimed_at(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            ActionState::Writing => Some(
+                self.attempt
+                    .as_ref()
+                    .map_or(self.decided_at.unwrap_or(self.updated_at), |t| t.started_at),
+            ),
+            ActionState::Undoing => Some(self.undo.as_ref().map_or(self.updated_at, |u| u.at)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::flow::testing::action;
+
+    fn glance(a: &PendingAction) -> Glance {
+        serde_json::from_value(serde_json::to_value(a).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_glance_reads_what_the_timers_need_as_the_whole_action_says_it() {
+        let now = Utc::now();
+        let mut a = action(vec![], true);
+        a.expires_at = now - Duration::minutes(1);
+        assert!(a.is_expired(now));
+        assert!(glance(&a).is_expired(now));
+        assert_eq!(glance(&a).claimed_at(), None);
+
+        a.state = ActionState::Writing;
+        a.decided_at = Some(now - Duration::minutes(3));
+        assert_eq!(glance(&a).claimed_at(), a.decided_at, "no attempt recorded");
+        a.attempt = Some(Attempt {
+            started_at: now - Duration::minutes(2),
+            revision: 1,
+            created_since: now,
+            retry_safe: true,
+            probes: vec![],
+            doubt: None,
+            checks: 0,
+            checked_at: None,
+        });
+        assert!(!glance(&a).is_expired(now));
+        assert_eq!(glance(&a).claimed_at(), Some(now - Duration::minutes(2)));
+        assert_eq!(glance(&a).id, a.id);
+    }
+}

@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use super::action::{Edit, PendingAction, Place, capitalise, new_id};
+use super::action::{Edit, Glance, PendingAction, Place, capitalise, new_id};
 pub use super::approve::Approval;
 pub use super::drafting::DraftTrace;
 use super::drafting::Drafting;
@@ -36,6 +36,15 @@ pub(crate) fn action_records(store: &Store) -> Result<Records<PendingAction>, St
         TREE,
         |a: &PendingAction| !a.state.is_final(),
         |a: &PendingAction| a.decided_at.unwrap_or(a.updated_at).timestamp(),
+    )
+}
+
+/// The same tree, read as [`Glance`]s (never written through).
+fn action_glances(store: &Store) -> Result<Records<Glance>, StoreError> {
+    store.indexed_records(
+        TREE,
+        |a: &Glance| !a.state.is_final(),
+        |a: &Glance| a.decided_at.unwrap_or(a.updated_at).timestamp(),
     )
 }
 
@@ -107,6 +116,8 @@ impl Default for WriteSettings {
 pub struct Actions {
     store: Store,
     pub(super) records: Records<PendingAction>,
+    /// The same records, only what the timers' scans need.
+    pub(super) glances: Records<Glance>,
     drafting: Drafting,
     pub(super) access: Access,
     settings: DraftingSettings,
@@ -134,6 +145,7 @@ impl Actions {
             people: People::by_email(drafting.salesforce().clone()),
             clients: Clients::integration(drafting.salesforce().clone()),
             records: action_records(&store)?,
+            glances: action_glances(&store)?,
             store,
             drafting,
             access,
@@ -247,7 +259,7 @@ impl Actions {
             ActionState::Unknown,
             ActionState::Failed,
         ];
-        let open = self.records.open()?;
+        let open = self.glances.open()?;
         Ok(waiting
             .into_iter()
             .map(|s| (s, open.iter().filter(|a| a.state == s).count()))

@@ -30,7 +30,7 @@ impl Actions {
     /// Moves every waiting draft past its expiry to Expired; returns them for their cards.
     pub fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<PendingAction>, ActionError> {
         let mut expired = Vec::new();
-        for a in self.records.open()? {
+        for a in self.glances.open()? {
             if !a.is_expired(now) {
                 continue;
             }

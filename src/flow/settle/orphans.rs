@@ -68,10 +68,10 @@ impl Actions {
         left: Left,
     ) -> Result<Vec<PendingAction>, ActionError> {
         let mut changed = Vec::new();
-        for a in self.records.open()? {
+        for a in self.glances.open()? {
             if a.state == ActionState::Unknown {
                 self.note_unknown(&a.id, true);
-            } else if claimed_at(&a).is_some_and(|t| t < before)
+            } else if a.claimed_at().is_some_and(|t| t < before)
                 && let Some(a) = self.interrupt(&a.id, before, left)?
             {
                 if a.state == ActionState::Unknown {
